@@ -1,0 +1,58 @@
+# make docs   build the documentation into docs/_build/html
+# make check  install what is needed, then run every test, the registry check, the compatibility
+#             gate and warnings-as-errors docs builds on the newest and the oldest supported Sphinx
+# make bench  benchmarks (see bench/)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OLDEST := .venv-sphinx-oldest
+STAMP := .installed
+PYTEST_ARGS ?=
+
+.PHONY: all docs check lint test registry docs-strict docs-oldest bench clean
+
+all: check
+
+$(VENV)/$(STAMP): pyproject.toml ci/constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' -c ci/constraints-dev.txt
+	touch $@
+
+$(OLDEST)/$(STAMP): pyproject.toml ci/sphinx-oldest.txt
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -e . -c ci/sphinx-oldest.txt
+	touch $@
+
+docs: $(VENV)/$(STAMP)
+	$(BIN)/sphinx-build -b html -n --keep-going docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
+
+check: lint test registry docs-strict docs-oldest
+
+lint: $(VENV)/$(STAMP)
+	$(BIN)/ruff check sphinxext_qemudbus tests bench
+	$(BIN)/ruff format --check sphinxext_qemudbus tests bench
+	$(BIN)/mypy
+
+test: $(VENV)/$(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+registry: $(VENV)/$(STAMP)
+	$(BIN)/qemu-dbus check --strict interfaces/
+
+docs-strict: $(VENV)/$(STAMP)
+	rm -rf docs/_build/strict
+	$(BIN)/sphinx-build -b html -W -n --keep-going -q docs docs/_build/strict
+
+docs-oldest: $(OLDEST)/$(STAMP)
+	rm -rf docs/_build/oldest
+	$(OLDEST)/bin/sphinx-build -b html -W -n --keep-going -q docs docs/_build/oldest
+
+bench: $(VENV)/$(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf docs/_build build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,21 @@
+"""sphinxext-qemudbus: QEMU's D-Bus interface registry, checker and Sphinx extension.
+
+``extensions = ["sphinxext_qemudbus"]`` in a Sphinx ``conf.py`` loads the ``dbus`` domain and the
+registry directives.  Importing this package does not import Sphinx: the parser, checker and CLI
+work without a docs toolchain, and Sphinx is imported only when Sphinx calls `setup`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    from .sphinx import setup as sphinx_setup
+
+    return sphinx_setup(app)

@@ -1,0 +1,118 @@
+"""The ``qemu-dbus`` command line.  Exit codes: 0 clean, 1 findings, 2 usage or I/O errors.
+
+No Sphinx import here (a test asserts it): the checker starts fast and works without a docs toolchain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .checker import CheckOptions, check_paths
+from .diagnostics import Severity
+from .output import FORMATS, render, summary
+from .rules import GROUPS, PROFILES, RULES, expand_selection
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+DEFAULT_PATH = "interfaces/"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qemu-dbus", description="Check, document and secure QEMU's D-Bus interfaces.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser(
+        "check",
+        help="check D-Bus introspection XML (names, signatures, guidelines, docs, references)",
+        description="Check D-Bus introspection XML files.  Exit status: 0 when there is no error "
+        "(with --strict, no warning either), 1 when there are findings, 2 for usage or I/O errors.",
+    )
+    check.add_argument("paths", nargs="*", metavar="PATH", help=f"files or folders (default: {DEFAULT_PATH})")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.add_argument("--profile", choices=PROFILES, default="qemu", help="qemu: the registry's rules (prefix, metadata); generic: any project's D-Bus XML")
+    check.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    check.add_argument("--select", action="append", default=[], metavar="CODES", help="only these codes, prefixes (D, G4) or rule names; comma-separated")
+    check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these codes, prefixes or rule names")
+    check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    check.set_defaults(func=run_check)
+
+    rules = commands.add_parser("rules", help="list the rule codes", description="List every rule: code, name, severity, profiles and what it checks.")
+    rules.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
+    rules.set_defaults(func=run_rules)
+
+    for register in _EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+# Later stages (diff, policy) add their subcommands here without this module importing them eagerly.
+_EXTRA_COMMANDS: list = []  # type: ignore[type-arg]
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        select = expand_selection(args.select) if args.select else None
+        ignore = expand_selection(args.ignore)
+    except ValueError as error:
+        print(f"qemu-dbus check: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or [DEFAULT_PATH]
+    try:
+        result = check_paths(paths, CheckOptions(args.profile, select, ignore))
+    except FileNotFoundError as error:
+        print(f"qemu-dbus check: error: {error}: no such file or folder", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
+    if args.fmt == "text" and not args.quiet:
+        print(summary(result.diagnostics, len(result.files)), file=sys.stderr)
+    if any(d.code == "X006" for d in result.diagnostics):
+        return EXIT_USAGE
+    worst = max((d.severity.rank for d in result.diagnostics), default=-1)
+    threshold = Severity.WARNING.rank if args.strict else Severity.ERROR.rank
+    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    if args.fmt == "json":
+        import json
+
+        rows = [
+            {"code": r.code, "name": r.name, "severity": r.severity.value, "group": r.group, "profiles": list(r.profiles), "doc": r.doc, "hint": r.hint}
+            for r in RULES.values()
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    group = ""
+    for rule in RULES.values():
+        if rule.group != group:
+            group = rule.group
+            print(f"\n{GROUPS[rule.code[0]]}")
+        profiles = "" if len(rule.profiles) == len(PROFILES) else f" ({', '.join(rule.profiles)} profile)"
+        print(f"  {rule.code}  {rule.name:<32} {rule.severity.value:<8}{profiles}  {rule.doc}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Render diagnostics for people and machines: text, JSON, SARIF 2.1.0, GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from .diagnostics import Diagnostic, Severity
+from .rules import RULES
+
+FORMATS = ("text", "json", "sarif", "github")
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+_GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+
+
+def render(diagnostics: Sequence[Diagnostic], fmt: str, tool: str = "qemu-dbus", version: str = "") -> str:
+    if fmt == "json":
+        return json.dumps([as_json(d) for d in diagnostics], indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(as_sarif(diagnostics, tool, version), indent=2) + "\n"
+    if fmt == "github":
+        return "".join(as_github(d) + "\n" for d in diagnostics)
+    return "".join(d.format() + "\n" for d in diagnostics)
+
+
+def as_json(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "path": d.location.path,
+        "line": d.location.line,
+        "column": d.location.column,
+        "severity": d.severity.value,
+        "code": d.code,
+        "message": d.message,
+        "hint": d.hint,
+    }
+
+
+def as_github(d: Diagnostic) -> str:
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def escape_property(text: str) -> str:
+        return escape(text).replace(":", "%3A").replace(",", "%2C")
+
+    loc = d.location
+    props = [f"file={escape_property(loc.path)}"]
+    if loc.line:
+        props.append(f"line={loc.line}")
+    if loc.column:
+        props.append(f"col={loc.column}")
+    props.append(f"title={d.code}")
+    return f"::{_GITHUB_LEVEL[d.severity]} {','.join(props)}::{escape(d.message)} [{d.code}]"
+
+
+def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict[str, Any]:
+    used = sorted({d.code for d in diagnostics})
+    rules = [
+        {
+            "id": code,
+            "name": RULES[code].name,
+            "shortDescription": {"text": RULES[code].doc},
+            "help": {"text": RULES[code].hint or RULES[code].doc},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[RULES[code].severity]},
+        }
+        for code in used
+    ]
+    index = {code: i for i, code in enumerate(used)}
+    results = []
+    for d in diagnostics:
+        region: dict[str, int] = {}
+        if d.location.line:
+            region["startLine"] = d.location.line
+        if d.location.column:
+            region["startColumn"] = d.location.column
+        physical: dict[str, Any] = {"artifactLocation": {"uri": d.location.path}}
+        if region:
+            physical["region"] = region
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": index[d.code],
+                "level": _SARIF_LEVEL[d.severity],
+                "message": {"text": d.message},
+                "locations": [{"physicalLocation": physical}],
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": tool, "version": version, "informationUri": "https://www.qemu.org/docs/master/interop/dbus.html", "rules": rules}},
+                "results": results,
+            }
+        ],
+    }
+
+
+def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
+    counts = Counter(d.severity for d in diagnostics)
+    parts = [
+        f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}" for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE) if counts[s]
+    ]
+    checked = f"{files} file{'' if files == 1 else 's'} checked"
+    return f"{checked}: {', '.join(parts)}" if parts else f"{checked}: no problems"

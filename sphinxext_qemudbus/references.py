@@ -1,0 +1,136 @@
+"""Cross-references in doc comments, and the one resolution algorithm that both the checker and the
+Sphinx domain use, so ``qemu-dbus check`` and a docs build can never disagree about a link.
+
+Roles: ``:dbus:iface:``, ``:dbus:meth:``, ``:dbus:sig:``, ``:dbus:prop:``.  Forms::
+
+    :dbus:meth:`org.qemu.Display1.Console.RegisterListener`   full name
+    :dbus:meth:`~org.qemu.Display1.Console.RegisterListener`  shown as "RegisterListener"
+    :dbus:prop:`Type`                                          member of the current interface
+    :dbus:meth:`.Press`                                        current interface first, then any
+                                                               interface with a unique .Press
+    :dbus:meth:`the console <org.qemu.Display1.Console>`      explicit title
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from .diagnostics import Location
+from .model import DocComment
+
+ROLE_KINDS: Mapping[str, str] = {
+    "iface": "interface",
+    "meth": "method",
+    "sig": "signal",
+    "prop": "property",
+}
+KIND_ROLES: Mapping[str, str] = {kind: role for role, kind in ROLE_KINDS.items()}
+
+_ROLE = re.compile(r":dbus:([A-Za-z_-]+):`([^`]*)`")
+_EXPLICIT = re.compile(r"(.*?)\s*<([^<>]*)>\s*\Z", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    role: str
+    target: str
+    title: str | None
+    location: Location
+
+    @property
+    def kind(self) -> str | None:
+        return ROLE_KINDS.get(self.role)
+
+
+def split_target(text: str) -> tuple[str, str | None, bool]:
+    """``(target, explicit title or None, shorten)`` for a role's text."""
+    title: str | None = None
+    if match := _EXPLICIT.match(text):
+        title, text = match.group(1), match.group(2)
+    text = text.strip()
+    shorten = text.startswith("~")
+    return text.lstrip("~"), title, shorten
+
+
+def display_text(target: str, title: str | None, shorten: bool) -> str:
+    if title is not None:
+        return title
+    if shorten:
+        return target.rpartition(".")[2]
+    return target.lstrip(".")
+
+
+def references_in(doc: DocComment) -> Iterator[Reference]:
+    """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body, located."""
+    path = doc.location.path
+    for param in doc.params:
+        yield from _scan(param.text, Location(path, param.location.line, 0))
+    if doc.short:
+        yield from _scan(doc.short, Location(path, doc.symbol_line, 0))
+    if doc.body:
+        yield from _scan(doc.body, Location(path, doc.body_line, 0))
+
+
+def _scan(text: str, start: Location) -> Iterator[Reference]:
+    for match in _ROLE.finditer(text):
+        line = start.line + text.count("\n", 0, match.start())
+        target, title, _ = split_target(match.group(2))
+        yield Reference(match.group(1), target, title, Location(start.path, line, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of resolving a reference: a full name, or why there is none."""
+
+    name: str | None
+    problem: str | None = None  # "unresolved" | "wrong-kind" | "ambiguous"
+    detail: str = ""
+
+
+def resolve(
+    target: str,
+    kind: str,
+    current_interface: str | None,
+    objects: Mapping[str, str],
+    suffixes: Mapping[str, tuple[str, ...]] | None = None,
+) -> Resolution:
+    """Resolve ``target`` as an object of ``kind`` (interface, method, signal, property).
+
+    ``objects`` maps full names to kinds.  ``suffixes`` maps a last name element to the full names
+    ending in it (for the ``.Name`` form); build it with `suffix_index`.
+    """
+    fuzzy = target.startswith(".")
+    name = target.lstrip(".")
+    candidates = []
+    if not fuzzy:
+        candidates.append(name)
+    if current_interface:
+        candidates.append(f"{current_interface}.{name}")
+    for candidate in candidates:
+        if objects.get(candidate) == kind:
+            return Resolution(candidate)
+    if fuzzy:
+        last = name.rpartition(".")[2]
+        index = suffixes if suffixes is not None else suffix_index(objects)
+        matches = sorted(
+            full
+            for full in index.get(last, ())
+            if objects[full] == kind and (full == name or full.endswith("." + name))
+        )
+        if len(matches) == 1:
+            return Resolution(matches[0])
+        if len(matches) > 1:
+            return Resolution(None, "ambiguous", ", ".join(matches))
+    for candidate in candidates:
+        if candidate in objects:
+            return Resolution(None, "wrong-kind", f"{candidate} is a {objects[candidate]}")
+    return Resolution(None, "unresolved")
+
+
+def suffix_index(objects: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    index: dict[str, list[str]] = {}
+    for full in objects:
+        index.setdefault(full.rpartition(".")[2], []).append(full)
+    return {key: tuple(value) for key, value in index.items()}

@@ -1,0 +1,189 @@
+"""The rule table: every diagnostic the parser, checker and diff can emit, with a stable code.
+
+Codes are grouped by their letter:
+
+========  ===================================================================
+``X``     XML: well-formedness, safety, structure of the introspection format
+``S``     the D-Bus specification: names, signatures, attribute values
+``P``     the reserved ``org.qemu.`` prefix (``qemu`` profile)
+``M``     registry metadata annotations (``qemu`` profile)
+``G``     the D-Bus API Design Guidelines
+``D``     documentation coverage and doc-comment structure
+``R``     references in doc comments
+``U``     uniqueness: duplicates across files, members and args
+``F``     file layout
+``C``     API compatibility (``qemu-dbus diff``)
+========  ===================================================================
+
+The documentation page that lists the rules is generated from this table, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .diagnostics import Diagnostic, Location, Severity
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
+
+PROFILES = ("qemu", "generic")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    doc: str
+    hint: str = ""
+    profiles: tuple[str, ...] = PROFILES
+
+    @property
+    def group(self) -> str:
+        return GROUPS[self.code[0]]
+
+
+GROUPS: Mapping[str, str] = {
+    "X": "XML and file structure",
+    "S": "D-Bus specification",
+    "P": "Reserved prefix",
+    "M": "Registry metadata",
+    "G": "API design guidelines",
+    "D": "Documentation",
+    "R": "References",
+    "U": "Duplicates",
+    "F": "File layout",
+    "C": "API compatibility",
+}
+
+_QEMU = ("qemu",)
+
+_TABLE: tuple[Rule, ...] = (
+    # --- X: XML ------------------------------------------------------------------------------
+    Rule("X001", "xml-syntax", E, "The file is not well-formed XML.", "Fix the XML syntax at the reported position."),
+    Rule("X002", "xml-encoding", E, "The file is not valid UTF-8, the only encoding D-Bus introspection data uses.", "Re-encode the file as UTF-8."),
+    Rule("X003", "xml-entity", E, "The file declares or uses XML entities.  They are never expanded: a hostile file could use them for an entity-expansion bomb or to read local files.", "Remove the <!ENTITY> declarations and write the text out."),
+    Rule("X004", "file-too-large", E, "The file is larger than the parser accepts (4 MiB).", "Split the file: one interface per file."),
+    Rule("X005", "empty-file", E, "The file is empty or holds only whitespace.", "Write a <node> element, or delete the file."),
+    Rule("X006", "unreadable-file", E, "The file could not be read.", "Check that the path exists and is readable."),
+    Rule("X010", "unknown-element", W, "An element that the introspection format does not define (elements in an XML namespace are extensions and are ignored silently).", "Remove it, or move it into a namespace of its own."),
+    Rule("X011", "unknown-attribute", W, "An attribute that the introspection format does not define on this element.", "Remove the attribute."),
+    Rule("X012", "missing-attribute", E, "A required attribute is missing: name on interface, method, signal, property and annotation; type on arg and property; access on property; value on annotation.", "Add the attribute."),
+    Rule("X013", "bad-root", E, "The root element is not <node>.", "Wrap the interfaces in a <node> element."),
+    Rule("X014", "unexpected-text", W, "Text content where the format allows only elements (documentation belongs in comments).", "Move the text into a doc comment."),
+    Rule("X015", "misplaced-element", E, "A known element in a place the format does not allow (an <arg> in a <property>, a <method> outside an <interface>).", "Move the element to where it belongs."),
+    Rule("X020", "unbalanced-conditional", E, "A conditional processing instruction (<?if?>, <?elseif?>, <?else?>, <?endif?>) without its partner at the same level.", "Close every <?if?> with <?endif?> among the same siblings."),
+    Rule("X021", "unknown-processing-instruction", W, "A processing instruction other than the conditionals (<?if?>, <?ifdef?>, <?ifndef?>, <?elseif?>, <?else?>, <?endif?>).  It is ignored, never executed.", "Remove it."),
+    Rule("X022", "unknown-condition", W, "A condition this tool cannot evaluate; the guarded items are kept on every platform.", "Write conditions as $(env.HOST_OS) == windows or $(env.HOST_OS) != windows."),
+    Rule("X099", "internal-error", E, "The tool failed on this file.  This is a bug: please report it with the file."),
+    # --- S: spec ------------------------------------------------------------------------------
+    Rule("S101", "invalid-interface-name", E, "Interface names have at least two '.'-separated elements of [A-Za-z_][A-Za-z0-9_]* and at most 255 bytes."),
+    Rule("S102", "invalid-member-name", E, "Method and signal names are [A-Za-z_][A-Za-z0-9_]*, no '.', at most 255 bytes."),
+    Rule("S103", "invalid-property-name", E, "Property names should be valid member names: the spec says other names \"should be avoided\" and bindings cannot map them."),
+    Rule("S104", "invalid-node-name", E, "A <node> name must be an object path: absolute on the root node, relative on child nodes."),
+    Rule("S105", "invalid-signature", E, "A type attribute that is not a valid D-Bus type signature (grammar, 255-byte length, 32 arrays and 32 structs of nesting, dict entries only in arrays with a basic key, no empty struct)."),
+    Rule("S106", "not-single-type", E, "An arg or property type must hold exactly one complete type ('ii' describes two args).", "Split it into one arg per complete type, or use a struct '(ii)'."),
+    Rule("S107", "invalid-direction", E, "direction must be 'in' or 'out'.", "Use direction=\"in\" or direction=\"out\"."),
+    Rule("S108", "invalid-access", E, "access must be 'read', 'write' or 'readwrite'.", "Use access=\"read\", \"write\" or \"readwrite\"."),
+    Rule("S109", "signal-arg-in", E, "Signal args are always 'out': a signal arg with direction=\"in\" is invalid.", "Remove the direction attribute."),
+    Rule("S110", "invalid-annotation-value", E, "A standard annotation with a value outside its set: Deprecated and Method.NoReply take true|false, Property.EmitsChangedSignal takes true|invalidates|const|false."),
+    Rule("S111", "noreply-with-out-args", E, "A method annotated Method.NoReply has out args, which a caller that asks for no reply can never receive.", "Remove the out args or the annotation."),
+    Rule("S112", "invalid-annotation-name", W, "Annotation names follow the interface-name rules (org.freedesktop.DBus.Deprecated).", "Use a reversed-domain name."),
+    Rule("S113", "misplaced-annotation", W, "A standard annotation on an element it does not apply to (NoReply on a signal, EmitsChangedSignal on a method)."),
+    # --- P: prefix -----------------------------------------------------------------------------
+    Rule("P201", "outside-reserved-prefix", E, "Registry interfaces live under the reserved org.qemu. prefix ('org.qemux.Foo' and 'org.qemu' alone are not under it).", "Name the interface org.qemu.<Name><version>.", _QEMU),
+    Rule("P202", "bus-name-outside-prefix", E, "The registry's bus names are org.qemu or lie under org.qemu.", "Use org.qemu or a name under org.qemu.", _QEMU),
+    # --- M: registry metadata ------------------------------------------------------------------
+    Rule("M301", "missing-metadata", E, "A registry interface lacks a required org.qemu.Registry.* annotation.", "Add the annotation; the registry metadata page lists the keys.", _QEMU),
+    Rule("M302", "unknown-metadata-key", E, "An annotation in the org.qemu. namespace that the registry does not define.", "Use one of the documented org.qemu.Registry.* keys.", _QEMU),
+    Rule("M303", "bad-metadata-value", E, "A registry annotation with a value outside its allowed set or form.", "See the registry metadata page for the allowed values.", _QEMU),
+    Rule("M304", "misplaced-metadata", E, "A registry annotation on an element it does not apply to (Validate on an interface, ObjectPath on a method).", "Move the annotation to the element the key belongs to.", _QEMU),
+    Rule("M305", "missing-validation-note", W, "An arg or property whose data crosses between peers has no org.qemu.Registry.Validate note saying what its receiver must check.", "Add <annotation name=\"org.qemu.Registry.Validate\" value=\"...\"/>.", _QEMU),
+    Rule("M306", "inconsistent-metadata", E, "Registry annotations that contradict each other (a BusName on a peer-to-peer interface).", "", _QEMU),
+    Rule("M307", "member-older-than-interface", W, "A member claims to be older (Since) than its interface.", "Fix the Since line.", _QEMU),
+    # --- G: guidelines -------------------------------------------------------------------------
+    Rule("G401", "unversioned-interface", W, "Interface names carry a major version: a trailing number on an element (org.qemu.Display1.Console).", "Append the API version, e.g. Foo1."),
+    Rule("G402", "path-not-under-name", W, "Objects are exported under the path of the versioned name (/org/qemu/Display1/...), never at '/'.", "Export the object under the versioned name's path."),
+    Rule("G403", "member-not-camel-case", W, "Method, signal and property names are CamelCase: ^[A-Z][A-Za-z0-9]*$.", "Rename the member in CamelCase."),
+    Rule("G404", "arg-not-snake-case", W, "Arg names are lower_snake_case: ^[a-z][a-z0-9_]*$.", "Rename the arg in lower_snake_case."),
+    Rule("G405", "arg-type-prefix", W, "Arg names do not encode the type (s_name, str_name, i_count).", "Drop the type prefix."),
+    Rule("G406", "accessor-shadows-property", W, "A GetX or SetX method beside a property X duplicates the Properties interface.", "Drop the method and use the property."),
+    Rule("G407", "changed-signal-shadows-property", W, "An XChanged signal beside a property X duplicates PropertiesChanged.", "Drop the signal; emit PropertiesChanged (EmitsChangedSignal=true)."),
+    Rule("G408", "added-removed-pair", W, "An XAdded(o)/XRemoved(o) signal pair re-implements org.freedesktop.DBus.ObjectManager.", "Implement ObjectManager instead."),
+    Rule("G409", "boolean-arg", W, "A boolean method arg: an enum (u) can grow a third value, a boolean cannot.", "Use a uint32 enum or flags."),
+    Rule("G410", "parallel-arrays", W, "Two or more array args in the same direction of one member: parallel arrays drift out of step.", "Use one array of structs a(...)."),
+    Rule("G411", "length-beside-array", W, "An integer arg holding a length or count beside an array: D-Bus arrays carry their length.", "Remove the length arg."),
+    Rule("G412", "status-out-arg", W, "An out arg reporting success or failure (success, status, ok, error, result): failures are D-Bus errors.", "Return a D-Bus error instead."),
+    Rule("G413", "done-signal", W, "A DoneX, XDone or XCompleted signal standing in for a method reply.", "Return the result in the method's reply."),
+    # --- D: documentation ----------------------------------------------------------------------
+    Rule("D501", "undocumented-interface", W, "An interface without a doc comment (or an empty one).", "Add a doc comment before the <interface> element."),
+    Rule("D502", "undocumented-member", W, "A method, signal or property without a doc comment (or an empty one).", "Add a doc comment before the element."),
+    Rule("D503", "undocumented-arg", W, "An arg without an '@name:' line of its own in its member's doc comment.", "Add '@name: description' to the member's doc comment."),
+    Rule("D504", "unnamed-arg", W, "An arg without a name cannot be documented or referred to.", "Give the arg a lower_snake_case name."),
+    Rule("D505", "unknown-param", W, "An '@name:' line naming an arg that the member does not have.", "Fix or remove the line."),
+    Rule("D506", "orphan-doc-comment", W, "A doc comment that documents nothing: no element follows it at the same level.", "Move it before the element it documents, or delete it."),
+    Rule("D507", "doc-symbol-mismatch", W, "A doc comment whose symbol line does not name the element after it.", "Make the first line of the comment the element's name followed by ':'."),
+    Rule("D508", "duplicate-param", W, "An '@name:' line repeated in one doc comment."),
+    Rule("D509", "bad-since", W, "A Since value that is not a version number (7.0, 8.2.1).", "Write the release, e.g. 'Since: 8.1'."),
+    Rule("D510", "params-on-property", W, "'@name:' lines on a property or interface, which have no args.", "Describe the value in the body."),
+    # --- R: references -------------------------------------------------------------------------
+    Rule("R601", "unresolved-reference", E, "A :dbus:iface:, :dbus:meth:, :dbus:sig: or :dbus:prop: reference in a doc comment that names nothing among the files checked.", "Use the full name (org.qemu.Display1.Console.RegisterListener) or a member of the current interface."),
+    Rule("R602", "wrong-kind-reference", E, "A reference that names an object of another kind (:dbus:meth: naming a property).", "Use the role of the object's kind."),
+    Rule("R603", "ambiguous-reference", E, "A relative reference that matches objects in several interfaces.", "Use the full name."),
+    Rule("R604", "unknown-role", W, "A :dbus:<role>: that the dbus domain does not define.", "Use iface, meth, sig or prop."),
+    # --- U: duplicates -------------------------------------------------------------------------
+    Rule("U701", "duplicate-interface", E, "One interface defined twice (in two files or twice in one).", "Keep one definition."),
+    Rule("U702", "duplicate-member", E, "Two members of one interface share a name on the same platform.", "Rename or remove one; platform variants belong in <?if?>/<?else?> branches."),
+    Rule("U703", "duplicate-arg", E, "Two args of one member share a name on the same platform.", "Rename one."),
+    # --- F: file layout -------------------------------------------------------------------------
+    Rule("F801", "several-interfaces-per-file", W, "One interface per file, so that a file's history is its interface's history.", "Split the file."),
+    Rule("F802", "file-name-mismatch", W, "The file of an interface is named '<interface name>.xml'.", "Rename the file."),
+    Rule("F803", "no-interface", W, "The file defines no interface.", ""),
+    # --- C: compatibility (qemu-dbus diff) -------------------------------------------------------
+    Rule("C001", "interface-removed", E, "An interface was removed: every client of it breaks.", "Keep it (deprecated) until a new major version replaces it."),
+    Rule("C002", "member-removed", E, "A method, signal or property was removed.", "Deprecate it instead; remove it only in a new interface version."),
+    Rule("C003", "arg-added", E, "An arg was added to a method or signal: existing callers send, or receive, the old signature.", "Add a new method (or use a trailing a{sv} options arg in the next version)."),
+    Rule("C004", "arg-removed", E, "An arg was removed from a method or signal."),
+    Rule("C005", "arg-type-changed", E, "An arg's type changed."),
+    Rule("C006", "arg-direction-changed", E, "An arg moved between in and out."),
+    Rule("C007", "property-type-changed", E, "A property's type changed."),
+    Rule("C008", "property-access-narrowed", E, "A property lost read or write access that clients may use."),
+    Rule("C009", "noreply-changed", E, "Method.NoReply was added or removed: callers wait for a reply that never comes, or never read one that does."),
+    Rule("C010", "emits-changed-weakened", E, "Property.EmitsChangedSignal was weakened (true > invalidates > const > false): clients that rely on the signal miss changes."),
+    Rule("C011", "member-kind-changed", E, "A member changed kind (a method became a property)."),
+    Rule("C101", "interface-added", W, "An interface was added: a client that uses it does not work with the old version (forwards-incompatible)."),
+    Rule("C102", "member-added", W, "A method, signal or property was added (forwards-incompatible)."),
+    Rule("C103", "property-access-widened", W, "A property gained read or write access (forwards-incompatible)."),
+    Rule("C104", "emits-changed-strengthened", W, "Property.EmitsChangedSignal was strengthened (forwards-incompatible)."),
+    Rule("C201", "arg-renamed", N, "An arg was renamed; the wire format is unchanged."),
+    Rule("C202", "deprecated", N, "An item was deprecated."),
+    Rule("C203", "undeprecated", N, "An item is no longer deprecated."),
+    Rule("C204", "documentation-changed", N, "Documentation changed."),
+    Rule("C301", "unstable-change", N, "An incompatible change to an interface marked unstable in the registry: allowed, reported for review."),
+)
+
+RULES: Mapping[str, Rule] = {rule.code: rule for rule in _TABLE}
+RULES_BY_NAME: Mapping[str, Rule] = {rule.name: rule for rule in _TABLE}
+
+
+def diagnostic(code: str, location: Location, message: str, hint: str | None = None) -> Diagnostic:
+    """A diagnostic for rule ``code``, with the rule's severity and default hint."""
+    rule = RULES[code]
+    return Diagnostic(code, rule.severity, location, message, rule.hint if hint is None else hint)
+
+
+def expand_selection(selectors: Iterable[str]) -> frozenset[str]:
+    """Expand ``--select``/``--ignore`` values (codes, code prefixes like ``G4`` or ``D``, or rule
+    names) into the set of codes they cover.  Unknown selectors raise ValueError."""
+    codes: set[str] = set()
+    for raw in selectors:
+        for selector in filter(None, (part.strip() for part in raw.split(","))):
+            if selector in RULES_BY_NAME:
+                codes.add(RULES_BY_NAME[selector].code)
+                continue
+            matched = {code for code in RULES if code.startswith(selector.upper())}
+            if not matched:
+                raise ValueError(f"unknown rule code or name: {selector!r}")
+            codes |= matched
+    return frozenset(codes)
