@@ -18,4 +18,5 @@ if TYPE_CHECKING:
 def setup(app: Sphinx) -> dict[str, Any]:
     from .sphinx import setup as sphinx_setup
 
-    return sphinx_setup(app)
+    metadata: dict[str, Any] = sphinx_setup(app)
+    return metadata

@@ -41,8 +41,8 @@ from .names import (
     interface_name_error,
     is_under_prefix,
     member_name_error,
-    relative_path_error,
     object_path_error,
+    relative_path_error,
 )
 from .parser import ParsedFile, parse_file
 from .references import ROLE_KINDS, references_in, resolve, suffix_index
@@ -62,8 +62,29 @@ _SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
 _VERSIONED = re.compile(r"[0-9]\Z")
 _VERSION = re.compile(r"[0-9]+(\.[0-9]+){1,2}\Z")
 _TYPE_WORDS = frozenset(
-    "str string int uint bool boolean dbl double arr array dict obj var variant byte "
-    "int16 uint16 int32 uint32 int64 uint64".split()
+    [
+        "str",
+        "string",
+        "int",
+        "uint",
+        "bool",
+        "boolean",
+        "dbl",
+        "double",
+        "arr",
+        "array",
+        "dict",
+        "obj",
+        "var",
+        "variant",
+        "byte",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+    ]
 )
 _LENGTH_NAME = re.compile(r"(len|length|size|count|n|num)\Z|(n|num)_\w+\Z|\w+_(len|length|count|size)\Z")
 _STATUS_NAME = re.compile(r"(success|succeeded|status|ok|error|err|result|ret|retval)\Z")
@@ -174,43 +195,76 @@ class _FileChecker:
             self.report("F803", self.node.location, "file defines no interface")
         names = sorted({i.name for i in interfaces})
         if len(names) > 1:
-            self.report("F801", interfaces[1].location, f"file defines {len(names)} interfaces ({', '.join(names)}); use one file per interface")
+            self.report(
+                "F801",
+                interfaces[1].location,
+                f"file defines {len(names)} interfaces ({', '.join(names)}); use one file per interface",
+            )
         elif len(names) == 1 and os.path.basename(path) != f"{names[0]}.xml":
-            self.report("F802", interfaces[0].location, f"file of interface {names[0]} should be named {names[0]}.xml, not {os.path.basename(path)}")
+            self.report(
+                "F802",
+                interfaces[0].location,
+                f"file of interface {names[0]} should be named {names[0]}.xml, not {os.path.basename(path)}",
+            )
         for interface in interfaces:
             self.check_interface(interface)
 
     def check_node(self, node: Node, root: bool = False) -> None:
         if node.name is not None:
-            problem = object_path_error(node.name) if root and node.name.startswith("/") else relative_path_error(node.name)
+            problem = (
+                object_path_error(node.name) if root and node.name.startswith("/") else relative_path_error(node.name)
+            )
             if not root and node.name.startswith("/"):
                 problem = "child node names are relative paths"
             if problem:
-                self.report("S104", self.attribute(node.location, "name"), f"invalid node name {node.name!r}: {problem}")
+                self.report(
+                    "S104", self.attribute(node.location, "name"), f"invalid node name {node.name!r}: {problem}"
+                )
         for child in node.nodes:
             self.check_node(child)
 
     # --- annotations ----------------------------------------------------------------------------
 
-    def check_annotations(self, element_kind: str, annotations: tuple[Annotation, ...], owners: Sequence[Interface | Member | Arg]) -> None:
+    def check_annotations(
+        self, element_kind: str, annotations: tuple[Annotation, ...], owners: Sequence[Interface | Member | Arg]
+    ) -> None:
         for annotation in annotations:
             name, value, location = annotation.name, annotation.value, annotation.location
             if interface_name_error(name):
-                self.report("S112", self.attribute(location, "name"), f"annotation name {name!r} is not a reversed-domain name", owners)
+                self.report(
+                    "S112",
+                    self.attribute(location, "name"),
+                    f"annotation name {name!r} is not a reversed-domain name",
+                    owners,
+                )
             if name in _STANDARD_VALUES:
                 values, applies = _STANDARD_VALUES[name]
                 if element_kind not in applies:
                     self.report("S113", location, f"{name} does not apply to a {element_kind}", owners)
                 elif value not in values:
-                    self.report("S110", self.attribute(location, "value"), f"{name} must be {'|'.join(values)}, not {value!r}", owners)
+                    self.report(
+                        "S110",
+                        self.attribute(location, "value"),
+                        f"{name} must be {'|'.join(values)}, not {value!r}",
+                        owners,
+                    )
             if self.qemu and (name.startswith(RESERVED_PREFIX + ".") or name == RESERVED_PREFIX):
                 key = KEYS_BY_NAME.get(name)
                 if key is None:
-                    self.report("M302", self.attribute(location, "name"), f"unknown registry annotation {name!r}", owners)
+                    self.report(
+                        "M302", self.attribute(location, "name"), f"unknown registry annotation {name!r}", owners
+                    )
                 elif element_kind not in key.applies_to:
-                    self.report("M304", location, f"{name} applies to {' and '.join(key.applies_to)} elements, not to a {element_kind}", owners)
+                    self.report(
+                        "M304",
+                        location,
+                        f"{name} applies to {' and '.join(key.applies_to)} elements, not to a {element_kind}",
+                        owners,
+                    )
                 elif (problem := key.validate(value)) is not None:
-                    self.report("M303", self.attribute(location, "value"), f"bad value {value!r} for {name}: {problem}", owners)
+                    self.report(
+                        "M303", self.attribute(location, "value"), f"bad value {value!r} for {name}: {problem}", owners
+                    )
 
     # --- interface ------------------------------------------------------------------------------
 
@@ -222,7 +276,12 @@ class _FileChecker:
         elif not any(_VERSIONED.search(element) for element in name.split(".")[1:]):
             self.report("G401", self.attribute(location, "name"), f"interface {name} carries no version number", owners)
         if self.qemu and not is_under_prefix(name, RESERVED_PREFIX):
-            self.report("P201", self.attribute(location, "name"), f"interface {name} is not under the reserved prefix {RESERVED_PREFIX}.", owners)
+            self.report(
+                "P201",
+                self.attribute(location, "name"),
+                f"interface {name} is not under the reserved prefix {RESERVED_PREFIX}.",
+                owners,
+            )
         self.check_annotations("interface", interface.annotations, owners)
         if self.qemu:
             self.check_metadata(interface)
@@ -244,25 +303,45 @@ class _FileChecker:
                 self.report("M306", bus_name_annotation.location, "a peer-to-peer interface has no bus name", owners)
             value = bus_name_annotation.value
             if value != RESERVED_PREFIX and not is_under_prefix(value, RESERVED_PREFIX):
-                self.report("P202", self.attribute(bus_name_annotation.location, "value"), f"bus name {value!r} is not under {RESERVED_PREFIX}", owners)
+                self.report(
+                    "P202",
+                    self.attribute(bus_name_annotation.location, "value"),
+                    f"bus name {value!r} is not under {RESERVED_PREFIX}",
+                    owners,
+                )
         if meta.object_path is not None:
             self.check_object_path(interface, meta.object_path)
         if meta.since is not None:
             for member in interface.members:
                 since = member.since
                 if since and _VERSION.match(since) and _version_tuple(since) < _version_tuple(meta.since):
-                    self.report("M307", member.location, f"{member.name} is marked Since {since}, before its interface ({meta.since})", (interface, member))
+                    self.report(
+                        "M307",
+                        member.location,
+                        f"{member.name} is marked Since {since}, before its interface ({meta.since})",
+                        (interface, member),
+                    )
 
     def check_object_path(self, interface: Interface, path: str) -> None:
         elements = interface.name.split(".")
         versioned = next((i for i, e in enumerate(elements) if i and _VERSIONED.search(e)), None)
         annotation = next(a for a in interface.annotations if a.name == NAMESPACE + "ObjectPath")
         if path == "/":
-            self.report("G402", annotation.location, "object exported at '/'; export it under the versioned name's path", (interface,))
+            self.report(
+                "G402",
+                annotation.location,
+                "object exported at '/'; export it under the versioned name's path",
+                (interface,),
+            )
         elif versioned is not None:
             base = "/" + "/".join(elements[: versioned + 1])
             if not (path == base or path.startswith(base + "/") or path.startswith(base + "_")):
-                self.report("G402", self.attribute(annotation.location, "value"), f"object path {path} is not under {base}", (interface,))
+                self.report(
+                    "G402",
+                    self.attribute(annotation.location, "value"),
+                    f"object path {path} is not under {base}",
+                    (interface,),
+                )
 
     def check_members(self, interface: Interface) -> None:
         seen: dict[tuple[str, str], Member] = {}
@@ -271,7 +350,12 @@ class _FileChecker:
                 earlier = seen.setdefault((member.name, platform), member)
                 if earlier is not member:
                     where = "" if platforms_of(member.conditions) == ALL_PLATFORMS else f" on {platform}"
-                    self.report("U702", self.attribute(member.location, "name"), f"{member.kind} {member.name} is defined twice in {interface.name}{where}; also defined at {earlier.location}", (interface, member))
+                    self.report(
+                        "U702",
+                        self.attribute(member.location, "name"),
+                        f"{member.kind} {member.name} is defined twice in {interface.name}{where}; also defined at {earlier.location}",
+                        (interface, member),
+                    )
                     break
         properties = {p.name for p in interface.properties}
         signals = {s.name: s for s in interface.signals}
@@ -281,13 +365,34 @@ class _FileChecker:
                 self.report("G406", member.location, f"method {member.name} shadows property {member.name[3:]}", owners)
             if isinstance(member, Signal):
                 if member.name.endswith("Changed") and member.name[:-7] in properties:
-                    self.report("G407", member.location, f"signal {member.name} shadows the PropertiesChanged signal of property {member.name[:-7]}", owners)
+                    self.report(
+                        "G407",
+                        member.location,
+                        f"signal {member.name} shadows the PropertiesChanged signal of property {member.name[:-7]}",
+                        owners,
+                    )
                 if member.name.endswith("Added"):
                     removed = signals.get(member.name[:-5] + "Removed")
-                    if removed is not None and member.args[:1] and member.args[0].type == "o" and removed.args[:1] and removed.args[0].type == "o":
-                        self.report("G408", member.location, f"signals {member.name}/{removed.name} re-implement org.freedesktop.DBus.ObjectManager", owners)
+                    if (
+                        removed is not None
+                        and member.args[:1]
+                        and member.args[0].type == "o"
+                        and removed.args[:1]
+                        and removed.args[0].type == "o"
+                    ):
+                        self.report(
+                            "G408",
+                            member.location,
+                            f"signals {member.name}/{removed.name} re-implement org.freedesktop.DBus.ObjectManager",
+                            owners,
+                        )
                 if _DONE_SIGNAL.match(member.name):
-                    self.report("G413", member.location, f"signal {member.name} looks like a reply delivered as a signal", owners)
+                    self.report(
+                        "G413",
+                        member.location,
+                        f"signal {member.name} looks like a reply delivered as a signal",
+                        owners,
+                    )
 
     # --- members --------------------------------------------------------------------------------
 
@@ -296,19 +401,38 @@ class _FileChecker:
         location = member.location
         if isinstance(member, Property):
             if problem := member_name_error(member.name, "property name"):
-                self.report("S103", self.attribute(location, "name"), f"invalid property name {member.name!r}: {problem}", owners)
+                self.report(
+                    "S103",
+                    self.attribute(location, "name"),
+                    f"invalid property name {member.name!r}: {problem}",
+                    owners,
+                )
             elif not _CAMEL.match(member.name):
-                self.report("G403", self.attribute(location, "name"), f"property {member.name} is not CamelCase", owners)
+                self.report(
+                    "G403", self.attribute(location, "name"), f"property {member.name} is not CamelCase", owners
+                )
             self.check_type(member.type, location, f"property {member.name}", owners)
             self.check_annotations("property", member.annotations, owners)
             self.check_doc(member.doc, member, member.name, location, owners, has_args=False)
             if self.qemu and validation_note(member) is None and member.type != "b":
-                self.report("M305", location, f"property {member.name} ({member.type}) has no validation note for its readers", owners)
+                self.report(
+                    "M305",
+                    location,
+                    f"property {member.name} ({member.type}) has no validation note for its readers",
+                    owners,
+                )
             return
         if problem := member_name_error(member.name, f"{member.kind} name"):
-            self.report("S102", self.attribute(location, "name"), f"invalid {member.kind} name {member.name!r}: {problem}", owners)
+            self.report(
+                "S102",
+                self.attribute(location, "name"),
+                f"invalid {member.kind} name {member.name!r}: {problem}",
+                owners,
+            )
         elif not _CAMEL.match(member.name):
-            self.report("G403", self.attribute(location, "name"), f"{member.kind} {member.name} is not CamelCase", owners)
+            self.report(
+                "G403", self.attribute(location, "name"), f"{member.kind} {member.name} is not CamelCase", owners
+            )
         self.check_annotations(member.kind, member.annotations, owners)
         if isinstance(member, Method) and member.no_reply and member.out_args:
             self.report("S111", location, f"method {member.name} is NoReply but has out args", owners)
@@ -329,16 +453,27 @@ class _FileChecker:
                 for platform in sorted(platforms_of(arg.conditions)):
                     earlier = seen.setdefault((arg.name, platform), arg)
                     if earlier is not arg:
-                        self.report("U703", self.attribute(arg.location, "name"), f"{member.name} has two args named {arg.name!r}; also defined at {earlier.location}", owners)
+                        self.report(
+                            "U703",
+                            self.attribute(arg.location, "name"),
+                            f"{member.name} has two args named {arg.name!r}; also defined at {earlier.location}",
+                            owners,
+                        )
                         break
                 if not _SNAKE.match(arg.name):
-                    self.report("G404", self.attribute(arg.location, "name"), f"{label} is not lower_snake_case", owners)
+                    self.report(
+                        "G404", self.attribute(arg.location, "name"), f"{label} is not lower_snake_case", owners
+                    )
                 elif self.has_type_prefix(arg):
-                    self.report("G405", self.attribute(arg.location, "name"), f"{label} encodes its type in its name", owners)
+                    self.report(
+                        "G405", self.attribute(arg.location, "name"), f"{label} encodes its type in its name", owners
+                    )
                 if member.doc is not None and arg.name not in documented:
                     self.report("D503", arg.location, f"{label} is not documented (no '@{arg.name}:' line)", owners)
             if self.qemu and validation_note(arg) is None and arg.type != "b":
-                self.report("M305", arg.location, f"{label} ({arg.type}) has no validation note for its receiver", owners)
+                self.report(
+                    "M305", arg.location, f"{label} ({arg.type}) has no validation note for its receiver", owners
+                )
         self.check_arg_design(interface, member)
 
     @staticmethod
@@ -357,21 +492,45 @@ class _FileChecker:
                 arrays = [a for a in same if a.type.startswith("a") and not a.type.startswith("a{") and a.type != "ay"]
                 if len(arrays) >= 2:
                     names = ", ".join(repr(a.name) for a in arrays)
-                    self.report("G410", arrays[1].location, f"{member.name} has parallel arrays {names}", (interface, member, arrays[1]))
+                    self.report(
+                        "G410",
+                        arrays[1].location,
+                        f"{member.name} has parallel arrays {names}",
+                        (interface, member, arrays[1]),
+                    )
                 if any(a.type.startswith("a") for a in same):
                     for arg in same:
                         if arg.name and arg.type in _INTEGER and _LENGTH_NAME.match(arg.name):
-                            self.report("G411", arg.location, f"arg {arg.name!r} of {member.name} carries a length beside an array", (interface, member, arg))
+                            self.report(
+                                "G411",
+                                arg.location,
+                                f"arg {arg.name!r} of {member.name} carries a length beside an array",
+                                (interface, member, arg),
+                            )
             break  # design findings do not differ per platform; report them once
         if isinstance(member, Method):
             for arg in member.args:
                 owners = (interface, member, arg)
                 if arg.direction.value == "in" and arg.type == "b":
-                    self.report("G409", arg.location, f"boolean arg {arg.name!r} of {member.name}: prefer an enum", owners)
-                if arg.direction.value == "out" and arg.name and (arg.type == "b" or arg.type in _INTEGER) and _STATUS_NAME.match(arg.name):
-                    self.report("G412", arg.location, f"out arg {arg.name!r} of {member.name} reports success or failure", owners)
+                    self.report(
+                        "G409", arg.location, f"boolean arg {arg.name!r} of {member.name}: prefer an enum", owners
+                    )
+                if (
+                    arg.direction.value == "out"
+                    and arg.name
+                    and (arg.type == "b" or arg.type in _INTEGER)
+                    and _STATUS_NAME.match(arg.name)
+                ):
+                    self.report(
+                        "G412",
+                        arg.location,
+                        f"out arg {arg.name!r} of {member.name} reports success or failure",
+                        owners,
+                    )
 
-    def check_type(self, type_: str, location: Location, label: str, owners: Sequence[Interface | Member | Arg]) -> None:
+    def check_type(
+        self, type_: str, location: Location, label: str, owners: Sequence[Interface | Member | Arg]
+    ) -> None:
         try:
             parse_single_type(type_)
         except SignatureError as error:
@@ -404,7 +563,9 @@ class _FileChecker:
         if not doc.params:
             return
         if not has_args:
-            self.report("D510", doc.params[0].location, f"'@{doc.params[0].name}:' on a {kind}, which has no args", owners)
+            self.report(
+                "D510", doc.params[0].location, f"'@{doc.params[0].name}:' on a {kind}, which has no args", owners
+            )
             return
         assert isinstance(element, (Method, Signal))
         args = {a.name for a in element.args}
@@ -440,7 +601,12 @@ class _CrossFileChecker:
                     if earlier is not interface:
                         duplicate = earlier
                 if duplicate is not None:
-                    self.report("U701", interface.location, f"interface {interface.name} is defined twice; also defined at {duplicate.location}", interface)
+                    self.report(
+                        "U701",
+                        interface.location,
+                        f"interface {interface.name} is defined twice; also defined at {duplicate.location}",
+                        interface,
+                    )
                 objects[interface.name] = "interface"
                 for member in interface.members:
                     objects.setdefault(f"{interface.name}.{member.name}", member.kind)
@@ -469,15 +635,35 @@ class _CrossFileChecker:
             location = _column_of(parsed.source, reference.location, f":dbus:{reference.role}:")
             kind = ROLE_KINDS.get(reference.role)
             if kind is None:
-                self.report("R604", location, f"unknown role :dbus:{reference.role}:; use iface, meth, sig or prop", interface, owner)
+                self.report(
+                    "R604",
+                    location,
+                    f"unknown role :dbus:{reference.role}:; use iface, meth, sig or prop",
+                    interface,
+                    owner,
+                )
                 continue
             result = resolve(reference.target, kind, interface.name, objects, suffixes)
             if result.problem == "unresolved":
-                self.report("R601", location, f"reference to {kind} {reference.target!r} does not resolve", interface, owner)
+                self.report(
+                    "R601", location, f"reference to {kind} {reference.target!r} does not resolve", interface, owner
+                )
             elif result.problem == "wrong-kind":
-                self.report("R602", location, f":dbus:{reference.role}: reference to {reference.target!r}, but {result.detail}", interface, owner)
+                self.report(
+                    "R602",
+                    location,
+                    f":dbus:{reference.role}: reference to {reference.target!r}, but {result.detail}",
+                    interface,
+                    owner,
+                )
             elif result.problem == "ambiguous":
-                self.report("R603", location, f"reference to {kind} {reference.target!r} is ambiguous: {result.detail}", interface, owner)
+                self.report(
+                    "R603",
+                    location,
+                    f"reference to {kind} {reference.target!r} is ambiguous: {result.detail}",
+                    interface,
+                    owner,
+                )
 
 
 def _docs(interface: Interface) -> Iterator[tuple[Interface | Member, DocComment]]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from . import __version__
 from .checker import CheckOptions, check_paths
 from .diagnostics import Severity
+from .diff import add_cli as _add_diff_cli
 from .output import FORMATS, render, summary
 from .rules import GROUPS, PROFILES, RULES, expand_selection
 
@@ -40,14 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help=f"files or folders (default: {DEFAULT_PATH})")
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
-    check.add_argument("--profile", choices=PROFILES, default="qemu", help="qemu: the registry's rules (prefix, metadata); generic: any project's D-Bus XML")
+    check.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="qemu",
+        help="qemu: the registry's rules (prefix, metadata); generic: any project's D-Bus XML",
+    )
     check.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
-    check.add_argument("--select", action="append", default=[], metavar="CODES", help="only these codes, prefixes (D, G4) or rule names; comma-separated")
-    check.add_argument("--ignore", action="append", default=[], metavar="CODES", help="skip these codes, prefixes or rule names")
+    check.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="CODES",
+        help="only these codes, prefixes (D, G4) or rule names; comma-separated",
+    )
+    check.add_argument(
+        "--ignore", action="append", default=[], metavar="CODES", help="skip these codes, prefixes or rule names"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     check.set_defaults(func=run_check)
 
-    rules = commands.add_parser("rules", help="list the rule codes", description="List every rule: code, name, severity, profiles and what it checks.")
+    rules = commands.add_parser(
+        "rules",
+        help="list the rule codes",
+        description="List every rule: code, name, severity, profiles and what it checks.",
+    )
     rules.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
     rules.set_defaults(func=run_rules)
 
@@ -58,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later stages (diff, policy) add their subcommands here without this module importing them eagerly.
 _EXTRA_COMMANDS: list = []  # type: ignore[type-arg]
+_EXTRA_COMMANDS.append(_add_diff_cli)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -88,7 +107,15 @@ def run_rules(args: argparse.Namespace) -> int:
         import json
 
         rows = [
-            {"code": r.code, "name": r.name, "severity": r.severity.value, "group": r.group, "profiles": list(r.profiles), "doc": r.doc, "hint": r.hint}
+            {
+                "code": r.code,
+                "name": r.name,
+                "severity": r.severity.value,
+                "group": r.group,
+                "profiles": list(r.profiles),
+                "doc": r.doc,
+                "hint": r.hint,
+            }
             for r in RULES.values()
         ]
         print(json.dumps(rows, indent=2))

@@ -58,9 +58,7 @@ class Diagnostic:
     def format(self) -> str:
         """The compiler-style line: ``path:line:col: severity: message [code]``."""
         loc = self.location
-        return (
-            f"{loc.path}:{loc.line}:{loc.column}: {self.severity.value}: {self.message} [{self.code}]"
-        )
+        return f"{loc.path}:{loc.line}:{loc.column}: {self.severity.value}: {self.message} [{self.code}]"
 
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location

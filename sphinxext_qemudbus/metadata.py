@@ -78,50 +78,74 @@ class MetadataKey:
 
 KEYS: tuple[MetadataKey, ...] = (
     MetadataKey(
-        "Implementers", ("interface",), True, "comma-separated roles: " + ", ".join(ROLES),
+        "Implementers",
+        ("interface",),
+        True,
+        "comma-separated roles: " + ", ".join(ROLES),
         "Who serves objects with this interface.  Several roles when both sides implement it "
         "(QEMU and the client both implement ``org.qemu.Display1.Clipboard``).",
         _roles_error,
     ),
     MetadataKey(
-        "Callers", ("interface",), True, "comma-separated roles",
+        "Callers",
+        ("interface",),
+        True,
+        "comma-separated roles",
         "Who calls its methods, reads or writes its properties and receives its signals.  The "
         "policy generator allows exactly these roles to send to the implementers.",
         _roles_error,
     ),
     MetadataKey(
-        "Connection", ("interface",), True, " or ".join(CONNECTIONS),
+        "Connection",
+        ("interface",),
+        True,
+        " or ".join(CONNECTIONS),
         "``bus``: reached through the VM's private bus.  ``peer-to-peer``: reached over a private "
         "connection whose socket one side hands to the other (a ``Register*Listener`` call); no "
         "bus policy applies to it.",
         _choice_error(CONNECTIONS),
     ),
     MetadataKey(
-        "BusName", ("interface",), False, "a well-known bus name",
+        "BusName",
+        ("interface",),
+        False,
+        "a well-known bus name",
         "The name under which the implementer is reached on the bus (``org.qemu``), when it owns "
         "one.  Only on ``bus`` interfaces; omitted when callers address the implementer by its "
         "unique name.",
         _bus_name_value_error,
     ),
     MetadataKey(
-        "ObjectPath", ("interface",), True, "an object path; {name} marks a variable part",
+        "ObjectPath",
+        ("interface",),
+        True,
+        "an object path; {name} marks a variable part",
         "Where objects with this interface live: ``/org/qemu/Display1/Console_{id}``.",
         path_pattern_error,
     ),
     MetadataKey(
-        "Stability", ("interface",), True, " or ".join(STABILITIES),
+        "Stability",
+        ("interface",),
+        True,
+        " or ".join(STABILITIES),
         "``stable`` interfaces never break their callers: an incompatible change needs a new "
         "interface version, and ``qemu-dbus diff`` enforces it.  ``unstable`` ones may change.",
         _choice_error(STABILITIES),
     ),
     MetadataKey(
-        "Since", ("interface",), True, "a QEMU version (7.0, 8.2.1)",
+        "Since",
+        ("interface",),
+        True,
+        "a QEMU version (7.0, 8.2.1)",
         "The QEMU release that first shipped the interface.  Members added later say so with a "
         "``Since:`` line in their doc comment.",
         _version_error,
     ),
     MetadataKey(
-        "Validate", ("arg", "property"), False, "text",
+        "Validate",
+        ("arg", "property"),
+        False,
+        "text",
         "What the receiver of this value must check before trusting it: sizes, ranges, formats, "
         "the kind of a passed file descriptor.  The receiver of an in-arg is the implementer, of "
         "an out-arg or signal arg the caller, of a property value its reader.  Required on every "
@@ -129,12 +153,18 @@ KEYS: tuple[MetadataKey, ...] = (
         _text_error,
     ),
     MetadataKey(
-        "Waive", ("interface", "method", "signal", "property", "arg"), False, "CODE[,CODE]: reason",
+        "Waive",
+        ("interface", "method", "signal", "property", "arg"),
+        False,
+        "CODE[,CODE]: reason",
         "Acknowledge a design-guideline finding (``G`` codes) on an interface whose stable API "
         "cannot change, with the reason.  It silences those codes on the element and everything "
         "inside it, and the reason is shown in the documentation.",
-        lambda value: None if re.match(r"G[0-9]{3}(\s*,\s*G[0-9]{3})*\s*:\s*\S", value) else
-        "expected 'G409: reason' (guideline codes only, then a reason)",
+        lambda value: (
+            None
+            if re.match(r"G[0-9]{3}(\s*,\s*G[0-9]{3})*\s*:\s*\S", value)
+            else "expected 'G409: reason' (guideline codes only, then a reason)"
+        ),
     ),
 )
 KEYS_BY_NAME: Mapping[str, MetadataKey] = {key.name: key for key in KEYS}

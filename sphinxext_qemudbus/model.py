@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from .diagnostics import Location
 
@@ -350,7 +350,13 @@ def _since(annotations: tuple[Annotation, ...], doc: DocComment | None) -> str |
 
 # --- platform projection --------------------------------------------------------------------
 
-_T = TypeVar("_T", Arg, Method, Signal, Property, Interface, Annotation)
+
+class _Conditional(Protocol):
+    @property
+    def conditions(self) -> Conditions: ...
+
+
+_T = TypeVar("_T", bound=_Conditional)
 
 
 def on_platform(items: Iterable[_T], platform: str) -> tuple[_T, ...]:
@@ -368,9 +374,7 @@ def interface_for_platform(interface: Interface, platform: str) -> Interface:
     """The interface as QEMU's xml-preprocess would emit it when building for ``platform``."""
     return replace(
         interface,
-        members=tuple(
-            member_for_platform(m, platform) for m in on_platform(interface.members, platform)
-        ),
+        members=tuple(member_for_platform(m, platform) for m in on_platform(interface.members, platform)),
         annotations=on_platform(interface.annotations, platform),
     )
 

@@ -92,7 +92,14 @@ def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": tool, "version": version, "informationUri": "https://www.qemu.org/docs/master/interop/dbus.html", "rules": rules}},
+                "tool": {
+                    "driver": {
+                        "name": tool,
+                        "version": version,
+                        "informationUri": "https://www.qemu.org/docs/master/interop/dbus.html",
+                        "rules": rules,
+                    }
+                },
                 "results": results,
             }
         ],
@@ -102,7 +109,9 @@ def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
     counts = Counter(d.severity for d in diagnostics)
     parts = [
-        f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}" for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE) if counts[s]
+        f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}"
+        for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)
+        if counts[s]
     ]
     checked = f"{files} file{'' if files == 1 else 's'} checked"
     return f"{checked}: {', '.join(parts)}" if parts else f"{checked}: no problems"

@@ -63,6 +63,8 @@ _EMITS = {e.value: e for e in EmitsChanged}
 
 
 def _make_parser() -> etree.XMLParser:
+    # Not collect_ids=False: with it libxml2 tries to load the external DTD of the standard
+    # freedesktop DOCTYPE (and fails, as network loading is off), rejecting common valid files.
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -71,7 +73,6 @@ def _make_parser() -> etree.XMLParser:
         huge_tree=False,
         remove_comments=False,
         remove_pis=False,
-        collect_ids=False,
         strip_cdata=True,
     )
 
@@ -132,8 +133,7 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
             path,
             "X003",
             source.location_of(len(data[: match.start()].decode("utf-8"))),
-            "entity declarations are not allowed (never expanded: possible entity-expansion or "
-            "external-entity attack)",
+            "entity declarations are not allowed (never expanded: possible entity-expansion or external-entity attack)",
         )
     try:
         root = etree.fromstring(data, _PARSER)
@@ -187,16 +187,15 @@ class _TreeBuilder:
         """Find where every node starts, in one pass in document order (see `SourceText`)."""
         source = self.source
         for node in root.iter():
-            tag = node.tag
-            line = node.sourceline or 0
-            if tag is etree.Comment:
+            line = _line(node)
+            if isinstance(node, etree._Comment):
                 location = source.advance_to("<!--", line)
                 if location.column == 0:
                     location = Location(self.path, max(line - (node.text or "").count("\n"), 1), 0)
                 source.skip_past("-->")
-            elif tag is etree.ProcessingInstruction:
-                location = source.advance_to("<?" + str(node.target), line)
-            elif tag is etree.Entity:
+            elif isinstance(node, etree._ProcessingInstruction):
+                location = source.advance_to("<?" + _target(node), line)
+            elif isinstance(node, etree._Entity):
                 location = Location(self.path, line, 0)
             else:
                 location = source.advance_to("<" + _local(node), line)
@@ -209,9 +208,9 @@ class _TreeBuilder:
 
     def build(self, root: etree._Element) -> ParsedFile:
         for sibling in root.itersiblings(preceding=True):
-            if sibling.tag is etree.ProcessingInstruction:
-                line = sibling.sourceline or 0
-                self.report("X021", Location(self.path, line, 0), f"processing instruction <?{sibling.target}?> outside <node> is ignored")
+            if isinstance(sibling, etree._ProcessingInstruction):
+                where = Location(self.path, _line(sibling), 0)
+                self.report("X021", where, f"processing instruction <?{_target(sibling)}?> outside <node> is ignored")
         self.locate(root)
         if not isinstance(root.tag, str) or root.tag != "node":
             location = self.starts[root]
@@ -229,16 +228,15 @@ class _TreeBuilder:
         blocks: list[_Block] = []
         pending: DocComment | None = None
         for child in parent:
-            tag = child.tag
-            if tag is etree.Comment:
+            if isinstance(child, etree._Comment):
                 text = child.text or ""
                 if is_doc_comment(text):
                     if pending is not None:
                         self.orphan(pending)
                     pending = parse_doc_comment(text, self.starts[child])
-            elif tag is etree.ProcessingInstruction:
+            elif isinstance(child, etree._ProcessingInstruction):
                 self.conditional(child, blocks)
-            elif tag is etree.Entity:
+            elif isinstance(child, etree._Entity):
                 self.report("X003", self.starts[child], f"entity reference {child.text} is not expanded")
             else:
                 location = self.starts[child]
@@ -257,12 +255,14 @@ class _TreeBuilder:
 
     def check_text(self, text: str | None, parent: etree._Element) -> None:
         if text and text.strip():
-            location = Location(self.path, parent.sourceline or 0, 0)
-            snippet = text.strip().splitlines()[0][:40]
-            self.report("X014", location, f"unexpected text {snippet!r} inside <{_local(parent)}>")
+            snippet = text.strip().splitlines()[0]
+            start = self.source.offset_of(self.starts[parent])
+            found = self.source.text.find(snippet, max(start, 0))
+            location = self.source.location_of(found) if found >= 0 else self.starts[parent]
+            self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{_local(parent)}>")
 
-    def conditional(self, pi: etree._Element, blocks: list[_Block]) -> None:
-        target = str(pi.target)
+    def conditional(self, pi: etree._ProcessingInstruction, blocks: list[_Block]) -> None:
+        target = _target(pi)
         expression = (pi.text or "").strip()
         location = self.starts[pi]
         if target not in _CONDITIONALS:
@@ -304,12 +304,14 @@ class _TreeBuilder:
         """The element's attributes; None (after a diagnostic) when a required one is missing."""
         attributes: dict[str, str] = {}
         allowed = _ATTRIBUTES[kind]
-        for key, value in element.attrib.items():
-            key = str(key)
+        for raw_key, value in element.attrib.items():
+            key = str(raw_key)
             if key.startswith("{"):
                 continue  # namespaced: an extension
             if key not in allowed:
-                self.report("X011", self.source.attribute_location(location, key), f"unknown attribute {key!r} on <{kind}>")
+                self.report(
+                    "X011", self.source.attribute_location(location, key), f"unknown attribute {key!r} on <{kind}>"
+                )
                 continue
             attributes[key] = str(value)
         missing = [key for key in _REQUIRED.get(kind, ()) if key not in attributes]
@@ -340,6 +342,8 @@ class _TreeBuilder:
                 if (interface := self.interface(child)) is not None:
                     interfaces.append(interface)
             elif tag == "node":
+                if "name" not in child.element.attrib:
+                    self.report("X012", child.location, "child <node> is missing its 'name' attribute")
                 nodes.append(self.node(child.element, child.location, child.conditions))
             else:
                 self.unexpected(child, "node")
@@ -437,7 +441,9 @@ class _TreeBuilder:
         except ValueError:
             where = self.source.attribute_location(child.location, "access")
             hint = " ('readonly' is not a D-Bus access value)" if attributes["access"] == "readonly" else ""
-            self.report("S108", where, f"invalid access {attributes['access']!r}{hint}; expected read, write or readwrite")
+            self.report(
+                "S108", where, f"invalid access {attributes['access']!r}{hint}; expected read, write or readwrite"
+            )
             return None
         annotations = self.annotations(children, "property")
         emits = _EMITS.get(_value(annotations, EMITS_CHANGED_SIGNAL) or "", default_emits)
@@ -448,10 +454,18 @@ class _TreeBuilder:
 
 
 def _local(element: etree._Element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):
-        return "?"
-    return tag.rpartition("}")[2]
+    return str(element.tag).rpartition("}")[2]
+
+
+def _line(node: etree._Element) -> int:
+    """``sourceline`` as an int (lxml-stubs leaves the attribute untyped)."""
+    line: int | None = node.sourceline  # type: ignore[assignment]
+    return line or 0
+
+
+def _target(pi: etree._ProcessingInstruction) -> str:
+    target = pi.target
+    return target if isinstance(target, str) else target.decode("utf-8", "replace")
 
 
 def _value(annotations: tuple[Annotation, ...], name: str) -> str | None:
@@ -461,7 +475,9 @@ def _value(annotations: tuple[Annotation, ...], name: str) -> str | None:
     return None
 
 
-def _with_docstring(doc: DocComment | None, annotations: tuple[Annotation, ...], location: Location) -> DocComment | None:
+def _with_docstring(
+    doc: DocComment | None, annotations: tuple[Annotation, ...], location: Location
+) -> DocComment | None:
     """Fall back to gdbus-codegen's ``org.gtk.GDBus.DocString`` annotations when there is no comment."""
     if doc is not None:
         return doc

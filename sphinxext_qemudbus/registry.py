@@ -32,9 +32,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         for parsed in self.files:
             for interface in parsed.interfaces:
-                self._entries.setdefault(
-                    interface.name, Entry(interface, interface_metadata(interface), parsed.path)
-                )
+                self._entries.setdefault(interface.name, Entry(interface, interface_metadata(interface), parsed.path))
 
     @classmethod
     def load(cls, paths: Iterable[str | os.PathLike[str]]) -> Registry:

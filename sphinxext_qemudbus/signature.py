@@ -78,7 +78,7 @@ class Type:
 
 
 class _Parser:
-    __slots__ = ("sig", "pos", "arrays", "structs")
+    __slots__ = ("arrays", "pos", "sig", "structs")
 
     def __init__(self, sig: str) -> None:
         self.sig = sig
@@ -145,8 +145,7 @@ class _Parser:
         key = self.complete_type()
         if not key.is_basic:
             raise self.error(
-                f"dict key must be a basic type, not {key.code!r} (variants and containers "
-                "cannot be keys)",
+                f"dict key must be a basic type, not {key.code!r} (variants and containers cannot be keys)",
                 key_pos,
             )
         if self.pos >= len(sig):

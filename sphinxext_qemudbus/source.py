@@ -16,7 +16,7 @@ _NEWLINE = re.compile("\n")
 
 
 class SourceText:
-    __slots__ = ("path", "text", "_line_starts", "_cursor")
+    __slots__ = ("_cursor", "_line_starts", "path", "text")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path

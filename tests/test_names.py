@@ -37,7 +37,8 @@ def test_valid_interface_names(name: str) -> None:
 )
 def test_invalid_interface_names(name: str, fragment: str) -> None:
     error = interface_name_error(name)
-    assert error is not None and fragment in error
+    assert error is not None
+    assert fragment in error
 
 
 @pytest.mark.parametrize("name", ["Press", "_x", "ScanoutDMABUF", "a1"])
@@ -51,7 +52,8 @@ def test_valid_members(name: str) -> None:
 )
 def test_invalid_members(name: str, fragment: str) -> None:
     error = member_name_error(name)
-    assert error is not None and fragment in error
+    assert error is not None
+    assert fragment in error
 
 
 @pytest.mark.parametrize("name", ["org.qemu", "org.qemu.vnc", "a-b.c", ":1.42", ":1.2-3", "org._7zip"])
@@ -61,11 +63,19 @@ def test_valid_bus_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "fragment"),
-    [(".a.b", "start with '.'"), ("org", "two"), ("org.7zip", "digit"), ("a..b", "empty"), (":1", "two"), ("a.b$", "may only")],
+    [
+        (".a.b", "start with '.'"),
+        ("org", "two"),
+        ("org.7zip", "digit"),
+        ("a..b", "empty"),
+        (":1", "two"),
+        ("a.b$", "may only"),
+    ],
 )
 def test_invalid_bus_names(name: str, fragment: str) -> None:
     error = bus_name_error(name)
-    assert error is not None and fragment in error
+    assert error is not None
+    assert fragment in error
 
 
 @pytest.mark.parametrize("path", ["/", "/org", "/org/qemu/Display1/Console_0", "/a_b/0"])
@@ -75,11 +85,19 @@ def test_valid_paths(path: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "fragment"),
-    [("", "empty"), ("org", "start with"), ("/org/", "end with"), ("//", "end with"), ("/a//b", "empty element"), ("/a-b", "may only")],
+    [
+        ("", "empty"),
+        ("org", "start with"),
+        ("/org/", "end with"),
+        ("//", "end with"),
+        ("/a//b", "empty element"),
+        ("/a-b", "may only"),
+    ],
 )
 def test_invalid_paths(path: str, fragment: str) -> None:
     error = object_path_error(path)
-    assert error is not None and fragment in error
+    assert error is not None
+    assert fragment in error
 
 
 def test_relative_child_node_names() -> None:

@@ -19,9 +19,36 @@ from sphinxext_qemudbus.signature import (
 
 VALID = [
     "",
-    "y", "b", "n", "q", "i", "u", "x", "t", "d", "h", "s", "o", "g", "v",
-    "ay", "as", "a{sv}", "aa{sv}", "a(iu)", "(ii)", "((i)(s))", "a{oa{sa{sv}}}",
-    "a{ys}", "a{hs}", "a{ds}", "a{os}", "a{gs}", "ii", "sa{sv}as", "(a{sv}av)",
+    "y",
+    "b",
+    "n",
+    "q",
+    "i",
+    "u",
+    "x",
+    "t",
+    "d",
+    "h",
+    "s",
+    "o",
+    "g",
+    "v",
+    "ay",
+    "as",
+    "a{sv}",
+    "aa{sv}",
+    "a(iu)",
+    "(ii)",
+    "((i)(s))",
+    "a{oa{sa{sv}}}",
+    "a{ys}",
+    "a{hs}",
+    "a{ds}",
+    "a{os}",
+    "a{gs}",
+    "ii",
+    "sa{sv}as",
+    "(a{sv}av)",
 ]
 
 INVALID = {
@@ -72,26 +99,30 @@ def test_invalid_signatures(sig: str, fragment: str) -> None:
 def test_length_limit() -> None:
     assert signature_error("i" * MAX_SIGNATURE_LENGTH) is None
     error = signature_error("i" * (MAX_SIGNATURE_LENGTH + 1))
-    assert error is not None and "255" in error.message
+    assert error is not None
+    assert "255" in error.message
 
 
 def test_array_depth_32_is_the_limit() -> None:
     assert signature_error("a" * MAX_DEPTH + "i") is None
     error = signature_error("a" * (MAX_DEPTH + 1) + "i")
-    assert error is not None and "32 arrays" in error.message
+    assert error is not None
+    assert "32 arrays" in error.message
 
 
 def test_struct_depth_32_is_the_limit() -> None:
     assert signature_error("(" * MAX_DEPTH + "i" + ")" * MAX_DEPTH) is None
     error = signature_error("(" * (MAX_DEPTH + 1) + "i" + ")" * (MAX_DEPTH + 1))
-    assert error is not None and "32 structs" in error.message
+    assert error is not None
+    assert "32 structs" in error.message
 
 
 def test_array_depth_counts_true_nesting_through_structs() -> None:
     # libdbus counts consecutive 'a's only and accepts this; the spec does not.
     sig = "a(" * 33 + "i" + ")" * 33
     error = signature_error(sig)
-    assert error is not None and "32 arrays" in error.message
+    assert error is not None
+    assert "32 arrays" in error.message
 
 
 def test_dict_entries_count_as_struct_nesting() -> None:

@@ -1,0 +1,31 @@
+"""Shared helpers for tests that check inline XML."""
+
+from __future__ import annotations
+
+import textwrap
+
+from sphinxext_qemudbus.checker import CheckOptions, check_files
+from sphinxext_qemudbus.diagnostics import Diagnostic
+from sphinxext_qemudbus.parser import parse_string
+
+REGISTRY_METADATA = """\
+    <annotation name="org.qemu.Registry.Implementers" value="qemu"/>
+    <annotation name="org.qemu.Registry.Callers" value="client"/>
+    <annotation name="org.qemu.Registry.Connection" value="bus"/>
+    <annotation name="org.qemu.Registry.BusName" value="org.qemu"/>
+    <annotation name="org.qemu.Registry.ObjectPath" value="/org/qemu/Test1"/>
+    <annotation name="org.qemu.Registry.Stability" value="stable"/>
+    <annotation name="org.qemu.Registry.Since" value="9.0"/>
+"""
+
+
+def check_xml(xml: str, profile: str = "generic", path: str | None = None, **files: str) -> list[Diagnostic]:
+    """Check one inline document (dedented), plus optional extra files by name."""
+    text = textwrap.dedent(xml).lstrip("\n")
+    parsed = [parse_string(text, path or "org.example.Test1.xml")]
+    parsed += [parse_string(textwrap.dedent(body).lstrip("\n"), name) for name, body in files.items()]
+    return check_files(parsed, CheckOptions(profile))
+
+
+def codes(diagnostics: list[Diagnostic]) -> list[tuple[str, int]]:
+    return [(d.code, d.location.line) for d in diagnostics]

@@ -1,0 +1,144 @@
+"""The command line: output formats, exit codes and the no-Sphinx guarantee."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sphinxext_qemudbus.cli import main
+from sphinxext_qemudbus.parser import parse_file
+
+ROOT = Path(__file__).parent.parent
+CORPUS = Path(__file__).parent / "corpus"
+CLEAN = """<node>
+  <!--
+      org.example.Clean1:
+
+      A clean interface.
+  -->
+  <interface name="org.example.Clean1"/>
+</node>
+"""
+WARNS = CLEAN.replace("Clean1", "Warns")  # unversioned: G401 warning only, and a file-name warning
+
+
+@pytest.fixture
+def clean(tmp_path: Path) -> Path:
+    path = tmp_path / "org.example.Clean1.xml"
+    path.write_text(CLEAN)
+    return path
+
+
+@pytest.fixture
+def warns(tmp_path: Path) -> Path:
+    path = tmp_path / "org.example.Warns.xml"
+    path.write_text(WARNS)
+    return path
+
+
+def test_exit_0_when_clean(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--profile", "generic", str(clean)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "1 file checked: no problems" in err
+
+
+def test_warnings_pass_unless_strict(warns: Path) -> None:
+    assert main(["check", "--profile", "generic", "-q", str(warns)]) == 0
+    assert main(["check", "--profile", "generic", "-q", "--strict", str(warns)]) == 1
+
+
+def test_errors_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--profile", "generic", "--select", "S", str(CORPUS / "bad-direction.xml")]) == 1
+    out, _ = capsys.readouterr()
+    line = out.splitlines()[0]
+    assert line.endswith("error: invalid direction 'inout'; expected 'in' or 'out' [S107]")
+    assert line.startswith(f"{CORPUS / 'bad-direction.xml'}:5:30: ")
+
+
+def test_usage_and_io_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "missing")]) == 2
+    assert main(["check", "--select", "NOPE", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["check", "--format", "xml"])
+    assert info.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_unreadable_file_is_an_io_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading a directory fails like an unreadable file does (root reads any file, so use that).
+    parsed = parse_file(tmp_path)
+    assert [d.code for d in parsed.diagnostics] == ["X006"]
+    target = tmp_path / "org.example.Clean1.xml"
+    target.write_text(CLEAN)
+    monkeypatch.setattr("sphinxext_qemudbus.checker.parse_file", lambda path: parse_file(tmp_path))
+    assert main(["check", "-q", str(target)]) == 2
+
+
+def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", "--profile", "generic", "--select", "S", "--format", "json", str(CORPUS / "bad-direction.xml")])
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] | {"hint": ""} == {
+        "path": str(CORPUS / "bad-direction.xml"),
+        "line": 5,
+        "column": 30,
+        "severity": "error",
+        "code": "S107",
+        "message": "invalid direction 'inout'; expected 'in' or 'out'",
+        "hint": "",
+    }
+
+
+def test_sarif_format(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", "--profile", "generic", "--select", "S", "--format", "sarif", str(CORPUS / "bad-direction.xml")])
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    result = run["results"][0]
+    assert result["ruleId"] == "S107"
+    assert result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 5, "startColumn": 30}
+    assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "S107"
+
+
+def test_github_format(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["check", "--profile", "generic", "--select", "S", "--format", "github", str(CORPUS / "bad-direction.xml")])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("::error file=")
+    assert ",line=5,col=30,title=S107::" in line
+
+
+def test_rules_listing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"S105", "P201", "R601"} <= {row["code"] for row in rows}
+
+
+def test_default_path_is_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["check", "-q", "--strict"]) == 0
+
+
+def test_parser_checker_and_cli_never_import_sphinx() -> None:
+    code = (
+        "import sys\n"
+        "import sphinxext_qemudbus, sphinxext_qemudbus.cli, sphinxext_qemudbus.checker\n"
+        "import sphinxext_qemudbus.parser, sphinxext_qemudbus.registry, sphinxext_qemudbus.trust\n"
+        "from sphinxext_qemudbus.cli import main\n"
+        "main(['check', '-q', 'interfaces'])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sphinx', 'docutils', 'myst_parser'))\n"
+        "print(bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_python_dash_m_is_the_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinxext_qemudbus", "--version"], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.startswith("qemu-dbus ")

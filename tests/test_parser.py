@@ -1,0 +1,211 @@
+"""The parser and the model: doc comments, conditionals, defaults and exact locations."""
+
+from __future__ import annotations
+
+import textwrap
+
+from sphinxext_qemudbus.diagnostics import Location
+from sphinxext_qemudbus.doccomment import is_doc_comment, parse_doc_comment
+from sphinxext_qemudbus.model import (
+    Access,
+    Direction,
+    EmitsChanged,
+    Method,
+    Property,
+    Signal,
+    interface_for_platform,
+    platform_label,
+    platforms_of,
+    signature_variants,
+)
+from sphinxext_qemudbus.parser import parse_string
+
+
+def parse(xml: str):  # type: ignore[no-untyped-def]
+    parsed = parse_string(textwrap.dedent(xml).lstrip("\n"), "t.xml")
+    assert not parsed.diagnostics, parsed.diagnostics
+    return parsed.interfaces[0]
+
+
+def test_doc_comment_parts() -> None:
+    text = """
+        SetUIInfo: short text
+        @width_mm: the physical width,
+          in millimetres.
+        @height_mm: the height.
+
+        Body paragraph one
+        continues here.
+
+          literal block
+
+        Since: 7.1
+        Deprecated: use
+          SetUIInfo2.
+    """
+    doc = parse_doc_comment(text, Location("f.xml", 10, 3))
+    assert doc.symbol == "SetUIInfo"
+    assert doc.short == "short text"
+    assert doc.symbol_line == 11
+    assert [(p.name, p.text, p.location.line) for p in doc.params] == [
+        ("width_mm", "the physical width, in millimetres.", 12),
+        ("height_mm", "the height.", 14),
+    ]
+    assert doc.body == "Body paragraph one\ncontinues here.\n\n  literal block"
+    assert doc.body_line == 16
+    assert doc.since == "7.1"
+    assert doc.deprecated == "use SetUIInfo2."
+
+
+def test_since_in_prose_stays_prose() -> None:
+    doc = parse_doc_comment(
+        "\n  Foo:\n\n  Works since: the start of time, Since: 7.0 is mentioned.\n", Location("f", 1)
+    )
+    assert doc.since is None
+    assert "Since: 7.0" in doc.body
+
+
+def test_is_doc_comment() -> None:
+    assert is_doc_comment("\n   org.qemu.Display1.VM:\n")
+    assert is_doc_comment(" Foo: short ")
+    assert not is_doc_comment(" xywh? ")
+    assert not is_doc_comment(" Since: 7.0 ")
+    assert not is_doc_comment("")
+
+
+def test_locations_are_where_constructs_start() -> None:
+    iface = parse(
+        """
+        <node>
+          <!--
+              org.example.Test1:
+
+              Text.
+          -->
+          <interface
+              name="org.example.Test1">
+            <method name="A"><arg name="x" type="u"/><arg name="y" type="u"/></method>
+          </interface>
+        </node>
+        """
+    )
+    assert iface.doc is not None
+    assert iface.doc.location == Location("t.xml", 2, 3)
+    assert iface.location == Location("t.xml", 7, 3)
+    method = iface.members[0]
+    assert isinstance(method, Method)
+    assert method.location == Location("t.xml", 9, 5)
+    assert [a.location.column for a in method.args] == [22, 46]
+
+
+def test_defaults_and_emits_changed_inheritance() -> None:
+    iface = parse(
+        """
+        <node>
+          <interface name="org.example.Test1">
+            <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+            <method name="M"><arg name="a" type="u"/><arg name="b" type="u" direction="out"/></method>
+            <signal name="S"><arg name="c" type="u"/></signal>
+            <property name="P" type="u" access="readwrite"/>
+            <property name="Q" type="u" access="read">
+              <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
+            </property>
+          </interface>
+        </node>
+        """
+    )
+    method, signal, p, q = iface.members
+    assert isinstance(method, Method)
+    assert isinstance(signal, Signal)
+    assert [a.direction for a in method.args] == [Direction.IN, Direction.OUT]
+    assert signal.args[0].direction is Direction.OUT
+    assert isinstance(p, Property)
+    assert isinstance(q, Property)
+    assert p.access is Access.READWRITE
+    assert p.emits_changed is EmitsChanged.CONST
+    assert q.emits_changed is EmitsChanged.INVALIDATES
+
+
+def test_gdbus_docstring_annotations_are_documentation() -> None:
+    iface = parse(
+        """
+        <node>
+          <interface name="org.example.Test1">
+            <annotation name="org.gtk.GDBus.DocString" value="Body text."/>
+            <annotation name="org.gtk.GDBus.DocString.Short" value="Short."/>
+          </interface>
+        </node>
+        """
+    )
+    assert iface.doc is not None
+    assert (iface.doc.short, iface.doc.body) == ("Short.", "Body text.")
+
+
+QEMU_STYLE = """
+    <node>
+      <interface name="org.example.Test1">
+        <method name="RegisterListener">
+          <?if $(env.HOST_OS) == windows?>
+          <arg type="ay" name="listener" direction="in"/>
+          <?else?>
+          <arg type="h" name="listener" direction="in"/>
+          <?endif?>
+        </method>
+        <?if $(env.HOST_OS) != windows?>
+        <method name="ScanoutDMABUF"><arg type="h" name="dmabuf"/></method>
+        <?endif?>
+        <?ifdef CONFIG_X?>
+        <method name="OnlyWithX"/>
+        <?elseif $(env.HOST_OS) == windows?>
+        <method name="WindowsWithoutX"/>
+        <?else?>
+        <method name="Otherwise"/>
+        <?endif?>
+      </interface>
+    </node>
+"""
+
+
+def test_platform_variants_are_kept_per_branch() -> None:
+    iface = parse(QEMU_STYLE)
+    register = iface.members[0]
+    assert isinstance(register, Method)
+    variants = signature_variants(register)
+    assert [(sorted(p), [a.type for a in args]) for p, args in variants] == [(["unix"], ["h"]), (["windows"], ["ay"])]
+    dmabuf = iface.members[1]
+    assert platforms_of(dmabuf.conditions) == {"unix"}
+    assert platform_label(platforms_of(dmabuf.conditions)) == "Unix"
+
+
+def test_elseif_and_ifdef_branches() -> None:
+    iface = parse(QEMU_STYLE)
+    only_x, windows_without_x, otherwise = iface.members[2:]
+    assert [str(c) for c in only_x.conditions] == ["ifdef CONFIG_X"]
+    assert [str(c) for c in windows_without_x.conditions] == ["not (ifdef CONFIG_X)", "$(env.HOST_OS) == windows"]
+    assert [str(c) for c in otherwise.conditions] == ["not (ifdef CONFIG_X)", "not ($(env.HOST_OS) == windows)"]
+    # CONFIG_X is not defined for either platform build.
+    assert platforms_of(only_x.conditions) == frozenset()
+    assert platforms_of(windows_without_x.conditions) == {"windows"}
+    assert platforms_of(otherwise.conditions) == {"unix"}
+
+
+def test_projection_onto_one_platform() -> None:
+    iface = parse(QEMU_STYLE)
+    windows = interface_for_platform(iface, "windows")
+    assert [m.name for m in windows.members] == ["RegisterListener", "WindowsWithoutX"]
+    register = windows.members[0]
+    assert isinstance(register, Method)
+    assert [a.type for a in register.args] == ["ay"]
+    unix = interface_for_platform(iface, "unix")
+    assert [m.name for m in unix.members] == ["RegisterListener", "ScanoutDMABUF", "Otherwise"]
+
+
+def test_model_is_immutable_and_hashable() -> None:
+    iface = parse(QEMU_STYLE)
+    assert hash(iface) == hash(parse(QEMU_STYLE))
+    try:
+        iface.name = "x"  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("model objects must be frozen")
