@@ -10,7 +10,7 @@ OLDEST := .venv-sphinx-oldest
 STAMP := .installed
 PYTEST_ARGS ?=
 
-.PHONY: all docs check lint test registry docs-strict docs-oldest bench clean
+.PHONY: all docs check lint test registry compat docs-strict docs-oldest bench clean
 
 all: check
 
@@ -30,7 +30,7 @@ docs: $(VENV)/$(STAMP)
 	$(BIN)/sphinx-build -b html -n --keep-going docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 
-check: lint test registry docs-strict docs-oldest
+check: lint test registry compat docs-strict docs-oldest
 
 lint: $(VENV)/$(STAMP)
 	$(BIN)/ruff check sphinxext_qemudbus tests bench
@@ -42,6 +42,9 @@ test: $(VENV)/$(STAMP)
 
 registry: $(VENV)/$(STAMP)
 	$(BIN)/qemu-dbus check --strict interfaces/
+
+compat: $(VENV)/$(STAMP)
+	$(BIN)/qemu-dbus diff --baseline-file ci/compat-baseline interfaces/
 
 docs-strict: $(VENV)/$(STAMP)
 	rm -rf docs/_build/strict
