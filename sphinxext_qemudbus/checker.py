@@ -7,11 +7,15 @@ table in `rules`; this module decides only *when* a rule fires.
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .diagnostics import Diagnostic, Location
 from .metadata import (
@@ -28,6 +32,7 @@ from .model import (
     NO_REPLY,
     Annotation,
     Arg,
+    Direction,
     DocComment,
     Interface,
     Member,
@@ -36,6 +41,7 @@ from .model import (
     Property,
     Signal,
     platforms_of,
+    signature_variants,
 )
 from .names import (
     interface_name_error,
@@ -47,7 +53,7 @@ from .names import (
 from .parser import ParsedFile, parse_file
 from .references import ROLE_KINDS, references_in, resolve, suffix_index
 from .rules import RULES, diagnostic
-from .signature import SignatureError, parse_single_type
+from .signature import SignatureError, single_type_error
 from .source import SourceText
 
 RESERVED_PREFIX = "org.qemu"
@@ -98,6 +104,9 @@ class CheckOptions:
     select: frozenset[str] | None = None
     ignore: frozenset[str] = frozenset()
 
+    def any_enabled(self, codes: Iterable[str]) -> bool:
+        return any(self.enabled(code) for code in codes)
+
     def enabled(self, code: str) -> bool:
         if self.profile not in RULES[code].profiles:
             return False
@@ -108,8 +117,34 @@ class CheckOptions:
 
 @dataclass(slots=True)
 class CheckResult:
-    files: list[ParsedFile]
+    files: int
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A reference found in one file, ready to be resolved against every file's objects."""
+
+    interface: str
+    role: str
+    target: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    """What the cross-file rules need from one file, small enough to send between processes:
+    its own diagnostics, what it defines and what it refers to."""
+
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    interfaces: tuple[tuple[str, frozenset[str], Location], ...]
+    objects: tuple[tuple[str, str], ...]
+    references: tuple[Reference, ...]
+
+
+# Below this many files a process pool costs more to start than it saves.
+PARALLEL_THRESHOLD = 400
 
 
 def collect_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -127,32 +162,142 @@ def collect_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     return result
 
 
-def check_paths(paths: Sequence[str | os.PathLike[str]], options: CheckOptions = CheckOptions()) -> CheckResult:
-    files = [parse_file(path) for path in collect_paths(paths)]
-    return CheckResult(files, check_files(files, options))
+def check_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    options: CheckOptions = CheckOptions(),
+    jobs: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> CheckResult:
+    """Check files and folders.  Files not in the cache (``cache_dir``, when given) are checked
+    one by one, in ``jobs`` processes for a large input (by default one per CPU); the cross-file
+    rules then run once over every file's summary."""
+    from .cache import open_cache
+
+    files = collect_paths(paths)
+    cache = open_cache(cache_dir, options)
+    cached: dict[str, FileSummary] = {}
+    stamps: dict[str, str] = {}
+    if cache is not None:
+        try:
+            cached, stamps = cache.lookup(files)
+        except (OSError, ValueError, KeyError, TypeError, sqlite3.Error):
+            cache = None
+    todo = [path for path in files if path not in cached]
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
+        with ProcessPoolExecutor(workers) as pool:
+            chunk = max(len(todo) // (workers * 8), 1)
+            fresh = list(pool.map(_summarize_path, todo, [options] * len(todo), chunksize=chunk))
+    else:
+        fresh = [_summarize_path(path, options) for path in todo]
+    by_path = dict(zip(todo, fresh, strict=True))
+    if cache is not None:
+        try:
+            cache.store(by_path, stamps)
+        except (OSError, sqlite3.Error):
+            pass  # a cache that cannot be written only costs the next run its speed-up
+        finally:
+            cache.close()
+    summaries = [cached[path] if path in cached else by_path[path] for path in files]
+    return CheckResult(len(files), _conclude(summaries, options))
 
 
 def check_files(files: Sequence[ParsedFile], options: CheckOptions = CheckOptions()) -> list[Diagnostic]:
-    """All diagnostics for ``files``, parser findings included, sorted by location."""
-    diagnostics: list[Diagnostic] = []
-    for parsed in files:
-        diagnostics.extend(parsed.diagnostics)
-        if parsed.node is not None:
-            checker = _FileChecker(parsed, options)
-            try:
-                checker.run()
-            except Exception as error:  # a bug must cost one file, not the run
-                checker.diagnostics.append(
-                    diagnostic("X099", Location(parsed.path), f"internal error: {type(error).__name__}: {error}")
-                )
-            diagnostics.extend(checker.diagnostics)
-    _CrossFileChecker(files, options, diagnostics).run()
+    """All diagnostics for files already parsed, parser findings included, sorted by location."""
+    return _conclude([summarize(parsed, options) for parsed in files], options)
+
+
+def _summarize_path(path: str, options: CheckOptions) -> FileSummary:
+    return summarize(parse_file(path), options)
+
+
+def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
+    """Parse findings, per-file rules and the file's symbols and references."""
+    diagnostics = list(parsed.diagnostics)
+    if parsed.node is None:
+        return FileSummary(parsed.path, tuple(diagnostics), (), (), ())
+    checker = _FileChecker(parsed, options)
+    try:
+        checker.run()
+        # Lines only: an exact column is worth computing only for the rare duplicate (U701).
+        interfaces = tuple((i.name, platforms_of(i.conditions), i.location) for i in parsed.interfaces)
+        objects = tuple(
+            (name, kind)
+            for i in parsed.interfaces
+            for name, kind in ((i.name, "interface"), *((f"{i.name}.{m.name}", m.kind) for m in i.members))
+        )
+        references = tuple(_references(parsed, options)) if options.any_enabled(_REFERENCE_CODES) else ()
+    except Exception as error:  # a bug must cost one file, not the run
+        checker.diagnostics.append(
+            diagnostic("X099", Location(parsed.path), f"internal error: {type(error).__name__}: {error}")
+        )
+        interfaces, objects, references = (), (), ()
+    diagnostics.extend(checker.diagnostics)
+    return FileSummary(parsed.path, tuple(diagnostics), interfaces, objects, references)
+
+
+_REFERENCE_CODES = ("R601", "R602", "R603", "R604")
+
+
+def _references(parsed: ParsedFile, options: CheckOptions) -> Iterator[Reference]:
+    for interface in parsed.interfaces:
+        for doc in _docs(interface):
+            for reference in references_in(doc):
+                location = reference.location
+                if not location.column:
+                    location = _column_of(parsed.source, location, f":dbus:{reference.role}:")
+                yield Reference(interface.name, reference.role, reference.target, location)
+
+
+def _conclude(summaries: Sequence[FileSummary], options: CheckOptions) -> list[Diagnostic]:
+    """The cross-file rules (duplicate interfaces, references) over every file's summary, then
+    the selection and the order of the whole report."""
+    diagnostics = [d for summary in summaries for d in summary.diagnostics]
+    objects: dict[str, str] = {}
+    first: dict[tuple[str, str], Location] = {}
+    for summary in summaries:
+        for name, platforms, location in summary.interfaces:
+            duplicate = None
+            for platform in sorted(platforms):
+                earlier = first.setdefault((name, platform), location)
+                if earlier is not location:
+                    duplicate = earlier
+            if duplicate is not None:
+                message = f"interface {name} is defined twice; also defined at {_refine_on_disk(duplicate)}"
+                diagnostics.append(diagnostic("U701", _refine_on_disk(location), message))
+        for name, kind in summary.objects:
+            objects.setdefault(name, kind)
+    suffixes = suffix_index(objects) if any(s.references for s in summaries) else {}
+    for summary in summaries:
+        for reference in summary.references:
+            diagnostics.extend(_resolve_reference(reference, objects, suffixes))
     diagnostics = [d for d in diagnostics if options.enabled(d.code)]
     diagnostics.sort(key=Diagnostic.sort_key)
     return diagnostics
 
 
+def _resolve_reference(
+    reference: Reference, objects: dict[str, str], suffixes: dict[str, tuple[str, ...]]
+) -> Iterator[Diagnostic]:
+    role, target, location = reference.role, reference.target, reference.location
+    kind = ROLE_KINDS.get(role)
+    if kind is None:
+        yield diagnostic("R604", location, f"unknown role :dbus:{role}:; use iface, meth, sig or prop")
+        return
+    result = resolve(target, kind, reference.interface, objects, suffixes)
+    if result.problem == "unresolved":
+        yield diagnostic("R601", location, f"reference to {kind} {target!r} does not resolve")
+    elif result.problem == "wrong-kind":
+        yield diagnostic("R602", location, f":dbus:{role}: reference to {target!r}, but {result.detail}")
+    elif result.problem == "ambiguous":
+        yield diagnostic("R603", location, f"reference to {kind} {target!r} is ambiguous: {result.detail}")
+
+
 def _owners_waive(owners: Sequence[Interface | Member | Arg], code: str) -> bool:
+    """Whether an ``org.qemu.Registry.Waive`` on the element or an enclosing one acknowledges
+    ``code``.  Only design-guideline findings (G) can be waived; spec errors cannot."""
+    if not code.startswith("G"):
+        return False
     waive = NAMESPACE + "Waive"
     return any(code in waived_codes(a.value) for owner in owners for a in owner.annotations if a.name == waive)
 
@@ -174,16 +319,22 @@ class _FileChecker:
     def report(
         self,
         code: str,
-        location: Location,
+        where: Location | Located,
         message: str,
         owners: Sequence[Interface | Member | Arg] = (),
     ) -> None:
         if not self.options.enabled(code) or (owners and _owners_waive(owners, code)):
             return
+        location = where if isinstance(where, Location) else self.at(where)
         self.diagnostics.append(diagnostic(code, location, message))
 
-    def attribute(self, location: Location, attribute: str, offset: int = 0) -> Location:
-        return self.source.attribute_location(location, attribute, offset) if self.source else location
+    def at(self, obj: Located) -> Location:
+        """Where ``obj`` starts exactly (the model keeps lines; columns are found on demand)."""
+        return _refine(self.source, obj)
+
+    def attribute(self, obj: Located, attribute: str, offset: int = 0) -> Location:
+        start = self.at(obj)
+        return self.source.attribute_location(start, attribute, offset) if self.source else start
 
     # --- file ---------------------------------------------------------------------------------
 
@@ -192,18 +343,18 @@ class _FileChecker:
         interfaces = list(self.node.walk_interfaces())
         path = self.parsed.path
         if not interfaces:
-            self.report("F803", self.node.location, "file defines no interface")
+            self.report("F803", self.node, "file defines no interface")
         names = sorted({i.name for i in interfaces})
         if len(names) > 1:
             self.report(
                 "F801",
-                interfaces[1].location,
+                interfaces[1],
                 f"file defines {len(names)} interfaces ({', '.join(names)}); use one file per interface",
             )
         elif len(names) == 1 and os.path.basename(path) != f"{names[0]}.xml":
             self.report(
                 "F802",
-                interfaces[0].location,
+                interfaces[0],
                 f"file of interface {names[0]} should be named {names[0]}.xml, not {os.path.basename(path)}",
             )
         for interface in interfaces:
@@ -217,9 +368,7 @@ class _FileChecker:
             if not root and node.name.startswith("/"):
                 problem = "child node names are relative paths"
             if problem:
-                self.report(
-                    "S104", self.attribute(node.location, "name"), f"invalid node name {node.name!r}: {problem}"
-                )
+                self.report("S104", self.attribute(node, "name"), f"invalid node name {node.name!r}: {problem}")
         for child in node.nodes:
             self.check_node(child)
 
@@ -229,22 +378,22 @@ class _FileChecker:
         self, element_kind: str, annotations: tuple[Annotation, ...], owners: Sequence[Interface | Member | Arg]
     ) -> None:
         for annotation in annotations:
-            name, value, location = annotation.name, annotation.value, annotation.location
+            name, value, element = annotation.name, annotation.value, annotation
             if interface_name_error(name):
                 self.report(
                     "S112",
-                    self.attribute(location, "name"),
+                    self.attribute(element, "name"),
                     f"annotation name {name!r} is not a reversed-domain name",
                     owners,
                 )
             if name in _STANDARD_VALUES:
                 values, applies = _STANDARD_VALUES[name]
                 if element_kind not in applies:
-                    self.report("S113", location, f"{name} does not apply to a {element_kind}", owners)
+                    self.report("S113", element, f"{name} does not apply to a {element_kind}", owners)
                 elif value not in values:
                     self.report(
                         "S110",
-                        self.attribute(location, "value"),
+                        self.attribute(element, "value"),
                         f"{name} must be {'|'.join(values)}, not {value!r}",
                         owners,
                     )
@@ -252,40 +401,40 @@ class _FileChecker:
                 key = KEYS_BY_NAME.get(name)
                 if key is None:
                     self.report(
-                        "M302", self.attribute(location, "name"), f"unknown registry annotation {name!r}", owners
+                        "M302", self.attribute(element, "name"), f"unknown registry annotation {name!r}", owners
                     )
                 elif element_kind not in key.applies_to:
                     self.report(
                         "M304",
-                        location,
+                        element,
                         f"{name} applies to {' and '.join(key.applies_to)} elements, not to a {element_kind}",
                         owners,
                     )
                 elif (problem := key.validate(value)) is not None:
                     self.report(
-                        "M303", self.attribute(location, "value"), f"bad value {value!r} for {name}: {problem}", owners
+                        "M303", self.attribute(element, "value"), f"bad value {value!r} for {name}: {problem}", owners
                     )
 
     # --- interface ------------------------------------------------------------------------------
 
     def check_interface(self, interface: Interface) -> None:
         owners = (interface,)
-        name, location = interface.name, interface.location
+        name, element = interface.name, interface
         if problem := interface_name_error(name):
-            self.report("S101", self.attribute(location, "name"), f"invalid interface name {name!r}: {problem}", owners)
-        elif not any(_VERSIONED.search(element) for element in name.split(".")[1:]):
-            self.report("G401", self.attribute(location, "name"), f"interface {name} carries no version number", owners)
+            self.report("S101", self.attribute(element, "name"), f"invalid interface name {name!r}: {problem}", owners)
+        elif not any(_VERSIONED.search(part) for part in name.split(".")[1:]):
+            self.report("G401", self.attribute(element, "name"), f"interface {name} carries no version number", owners)
         if self.qemu and not is_under_prefix(name, RESERVED_PREFIX):
             self.report(
                 "P201",
-                self.attribute(location, "name"),
+                self.attribute(element, "name"),
                 f"interface {name} is not under the reserved prefix {RESERVED_PREFIX}.",
                 owners,
             )
         self.check_annotations("interface", interface.annotations, owners)
         if self.qemu:
             self.check_metadata(interface)
-        self.check_doc(interface.doc, interface, name, location, owners, has_args=False)
+        self.check_doc(interface.doc, interface, name, owners, has_args=False)
         self.check_members(interface)
         for member in interface.members:
             self.check_member(interface, member)
@@ -295,17 +444,17 @@ class _FileChecker:
         present = {a.name for a in interface.annotations}
         for key in KEYS_BY_NAME.values():
             if key.required and "interface" in key.applies_to and key.name not in present:
-                self.report("M301", interface.location, f"interface {interface.name} lacks {key.name}", owners)
+                self.report("M301", interface, f"interface {interface.name} lacks {key.name}", owners)
         meta = interface_metadata(interface)
         bus_name_annotation = next((a for a in interface.annotations if a.name == NAMESPACE + "BusName"), None)
         if bus_name_annotation is not None:
             if meta.peer_to_peer:
-                self.report("M306", bus_name_annotation.location, "a peer-to-peer interface has no bus name", owners)
+                self.report("M306", bus_name_annotation, "a peer-to-peer interface has no bus name", owners)
             value = bus_name_annotation.value
             if value != RESERVED_PREFIX and not is_under_prefix(value, RESERVED_PREFIX):
                 self.report(
                     "P202",
-                    self.attribute(bus_name_annotation.location, "value"),
+                    self.attribute(bus_name_annotation, "value"),
                     f"bus name {value!r} is not under {RESERVED_PREFIX}",
                     owners,
                 )
@@ -317,7 +466,7 @@ class _FileChecker:
                 if since and _VERSION.match(since) and _version_tuple(since) < _version_tuple(meta.since):
                     self.report(
                         "M307",
-                        member.location,
+                        member,
                         f"{member.name} is marked Since {since}, before its interface ({meta.since})",
                         (interface, member),
                     )
@@ -329,7 +478,7 @@ class _FileChecker:
         if path == "/":
             self.report(
                 "G402",
-                annotation.location,
+                annotation,
                 "object exported at '/'; export it under the versioned name's path",
                 (interface,),
             )
@@ -338,7 +487,7 @@ class _FileChecker:
             if not (path == base or path.startswith(base + "/") or path.startswith(base + "_")):
                 self.report(
                     "G402",
-                    self.attribute(annotation.location, "value"),
+                    self.attribute(annotation, "value"),
                     f"object path {path} is not under {base}",
                     (interface,),
                 )
@@ -352,8 +501,8 @@ class _FileChecker:
                     where = "" if platforms_of(member.conditions) == ALL_PLATFORMS else f" on {platform}"
                     self.report(
                         "U702",
-                        self.attribute(member.location, "name"),
-                        f"{member.kind} {member.name} is defined twice in {interface.name}{where}; also defined at {earlier.location}",
+                        self.attribute(member, "name"),
+                        f"{member.kind} {member.name} is defined twice in {interface.name}{where}; also defined at {self.at(earlier)}",
                         (interface, member),
                     )
                     break
@@ -362,12 +511,12 @@ class _FileChecker:
         for member in interface.members:
             owners = (interface, member)
             if isinstance(member, Method) and member.name[:3] in ("Get", "Set") and member.name[3:] in properties:
-                self.report("G406", member.location, f"method {member.name} shadows property {member.name[3:]}", owners)
+                self.report("G406", member, f"method {member.name} shadows property {member.name[3:]}", owners)
             if isinstance(member, Signal):
                 if member.name.endswith("Changed") and member.name[:-7] in properties:
                     self.report(
                         "G407",
-                        member.location,
+                        member,
                         f"signal {member.name} shadows the PropertiesChanged signal of property {member.name[:-7]}",
                         owners,
                     )
@@ -382,14 +531,14 @@ class _FileChecker:
                     ):
                         self.report(
                             "G408",
-                            member.location,
+                            member,
                             f"signals {member.name}/{removed.name} re-implement org.freedesktop.DBus.ObjectManager",
                             owners,
                         )
                 if _DONE_SIGNAL.match(member.name):
                     self.report(
                         "G413",
-                        member.location,
+                        member,
                         f"signal {member.name} looks like a reply delivered as a signal",
                         owners,
                     )
@@ -398,26 +547,24 @@ class _FileChecker:
 
     def check_member(self, interface: Interface, member: Member) -> None:
         owners = (interface, member)
-        location = member.location
+        element = member
         if isinstance(member, Property):
             if problem := member_name_error(member.name, "property name"):
                 self.report(
                     "S103",
-                    self.attribute(location, "name"),
+                    self.attribute(element, "name"),
                     f"invalid property name {member.name!r}: {problem}",
                     owners,
                 )
             elif not _CAMEL.match(member.name):
-                self.report(
-                    "G403", self.attribute(location, "name"), f"property {member.name} is not CamelCase", owners
-                )
-            self.check_type(member.type, location, f"property {member.name}", owners)
+                self.report("G403", self.attribute(element, "name"), f"property {member.name} is not CamelCase", owners)
+            self.check_type(member.type, element, f"property {member.name}", owners)
             self.check_annotations("property", member.annotations, owners)
-            self.check_doc(member.doc, member, member.name, location, owners, has_args=False)
+            self.check_doc(member.doc, member, member.name, owners, has_args=False)
             if self.qemu and validation_note(member) is None and member.type != "b":
                 self.report(
                     "M305",
-                    location,
+                    element,
                     f"property {member.name} ({member.type}) has no validation note for its readers",
                     owners,
                 )
@@ -425,56 +572,70 @@ class _FileChecker:
         if problem := member_name_error(member.name, f"{member.kind} name"):
             self.report(
                 "S102",
-                self.attribute(location, "name"),
+                self.attribute(element, "name"),
                 f"invalid {member.kind} name {member.name!r}: {problem}",
                 owners,
             )
         elif not _CAMEL.match(member.name):
             self.report(
-                "G403", self.attribute(location, "name"), f"{member.kind} {member.name} is not CamelCase", owners
+                "G403", self.attribute(element, "name"), f"{member.kind} {member.name} is not CamelCase", owners
             )
         self.check_annotations(member.kind, member.annotations, owners)
         if isinstance(member, Method) and member.no_reply and member.out_args:
-            self.report("S111", location, f"method {member.name} is NoReply but has out args", owners)
-        self.check_doc(member.doc, member, member.name, location, owners, has_args=True)
+            self.report("S111", element, f"method {member.name} is NoReply but has out args", owners)
+        self.check_doc(member.doc, member, member.name, owners, has_args=True)
         self.check_args(interface, member)
 
     def check_args(self, interface: Interface, member: Method | Signal) -> None:
-        seen: dict[tuple[str, str], Arg] = {}
-        documented = {p.name for p in member.doc.params} if member.doc else set()
-        for arg in member.args:
+        args = member.args
+        if not args:
+            return
+        documented = {p.name for p in member.doc.params} if member.doc else None
+        conditional = any(arg.conditions for arg in args)
+        names: dict[tuple[str, str], Arg] = {}
+        for arg in args:
             owners = (interface, member, arg)
-            label = f"arg {arg.name!r} of {member.name}" if arg.name else f"unnamed arg of {member.name}"
-            self.check_type(arg.type, arg.location, label, owners)
-            self.check_annotations("arg", arg.annotations, owners)
-            if arg.name is None:
-                self.report("D504", arg.location, f"{label} has no name", owners)
+            error = single_type_error(arg.type)
+            if error is not None:
+                self.report_type_error(error, arg.type, arg, _arg_label(member, arg), owners)
+            if arg.annotations:
+                self.check_annotations("arg", arg.annotations, owners)
+            name = arg.name
+            if name is None:
+                self.report("D504", arg, f"{_arg_label(member, arg)} has no name", owners)
             else:
-                for platform in sorted(platforms_of(arg.conditions)):
-                    earlier = seen.setdefault((arg.name, platform), arg)
+                for platform in sorted(platforms_of(arg.conditions)) if conditional else ("",):
+                    earlier = names.setdefault((name, platform), arg)
                     if earlier is not arg:
                         self.report(
                             "U703",
-                            self.attribute(arg.location, "name"),
-                            f"{member.name} has two args named {arg.name!r}; also defined at {earlier.location}",
+                            self.attribute(arg, "name"),
+                            f"{member.name} has two args named {name!r}; also defined at {self.at(earlier)}",
                             owners,
                         )
                         break
-                if not _SNAKE.match(arg.name):
+                if not _SNAKE.match(name):
                     self.report(
-                        "G404", self.attribute(arg.location, "name"), f"{label} is not lower_snake_case", owners
+                        "G404",
+                        self.attribute(arg, "name"),
+                        f"{_arg_label(member, arg)} is not lower_snake_case",
+                        owners,
                     )
                 elif self.has_type_prefix(arg):
                     self.report(
-                        "G405", self.attribute(arg.location, "name"), f"{label} encodes its type in its name", owners
+                        "G405",
+                        self.attribute(arg, "name"),
+                        f"{_arg_label(member, arg)} encodes its type in its name",
+                        owners,
                     )
-                if member.doc is not None and arg.name not in documented:
-                    self.report("D503", arg.location, f"{label} is not documented (no '@{arg.name}:' line)", owners)
-            if self.qemu and validation_note(arg) is None and arg.type != "b":
-                self.report(
-                    "M305", arg.location, f"{label} ({arg.type}) has no validation note for its receiver", owners
-                )
-        self.check_arg_design(interface, member)
+                if documented is not None and name not in documented:
+                    self.report(
+                        "D503", arg, f"{_arg_label(member, arg)} is not documented (no '@{name}:' line)", owners
+                    )
+            if self.qemu and arg.type != "b" and validation_note(arg) is None:
+                label = _arg_label(member, arg)
+                self.report("M305", arg, f"{label} ({arg.type}) has no validation note for its receiver", owners)
+        self.check_arg_design(interface, member, conditional)
 
     @staticmethod
     def has_type_prefix(arg: Arg) -> bool:
@@ -484,59 +645,57 @@ class _FileChecker:
             return False
         return prefix in _TYPE_WORDS or (len(prefix) == 1 and arg.type.startswith(prefix))
 
-    def check_arg_design(self, interface: Interface, member: Method | Signal) -> None:
-        for platform in sorted(platforms_of(member.conditions)):
-            args = [a for a in member.args if platform in platforms_of(a.conditions)]
-            for direction in ("in", "out"):
-                same = [a for a in args if a.direction.value == direction]
+    def check_arg_design(self, interface: Interface, member: Method | Signal, conditional: bool) -> None:
+        """Guideline findings over the member's signature on each platform; a finding that holds on
+        several platforms is reported once."""
+        variants = {args for _, args in signature_variants(member)} if conditional else {member.args}
+        reported: set[tuple[str, int]] = set()
+
+        def report_once(code: str, arg: Arg, message: str) -> None:
+            if (code, id(arg)) not in reported:
+                reported.add((code, id(arg)))
+                self.report(code, arg, message, (interface, member, arg))
+
+        for args in variants:
+            for direction in (Direction.IN, Direction.OUT):
+                same = [a for a in args if a.direction is direction]
+                if not any(a.type.startswith("a") for a in same):
+                    continue
                 arrays = [a for a in same if a.type.startswith("a") and not a.type.startswith("a{") and a.type != "ay"]
                 if len(arrays) >= 2:
                     names = ", ".join(repr(a.name) for a in arrays)
-                    self.report(
-                        "G410",
-                        arrays[1].location,
-                        f"{member.name} has parallel arrays {names}",
-                        (interface, member, arrays[1]),
-                    )
-                if any(a.type.startswith("a") for a in same):
-                    for arg in same:
-                        if arg.name and arg.type in _INTEGER and _LENGTH_NAME.match(arg.name):
-                            self.report(
-                                "G411",
-                                arg.location,
-                                f"arg {arg.name!r} of {member.name} carries a length beside an array",
-                                (interface, member, arg),
-                            )
-            break  # design findings do not differ per platform; report them once
+                    report_once("G410", arrays[1], f"{member.name} has parallel arrays {names}")
+                for arg in same:
+                    if arg.name and arg.type in _INTEGER and _LENGTH_NAME.match(arg.name):
+                        report_once("G411", arg, f"arg {arg.name!r} of {member.name} carries a length beside an array")
         if isinstance(member, Method):
             for arg in member.args:
-                owners = (interface, member, arg)
-                if arg.direction.value == "in" and arg.type == "b":
-                    self.report(
-                        "G409", arg.location, f"boolean arg {arg.name!r} of {member.name}: prefer an enum", owners
-                    )
-                if (
-                    arg.direction.value == "out"
+                if arg.type == "b" and arg.direction is Direction.IN:
+                    report_once("G409", arg, f"boolean arg {arg.name!r} of {member.name}: prefer an enum")
+                elif (
+                    arg.direction is Direction.OUT
                     and arg.name
                     and (arg.type == "b" or arg.type in _INTEGER)
                     and _STATUS_NAME.match(arg.name)
                 ):
-                    self.report(
-                        "G412",
-                        arg.location,
-                        f"out arg {arg.name!r} of {member.name} reports success or failure",
-                        owners,
-                    )
+                    report_once("G412", arg, f"out arg {arg.name!r} of {member.name} reports success or failure")
 
-    def check_type(
-        self, type_: str, location: Location, label: str, owners: Sequence[Interface | Member | Arg]
+    def report_type_error(
+        self,
+        error: SignatureError,
+        type_: str,
+        element: Located,
+        label: str,
+        owners: Sequence[Interface | Member | Arg],
     ) -> None:
-        try:
-            parse_single_type(type_)
-        except SignatureError as error:
-            code = "S106" if "exactly one complete type" in error.message else "S105"
-            where = self.attribute(location, "type", error.position + 1 if code == "S105" else 0)
-            self.report(code, where, f"{label}: invalid type {type_!r}: {error.message}", owners)
+        code = "S106" if "exactly one complete type" in error.message else "S105"
+        where = self.attribute(element, "type", error.position + 1 if code == "S105" else 0)
+        self.report(code, where, f"{label}: invalid type {type_!r}: {error.message}", owners)
+
+    def check_type(self, type_: str, element: Located, label: str, owners: Sequence[Interface | Member | Arg]) -> None:
+        error = single_type_error(type_)
+        if error is not None:
+            self.report_type_error(error, type_, element, label, owners)
 
     # --- documentation --------------------------------------------------------------------------
 
@@ -545,21 +704,20 @@ class _FileChecker:
         doc: DocComment | None,
         element: Interface | Member,
         name: str,
-        location: Location,
         owners: Sequence[Interface | Member | Arg],
         has_args: bool,
     ) -> None:
         kind = element.kind
         code = "D501" if kind == "interface" else "D502"
         if doc is None:
-            self.report(code, location, f"{kind} {name} is not documented", owners)
+            self.report(code, element, f"{kind} {name} is not documented", owners)
             return
         if doc.symbol and not _symbol_matches(doc.symbol, name):
-            self.report("D507", doc.location, f"doc comment names {doc.symbol!r} but documents {kind} {name}", owners)
+            self.report("D507", doc, f"doc comment names {doc.symbol!r} but documents {kind} {name}", owners)
         if doc.is_empty and not doc.params:
-            self.report(code, doc.location, f"doc comment of {kind} {name} is empty", owners)
+            self.report(code, doc, f"doc comment of {kind} {name} is empty", owners)
         if doc.since is not None and not _VERSION.match(doc.since):
-            self.report("D509", doc.location, f"Since value {doc.since!r} is not a version", owners)
+            self.report("D509", doc, f"Since value {doc.since!r} is not a version", owners)
         if not doc.params:
             return
         if not has_args:
@@ -578,100 +736,49 @@ class _FileChecker:
                 self.report("D505", param.location, f"'@{param.name}:' names no arg of {name}", owners)
 
 
+def _arg_label(member: Method | Signal, arg: Arg) -> str:
+    return f"arg {arg.name!r} of {member.name}" if arg.name else f"unnamed arg of {member.name}"
+
+
 def _symbol_matches(symbol: str, name: str) -> bool:
     return symbol == name or symbol.endswith(("." + name, ":" + name))
 
 
-class _CrossFileChecker:
-    """Rules over the whole set of files: duplicate interfaces and references."""
-
-    def __init__(self, files: Sequence[ParsedFile], options: CheckOptions, out: list[Diagnostic]) -> None:
-        self.files = files
-        self.options = options
-        self.out = out
-
-    def run(self) -> None:
-        objects: dict[str, str] = {}
-        first: dict[tuple[str, str], Interface] = {}
-        for parsed in self.files:
-            for interface in parsed.interfaces:
-                duplicate = None
-                for platform in sorted(platforms_of(interface.conditions)):
-                    earlier = first.setdefault((interface.name, platform), interface)
-                    if earlier is not interface:
-                        duplicate = earlier
-                if duplicate is not None:
-                    self.report(
-                        "U701",
-                        interface.location,
-                        f"interface {interface.name} is defined twice; also defined at {duplicate.location}",
-                        interface,
-                    )
-                objects[interface.name] = "interface"
-                for member in interface.members:
-                    objects.setdefault(f"{interface.name}.{member.name}", member.kind)
-        if not any(self.options.enabled(code) for code in ("R601", "R602", "R603", "R604")):
-            return
-        suffixes = suffix_index(objects)
-        for parsed in self.files:
-            for interface in parsed.interfaces:
-                for owner, doc in _docs(interface):
-                    self.check_references(parsed, interface, owner, doc, objects, suffixes)
-
-    def report(self, code: str, location: Location, message: str, *owners: Interface | Member) -> None:
-        if self.options.enabled(code) and not _owners_waive(owners, code):
-            self.out.append(diagnostic(code, location, message))
-
-    def check_references(
-        self,
-        parsed: ParsedFile,
-        interface: Interface,
-        owner: Interface | Member,
-        doc: DocComment,
-        objects: dict[str, str],
-        suffixes: dict[str, tuple[str, ...]],
-    ) -> None:
-        for reference in references_in(doc):
-            location = _column_of(parsed.source, reference.location, f":dbus:{reference.role}:")
-            kind = ROLE_KINDS.get(reference.role)
-            if kind is None:
-                self.report(
-                    "R604",
-                    location,
-                    f"unknown role :dbus:{reference.role}:; use iface, meth, sig or prop",
-                    interface,
-                    owner,
-                )
-                continue
-            result = resolve(reference.target, kind, interface.name, objects, suffixes)
-            if result.problem == "unresolved":
-                self.report(
-                    "R601", location, f"reference to {kind} {reference.target!r} does not resolve", interface, owner
-                )
-            elif result.problem == "wrong-kind":
-                self.report(
-                    "R602",
-                    location,
-                    f":dbus:{reference.role}: reference to {reference.target!r}, but {result.detail}",
-                    interface,
-                    owner,
-                )
-            elif result.problem == "ambiguous":
-                self.report(
-                    "R603",
-                    location,
-                    f"reference to {kind} {reference.target!r} is ambiguous: {result.detail}",
-                    interface,
-                    owner,
-                )
-
-
-def _docs(interface: Interface) -> Iterator[tuple[Interface | Member, DocComment]]:
+def _docs(interface: Interface) -> Iterator[DocComment]:
     if interface.doc:
-        yield interface, interface.doc
+        yield interface.doc
     for member in interface.members:
         if member.doc:
-            yield member, member.doc
+            yield member.doc
+
+
+class Located(Protocol):
+    """A model object with a location and a kind naming its element (``method``, ``arg``...)."""
+
+    @property
+    def location(self) -> Location: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+_MARKERS = {"doc comment": "<!--"}
+
+
+def _refine(source: SourceText | None, obj: Located) -> Location:
+    if source is None or obj.location.column:
+        return obj.location
+    return source.refine(obj.location, _MARKERS.get(obj.kind) or "<" + obj.kind)
+
+
+def _refine_on_disk(location: Location, marker: str = "<interface") -> Location:
+    """The exact column of an interface whose summary kept only its line, read back from the file
+    (the cross-file rules run without the parsed sources)."""
+    if location.column:
+        return location
+    line = linecache.getline(location.path, location.line)
+    column = line.find(marker)
+    return location.with_column(column + 1) if column >= 0 else location
 
 
 def _column_of(source: SourceText | None, location: Location, needle: str) -> Location:

@@ -14,10 +14,12 @@ from .checker import CheckOptions, check_paths
 from .diagnostics import Severity
 from .diff import add_cli as _add_diff_cli
 from .output import FORMATS, render, summary
+from .policy import add_cli as _add_policy_cli
 from .rules import GROUPS, PROFILES, RULES, expand_selection
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_PATH = "interfaces/"
+DEFAULT_CACHE = ".qemu-dbus-cache"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore", action="append", default=[], metavar="CODES", help="skip these codes, prefixes or rule names"
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    check.add_argument(
+        "-j", "--jobs", type=int, default=None, metavar="N", help="processes for large inputs (default: one per CPU)"
+    )
+    check.add_argument(
+        "--cache-dir",
+        default=DEFAULT_CACHE,
+        metavar="DIR",
+        help=f"keep per-file results here so unchanged files are not checked again (default: {DEFAULT_CACHE})",
+    )
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     check.set_defaults(func=run_check)
 
     rules = commands.add_parser(
@@ -77,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Later stages (diff, policy) add their subcommands here without this module importing them eagerly.
 _EXTRA_COMMANDS: list = []  # type: ignore[type-arg]
 _EXTRA_COMMANDS.append(_add_diff_cli)
+_EXTRA_COMMANDS.append(_add_policy_cli)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -88,13 +101,14 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     paths = args.paths or [DEFAULT_PATH]
     try:
-        result = check_paths(paths, CheckOptions(args.profile, select, ignore))
+        cache_dir = None if args.no_cache else args.cache_dir
+        result = check_paths(paths, CheckOptions(args.profile, select, ignore), jobs=args.jobs, cache_dir=cache_dir)
     except FileNotFoundError as error:
         print(f"qemu-dbus check: error: {error}: no such file or folder", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
     if args.fmt == "text" and not args.quiet:
-        print(summary(result.diagnostics, len(result.files)), file=sys.stderr)
+        print(summary(result.diagnostics, result.files), file=sys.stderr)
     if any(d.code == "X006" for d in result.diagnostics):
         return EXIT_USAGE
     worst = max((d.severity.rank for d in result.diagnostics), default=-1)

@@ -8,7 +8,8 @@ A diagnostic is a value (code, severity, location, message, hint).  The CLI prin
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from .frozen import frozen
 
 
 class Severity(enum.Enum):
@@ -26,7 +27,7 @@ class Severity(enum.Enum):
 _RANK = {Severity.ERROR: 2, Severity.WARNING: 1, Severity.NOTE: 0}
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@frozen(order=True)
 class Location:
     """A place in a source file.  ``line`` and ``column`` are 1-based; 0 means unknown."""
 
@@ -45,7 +46,7 @@ class Location:
         return Location(self.path, self.line, column)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Diagnostic:
     """A located finding with a stable rule code."""
 
@@ -56,9 +57,9 @@ class Diagnostic:
     hint: str = ""
 
     def format(self) -> str:
-        """The compiler-style line: ``path:line:col: severity: message [code]``."""
-        loc = self.location
-        return f"{loc.path}:{loc.line}:{loc.column}: {self.severity.value}: {self.message} [{self.code}]"
+        """The compiler-style line: ``path:line:col: severity: message [code]``, leaving out the
+        parts of the location that are unknown (``path:line:`` when there is no column)."""
+        return f"{self.location}: {self.severity.value}: {self.message} [{self.code}]"
 
     def sort_key(self) -> tuple[str, int, int, str]:
         loc = self.location

@@ -23,112 +23,122 @@ import re
 from .diagnostics import Location
 from .model import DocComment, DocParam
 
-_SYMBOL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.:-]*):(?:\s+(.*?))?\s*\Z")
-_PARAM = re.compile(r"\s*@([A-Za-z0-9_-]*):\s?(.*?)\s*\Z")
-_TAG = re.compile(r"(Since|Deprecated|Stability):\s*(.*?)\s*\Z")
+# The symbol line: blank lines, then ``Symbol:`` and an optional short text.  No lazy
+# quantifiers before an end anchor: those retry the anchor at every character.
+_HEAD = re.compile(r"[ \t\r\n]*([A-Za-z_][A-Za-z0-9_.:-]*):(?:[ \t]+([^\n]*)|[ \t\r]*(?=\n|\Z))")
+_PARAM = re.compile(r"[ \t]*@([A-Za-z0-9_-]*):[ \t]?(.*)")
+_TAG = re.compile(r"(Since|Deprecated|Stability):[ \t]*(.*)")
+_TAG_NAMES = frozenset({"Since", "Deprecated", "Stability"})
+_BLANK_LINES = re.compile(r"(?:[ \t\r]*\n)*")
 
 
 def is_doc_comment(text: str) -> bool:
     """Whether a comment's text is a doc comment (its first non-blank line is ``Symbol:``)."""
-    for line in text.split("\n", 3)[:3]:
-        if line.strip():
-            match = _SYMBOL.match(line)
-            return match is not None and not _TAG.match(line.strip())
-    return False
+    head = _HEAD.match(text)
+    return head is not None and head.group(1) not in _TAG_NAMES
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
+def read_doc_comment(text: str, location: Location) -> DocComment | None:
+    """The doc comment in a comment's text, or None for an ordinary comment."""
+    head = _HEAD.match(text)
+    if head is None or head.group(1) in _TAG_NAMES:
+        return None
+    return _parse(text, location, head)
 
 
 def parse_doc_comment(text: str, location: Location) -> DocComment:
     """Parse the text of a doc comment that starts at ``location`` (the line of ``<!--``)."""
-    lines = text.split("\n")
+    return _parse(text, location, _HEAD.match(text))
+
+
+def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComment:
+    """This is the checker's hot path (a registry file has a doc comment per member), so it works
+    on the whole text with C-level operations: only the few header lines (symbol and ``@arg:``
+    lines) are looked at one by one; the body is one split, and the ``Since:``/``Deprecated:``
+    scan runs only when the text holds one of them."""
     path, first_line = location.path, location.line
-    index = 0
-    while index < len(lines) and not lines[index].strip():
-        index += 1
-    symbol_line = first_line + index
-    symbol_match = _SYMBOL.match(lines[index]) if index < len(lines) else None
-    symbol = symbol_match.group(1) if symbol_match else ""
-    short = (symbol_match.group(2) or "") if symbol_match else ""
-    index += 1
+    if head is not None:
+        symbol, short = head.group(1), (head.group(2) or "").strip()
+        symbol_line = first_line + text.count("\n", 0, head.start(1))
+        end_of_line = text.find("\n", head.end())
+        position = len(text) if end_of_line < 0 else end_of_line + 1
+    else:
+        symbol, short, symbol_line, position = "", "", first_line, 0
 
     params: list[DocParam] = []
-    while index < len(lines):
-        line = lines[index]
-        match = _PARAM.match(line)
-        if match is None:
-            if params and line.strip() and _indent(line) > _indent(_param_line(lines, index)):
-                last = params[-1]
-                params[-1] = DocParam(last.name, f"{last.text} {line.strip()}".strip(), last.location)
-                index += 1
-                continue
+    param_indent = 0
+    size = len(text)
+    line_number = first_line + text.count("\n", 0, position)
+    while position < size:
+        end = text.find("\n", position)
+        end = size if end < 0 else end
+        line = text[position:end]
+        stripped = line.lstrip()
+        if not stripped:
             break
-        column = line.index("@") + 1
-        params.append(DocParam(match.group(1), match.group(2), Location(path, first_line + index, column)))
-        index += 1
+        if stripped.startswith("@") and (match := _PARAM.match(line)) is not None:
+            param_indent = len(line) - len(stripped)
+            params.append(
+                DocParam(match.group(1), match.group(2).rstrip(), Location(path, line_number, param_indent + 1))
+            )
+        elif params and len(line) - len(stripped) > param_indent:
+            last = params[-1]
+            params[-1] = DocParam(last.name, f"{last.text} {stripped.rstrip()}".strip(), last.location)
+        else:
+            break
+        position = end + 1
+        line_number += 1
 
-    while index < len(lines) and not lines[index].strip():
-        index += 1
-    body_start = index
-    body_lines = _dedent(lines[body_start:])
-    body_lines, since, deprecated = _extract_tags(body_lines)
-    while body_lines and not body_lines[-1].strip():
-        body_lines.pop()
+    blank = _BLANK_LINES.match(text, min(position, size))
+    body_start = blank.end() if blank else position
+    body_text = text[body_start:].rstrip()
+    body = body_text.split("\n") if body_text else []
+    since = deprecated = None
+    if "Since:" in body_text or "Deprecated:" in body_text:
+        since, deprecated = _extract_tags(body)
     return DocComment(
         symbol=symbol,
         short=short,
         symbol_line=symbol_line,
         params=tuple(params),
-        body="\n".join(body_lines),
-        body_line=first_line + body_start,
+        raw_body=tuple(body),
+        body_line=first_line + text.count("\n", 0, body_start),
         since=since,
         deprecated=deprecated,
         location=location,
     )
 
 
-def _param_line(lines: list[str], index: int) -> str:
-    """The ``@name:`` line a continuation line belongs to."""
-    while index > 0:
-        index -= 1
-        if _PARAM.match(lines[index]):
-            return lines[index]
-    return lines[0]
-
-
-def _dedent(lines: list[str]) -> list[str]:
-    indents = [_indent(line) for line in lines if line.strip()]
-    cut = min(indents, default=0)
-    return [line[cut:].rstrip() if line.strip() else "" for line in lines]
-
-
-def _extract_tags(lines: list[str]) -> tuple[list[str], str | None, str | None]:
-    """Take ``Since:``/``Deprecated:`` paragraphs out of the body.  A tag counts only at the start
-    of a paragraph and at the body's own indentation, so prose mentioning "Since:" stays prose.
-    The kept lines keep their positions (tags become blank lines) so body line numbers stay true."""
+def _extract_tags(lines: list[str]) -> tuple[str | None, str | None]:
+    """Take ``Since:``/``Deprecated:`` paragraphs out of the body lines, in place.  A tag counts
+    only at the start of a paragraph and at the body's own indentation, so prose mentioning
+    "Since:" stays prose.  Tag lines become blank lines so body line numbers stay true."""
+    indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    base = min(indents, default=0)
     since: str | None = None
     deprecated: str | None = None
-    kept = list(lines)
     index = 0
-    while index < len(kept):
-        line = kept[index]
-        at_paragraph_start = index == 0 or not kept[index - 1].strip()
-        match = _TAG.match(line) if at_paragraph_start and line[:1].strip() else None
+    while index < len(lines):
+        line = lines[index]
+        at_paragraph_start = index == 0 or not lines[index - 1].strip()
+        match = None
+        if at_paragraph_start and len(line) - len(line.lstrip()) == base:
+            match = _TAG.match(line.strip())
         if match is None:
             index += 1
             continue
-        tag, value = match.groups()
-        kept[index] = ""
+        tag, value = match.group(1), match.group(2).strip()
+        lines[index] = ""
         index += 1
-        # A tag's text continues on the following indented or non-blank lines of its paragraph.
-        while index < len(kept) and kept[index].strip() and not _TAG.match(kept[index]):
-            value = f"{value} {kept[index].strip()}".strip()
-            kept[index] = ""
+        # A tag's text continues on the following non-blank lines of its paragraph.
+        while index < len(lines) and lines[index].strip() and not _TAG.match(lines[index].strip()):
+            value = f"{value} {lines[index].strip()}".strip()
+            lines[index] = ""
             index += 1
         if tag == "Since":
             since = value
         elif tag == "Deprecated":
             deprecated = value
-    return kept, since, deprecated
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return since, deprecated

@@ -8,12 +8,14 @@ in, and `for_platform` projects a tree onto one platform.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from .diagnostics import Location
+from .frozen import frozen
 
 DEPRECATED = "org.freedesktop.DBus.Deprecated"
 NO_REPLY = "org.freedesktop.DBus.Method.NoReply"
@@ -71,11 +73,13 @@ PLATFORMS: Mapping[str, Mapping[str, str]] = {
     "windows": {"HOST_OS": "windows"},
 }
 PLATFORM_LABELS: Mapping[str, str] = {"unix": "Unix", "windows": "Windows"}
+KNOWN_VARIABLES = frozenset(name for variables in PLATFORMS.values() for name in variables)
+ALL_PLATFORMS = frozenset(PLATFORMS)
 
 _COMPARISON = re.compile(r"""\s*\$\((env|var|sys)\.(\w+)\)\s*(==|!=)\s*"?([^"\s]*)"?\s*\Z""")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Condition:
     """One test of a ``<?if?>``/``<?elseif?>``/``<?ifdef?>`` block, possibly negated (inside a later
     branch).  ``kind`` is ``if`` (a comparison) or ``ifdef``/``ifndef`` (a variable name)."""
@@ -88,7 +92,12 @@ class Condition:
     def holds(self, variables: Mapping[str, str]) -> bool | None:
         """Whether the test passes for ``variables``; None when the expression is not understood."""
         if self.kind in ("ifdef", "ifndef"):
-            result = (self.expression.strip() in variables) == (self.kind == "ifdef")
+            # Only a variable the platform builds set can be tested; any other one depends on a
+            # build configuration we do not know.
+            variable = self.expression.strip()
+            if variable not in KNOWN_VARIABLES:
+                return None
+            result = (variable in variables) == (self.kind == "ifdef")
         else:
             match = _COMPARISON.match(self.expression)
             if match is None:
@@ -101,7 +110,10 @@ class Condition:
 
     @property
     def understood(self) -> bool:
-        return self.kind != "if" or _COMPARISON.match(self.expression) is not None
+        if self.kind in ("ifdef", "ifndef"):
+            return self.expression.strip() in KNOWN_VARIABLES
+        match = _COMPARISON.match(self.expression)
+        return match is not None and match.group(2) in KNOWN_VARIABLES
 
     def __str__(self) -> str:
         text = self.expression if self.kind == "if" else f"{self.kind} {self.expression}"
@@ -114,14 +126,18 @@ Conditions = tuple[Condition, ...]
 def platforms_of(conditions: Conditions) -> frozenset[str]:
     """The platforms on which an item guarded by ``conditions`` exists.  An expression that is not
     understood does not narrow the set (the item is kept, and its condition shown)."""
+    if not conditions:
+        return ALL_PLATFORMS
+    return _platforms_of(conditions)
+
+
+@functools.lru_cache(maxsize=1024)
+def _platforms_of(conditions: Conditions) -> frozenset[str]:
     return frozenset(
         platform
         for platform, variables in PLATFORMS.items()
         if all(condition.holds(variables) is not False for condition in conditions)
     )
-
-
-ALL_PLATFORMS = frozenset(PLATFORMS)
 
 
 def platform_label(platforms: frozenset[str]) -> str:
@@ -134,7 +150,7 @@ def platform_label(platforms: frozenset[str]) -> str:
 # --- documentation --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DocParam:
     """An ``@name: text`` line of a doc comment."""
 
@@ -143,22 +159,27 @@ class DocParam:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DocComment:
     """A gtk-doc style comment: symbol line, ``@arg:`` lines, reST body, ``Since:``/``Deprecated:``.
 
     ``body_line`` is the file line of the first body line, so renderers can point warnings at the
-    XML; ``symbol`` is empty for a docstring that came from ``org.gtk.GDBus.DocString``."""
+    XML.  The body is kept as the comment's own lines (``Since:``/``Deprecated:`` paragraphs
+    blanked, so line numbers stay true) and dedented only when `body` is asked for: the checker
+    never needs it dedented.  ``symbol`` is empty for a docstring from ``org.gtk.GDBus.DocString``.
+    """
 
     symbol: str
     short: str
     symbol_line: int
     params: tuple[DocParam, ...]
-    body: str
+    raw_body: tuple[str, ...]
     body_line: int
     since: str | None
     deprecated: str | None
     location: Location
+
+    kind = "doc comment"
 
     def param(self, name: str) -> DocParam | None:
         for param in self.params:
@@ -167,22 +188,35 @@ class DocComment:
         return None
 
     @property
+    def body(self) -> str:
+        """The reStructuredText body, dedented, without trailing blank lines."""
+        lines = self.raw_body
+        indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+        cut = min(indents, default=0)
+        body = [line[cut:].rstrip() if line.strip() else "" for line in lines]
+        while body and not body[-1]:
+            body.pop()
+        return "\n".join(body)
+
+    @property
     def is_empty(self) -> bool:
-        return not (self.short or self.body.strip())
+        return not self.short.strip() and not any(line.strip() for line in self.raw_body)
 
 
 # --- the introspection tree -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Annotation:
     name: str
     value: str
     location: Location
     conditions: Conditions = ()
 
+    kind = "annotation"
 
-@dataclass(frozen=True, slots=True)
+
+@frozen
 class Arg:
     name: str | None
     type: str
@@ -191,11 +225,13 @@ class Arg:
     location: Location
     conditions: Conditions = ()
 
+    kind = "arg"
+
     def annotation(self, name: str) -> str | None:
         return _annotation(self.annotations, name)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Method:
     name: str
     args: tuple[Arg, ...]
@@ -230,7 +266,7 @@ class Method:
         return _since(self.annotations, self.doc)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Signal:
     name: str
     args: tuple[Arg, ...]
@@ -253,7 +289,7 @@ class Signal:
         return _since(self.annotations, self.doc)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Property:
     name: str
     type: str
@@ -281,7 +317,7 @@ class Property:
 Member = Method | Signal | Property
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Interface:
     name: str
     members: tuple[Member, ...]
@@ -319,7 +355,7 @@ class Interface:
         return self.annotation("org.qemu.Registry.Since") or _since(self.annotations, self.doc)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Node:
     name: str | None
     interfaces: tuple[Interface, ...]
@@ -327,10 +363,15 @@ class Node:
     location: Location
     conditions: Conditions = ()
 
-    def walk_interfaces(self) -> Iterator[Interface]:
-        yield from self.interfaces
+    kind = "node"
+
+    def walk_interfaces(self, inherited: Conditions = ()) -> Iterator[Interface]:
+        """Every interface of this node and its children.  An interface inside a child node that
+        sits in an ``<?if?>`` branch inherits that branch's conditions."""
+        for interface in self.interfaces:
+            yield replace(interface, conditions=inherited + interface.conditions) if inherited else interface
         for child in self.nodes:
-            yield from child.walk_interfaces()
+            yield from child.walk_interfaces(inherited + child.conditions)
 
 
 def _annotation(annotations: tuple[Annotation, ...], name: str) -> str | None:
@@ -363,19 +404,31 @@ def on_platform(items: Iterable[_T], platform: str) -> tuple[_T, ...]:
     return tuple(item for item in items if platform in platforms_of(item.conditions))
 
 
-def member_for_platform(member: Member, platform: str) -> Member:
+def effective_emits(annotations: Iterable[Annotation], default: EmitsChanged) -> EmitsChanged:
+    """EmitsChangedSignal from ``annotations``, else ``default`` (an invalid value reads as the
+    default; the checker reports it)."""
+    value = _annotation(tuple(annotations), EMITS_CHANGED_SIGNAL)
+    return _EMITS_BY_VALUE.get(value or "", default)
+
+
+_EMITS_BY_VALUE = {e.value: e for e in EmitsChanged}
+
+
+def member_for_platform(member: Member, platform: str, default_emits: EmitsChanged = EmitsChanged.TRUE) -> Member:
     annotations = on_platform(member.annotations, platform)
     if isinstance(member, Property):
-        return replace(member, annotations=annotations)
+        return replace(member, annotations=annotations, emits_changed=effective_emits(annotations, default_emits))
     return replace(member, args=on_platform(member.args, platform), annotations=annotations)
 
 
 def interface_for_platform(interface: Interface, platform: str) -> Interface:
     """The interface as QEMU's xml-preprocess would emit it when building for ``platform``."""
+    annotations = on_platform(interface.annotations, platform)
+    default = effective_emits(annotations, EmitsChanged.TRUE)
     return replace(
         interface,
-        members=tuple(member_for_platform(m, platform) for m in on_platform(interface.members, platform)),
-        annotations=on_platform(interface.annotations, platform),
+        members=tuple(member_for_platform(m, platform, default) for m in on_platform(interface.members, platform)),
+        annotations=annotations,
     )
 
 

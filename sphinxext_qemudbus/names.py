@@ -6,6 +6,7 @@ implement the spec, not a library: libdbus, GLib and sd-bus each accept some nam
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_NAME_LENGTH = 255
@@ -42,6 +43,7 @@ def _dotted_error(name: str, kind: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def interface_name_error(name: str) -> str | None:
     """Interface names: ≥2 elements of ``[A-Za-z_][A-Za-z0-9_]*``, at most 255 bytes."""
     return _dotted_error(name, "interface name")
@@ -52,6 +54,7 @@ def error_name_error(name: str) -> str | None:
     return _dotted_error(name, "error name")
 
 
+@functools.lru_cache(maxsize=4096)
 def member_name_error(name: str, kind: str = "member name") -> str | None:
     """Method and signal names: ``[A-Za-z_][A-Za-z0-9_]*``, no '.', at most 255 bytes."""
     if not name:
@@ -67,6 +70,7 @@ def member_name_error(name: str, kind: str = "member name") -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def bus_name_error(name: str) -> str | None:
     """Well-known or unique bus names."""
     if not name:
@@ -93,6 +97,7 @@ def bus_name_error(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def object_path_error(path: str) -> str | None:
     """``/`` or ``/`` + ``[A-Za-z0-9_]+`` elements, no empty element, no trailing ``/``."""
     if not path:

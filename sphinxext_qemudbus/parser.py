@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from lxml import etree
 
 from .diagnostics import Diagnostic, Location
-from .doccomment import is_doc_comment, parse_doc_comment
+from .doccomment import read_doc_comment
 from .model import (
-    EMITS_CHANGED_SIGNAL,
     GDBUS_DOCSTRING,
     GDBUS_DOCSTRING_SHORT,
     Access,
@@ -34,6 +34,7 @@ from .model import (
     Node,
     Property,
     Signal,
+    effective_emits,
 )
 from .rules import diagnostic
 from .source import SourceText
@@ -57,9 +58,12 @@ _REQUIRED = {
     "arg": ("type",),
     "annotation": ("name", "value"),
 }
+# Text is never meaningful in introspection data; one XPath query (in C) finds any that is not
+# whitespace, instead of reading every node's text and tail from Python.
+_STRAY_TEXT = etree.XPath("//text()[normalize-space()]")
+_REQUIRED_SETS = {kind: frozenset(_REQUIRED.get(kind, ())) for kind in _ATTRIBUTES}
 _CONDITIONALS = frozenset({"if", "ifdef", "ifndef", "elseif", "else", "endif"})
-_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_EMITS = {e.value: e for e in EmitsChanged}
+_ACCESS = {a.value: a for a in Access}
 
 
 def _make_parser() -> etree.XMLParser:
@@ -114,7 +118,7 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
     """Parse XML held in memory; ``path`` names it in diagnostics."""
     if len(data) > MAX_FILE_SIZE:
         return _failed(path, "X004", Location(path), f"file is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB")
-    if not data.strip():
+    if not data or data.isspace():
         return _failed(path, "X005", Location(path, 1, 1), "file is empty")
     try:
         text = data.decode("utf-8")
@@ -128,11 +132,12 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
             f"invalid UTF-8 byte 0x{data[error.start]:02x}",
         )
     source = SourceText(path, text)
-    if match := _ENTITY_DECLARATION.search(data):
+    # XML is case-sensitive: only "<!ENTITY" declares an entity.
+    if (declaration := data.find(b"<!ENTITY")) >= 0:
         return _failed(
             path,
             "X003",
-            source.location_of(len(data[: match.start()].decode("utf-8"))),
+            source.location_of(len(data[:declaration].decode("utf-8"))),
             "entity declarations are not allowed (never expanded: possible entity-expansion or external-entity attack)",
         )
     try:
@@ -158,6 +163,7 @@ class _Block:
     earlier: list[Condition]
     current: Condition | None
     location: Location
+    marker: str
     has_else: bool = False
 
     def conditions(self) -> list[Condition]:
@@ -168,167 +174,183 @@ def _negate(condition: Condition) -> Condition:
     return Condition(condition.kind, condition.expression, not condition.negated, condition.location)
 
 
-@dataclass(slots=True)
-class _Child:
-    element: etree._Element
-    location: Location
-    conditions: Conditions
-    doc: DocComment | None
+# (element, tag, location, conditions, doc comment) of one element child; a plain tuple because
+# the builder makes one per element and this is the checker's hot path.
+_Child = tuple[etree._Element, str, Location, Conditions, "DocComment | None"]
 
 
 class _TreeBuilder:
+    """Builds the model from an lxml tree, visiting every node once.
+
+    Locations: lxml only knows lines, and for a start tag the line where it *ends*.  The model
+    keeps that line (a comment's start line is derived exactly from its text) and leaves the
+    column 0; `SourceText.refine` finds the exact start when a diagnostic is printed.  The one
+    case the line cannot settle, a second element with the same tag on the same line, is
+    located exactly here, by counting."""
+
     def __init__(self, path: str, source: SourceText) -> None:
         self.path = path
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.starts: dict[etree._Element, Location] = {}
+        self.seen: dict[tuple[int, str], int] = {}
 
-    def locate(self, root: etree._Element) -> None:
-        """Find where every node starts, in one pass in document order (see `SourceText`)."""
-        source = self.source
-        for node in root.iter():
-            line = _line(node)
-            if isinstance(node, etree._Comment):
-                location = source.advance_to("<!--", line)
-                if location.column == 0:
-                    location = Location(self.path, max(line - (node.text or "").count("\n"), 1), 0)
-                source.skip_past("-->")
-            elif isinstance(node, etree._ProcessingInstruction):
-                location = source.advance_to("<?" + _target(node), line)
-            elif isinstance(node, etree._Entity):
-                location = Location(self.path, line, 0)
-            else:
-                location = source.advance_to("<" + _local(node), line)
-            self.starts[node] = location
-
-    def report(self, code: str, location: Location, message: str) -> None:
+    def report(self, code: str, location: Location, message: str, marker: str = "") -> None:
+        if marker and not location.column:
+            location = self.source.refine(location, marker)
         self.diagnostics.append(diagnostic(code, location, message))
+
+    def element_location(self, element: etree._Element, tag: str) -> Location:
+        line = _line(element)
+        key = (line, tag)
+        earlier = self.seen.get(key, 0)
+        self.seen[key] = earlier + 1
+        if earlier:
+            return self.source.nth_on_line(line, "<" + tag, earlier)
+        return Location(self.path, line, 0)
 
     # --- entry ------------------------------------------------------------------------------
 
     def build(self, root: etree._Element) -> ParsedFile:
         for sibling in root.itersiblings(preceding=True):
             if isinstance(sibling, etree._ProcessingInstruction):
-                where = Location(self.path, _line(sibling), 0)
-                self.report("X021", where, f"processing instruction <?{_target(sibling)}?> outside <node> is ignored")
-        self.locate(root)
-        if not isinstance(root.tag, str) or root.tag != "node":
-            location = self.starts[root]
-            self.report("X013", location, f"root element is <{_local(root)}>, expected <node>")
+                where = Location(self.path, _pi_line(sibling), 0)
+                self.report(
+                    "X021", where, f"processing instruction <?{_target(sibling)}?> outside <node> is ignored", "<?"
+                )
+        tag = _local(root)
+        location = self.element_location(root, tag)
+        if tag != "node" or root.tag != "node":
+            self.report("X013", location, f"root element is <{tag}>, expected <node>", "<" + tag)
             return ParsedFile(self.path, None, tuple(self.diagnostics), self.source)
-        node = self.node(root, self.starts[root], ())
+        node = self.node(root, location, ())
+        for text, parent in _stray_texts(root):
+            self.stray_text(text, _local(parent), Location(self.path, _line(parent), 0))
         return ParsedFile(self.path, node, tuple(self.diagnostics), self.source)
 
     # --- children, conditionals and doc comments ---------------------------------------------------
 
-    def children(self, parent: etree._Element) -> list[_Child]:
+    def children(self, parent: etree._Element, parent_tag: str, location: Location) -> list[_Child]:
         """The element children of ``parent`` with their branch conditions and doc comments."""
-        self.check_text(parent.text, parent)
         result: list[_Child] = []
         blocks: list[_Block] = []
         pending: DocComment | None = None
+        conditions: Conditions = ()
+        seen, path = self.seen, self.path
         for child in parent:
-            if isinstance(child, etree._Comment):
-                text = child.text or ""
-                if is_doc_comment(text):
+            tag = child.tag
+            if tag.__class__ is str:
+                # element_location(), inlined: this loop runs once per element of every file.
+                line = _line(child)
+                key = (line, tag)
+                earlier = seen.get(key, 0)
+                seen[key] = earlier + 1
+                location = self.source.nth_on_line(line, "<" + tag, earlier) if earlier else Location(path, line, 0)
+                result.append((child, tag, location, conditions, pending))
+                pending = None
+            elif isinstance(child, etree._Comment):
+                comment = child.text or ""
+                start = Location(path, max(_line(child) - comment.count("\n"), 1), 0)
+                doc = read_doc_comment(comment, start)
+                if doc is not None:
                     if pending is not None:
                         self.orphan(pending)
-                    pending = parse_doc_comment(text, self.starts[child])
+                    pending = doc
             elif isinstance(child, etree._ProcessingInstruction):
                 self.conditional(child, blocks)
-            elif isinstance(child, etree._Entity):
-                self.report("X003", self.starts[child], f"entity reference {child.text} is not expanded")
-            else:
-                location = self.starts[child]
                 conditions = tuple(c for block in blocks for c in block.conditions())
-                result.append(_Child(child, location, conditions, pending))
-                pending = None
-            self.check_text(child.tail, parent)
+            elif isinstance(child, etree._Entity):
+                self.report(
+                    "X003", Location(self.path, _line(child), 0), f"entity reference {child.text} is not expanded", "&"
+                )
         if pending is not None:
             self.orphan(pending)
         for block in blocks:
-            self.report("X020", block.location, "<?if?> is never closed by <?endif?> at this level")
+            self.report("X020", block.location, "<?if?> is never closed by <?endif?> at this level", block.marker)
         return result
 
     def orphan(self, doc: DocComment) -> None:
-        self.report("D506", doc.location, f"doc comment for {doc.symbol!r} documents nothing")
+        self.report("D506", doc.location, f"doc comment for {doc.symbol!r} documents nothing", "<!--")
 
-    def check_text(self, text: str | None, parent: etree._Element) -> None:
-        if text and text.strip():
-            snippet = text.strip().splitlines()[0]
-            start = self.source.offset_of(self.starts[parent])
-            found = self.source.text.find(snippet, max(start, 0))
-            location = self.source.location_of(found) if found >= 0 else self.starts[parent]
-            self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{_local(parent)}>")
+    def stray_text(self, text: str, parent_tag: str, parent: Location) -> None:
+        snippet = text.strip().splitlines()[0]
+        start = self.source.offset_of(self.source.refine(parent, "<" + parent_tag))
+        found = self.source.text.find(snippet, max(start, 0))
+        location = self.source.location_of(found) if found >= 0 else parent
+        self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{parent_tag}>")
 
     def conditional(self, pi: etree._ProcessingInstruction, blocks: list[_Block]) -> None:
         target = _target(pi)
         expression = (pi.text or "").strip()
-        location = self.starts[pi]
+        location = Location(self.path, _pi_line(pi), 0)
+        marker = "<?" + target
         if target not in _CONDITIONALS:
-            self.report("X021", location, f"processing instruction <?{target}?> is ignored")
+            self.report("X021", location, f"processing instruction <?{target}?> is ignored", marker)
             return
         if target in ("if", "ifdef", "ifndef"):
             condition = Condition(target, expression, False, location)
-            self.check_condition(condition)
-            blocks.append(_Block([], condition, location))
+            self.check_condition(condition, marker)
+            blocks.append(_Block([], condition, location, marker))
             return
         if not blocks:
-            self.report("X020", location, f"<?{target}?> without a matching <?if?> at this level")
+            self.report("X020", location, f"<?{target}?> without a matching <?if?> at this level", marker)
             return
         block = blocks[-1]
         if target == "endif":
             blocks.pop()
             return
         if block.has_else:
-            self.report("X020", location, f"<?{target}?> after <?else?>")
+            self.report("X020", location, f"<?{target}?> after <?else?>", marker)
             return
         if block.current is not None:
             block.earlier.append(_negate(block.current))
         if target == "elseif":
             block.current = Condition("if", expression, False, location)
-            self.check_condition(block.current)
+            self.check_condition(block.current, marker)
         else:
             block.current = None
             block.has_else = True
 
-    def check_condition(self, condition: Condition) -> None:
+    def check_condition(self, condition: Condition, marker: str) -> None:
         if not condition.expression:
-            self.report("X022", condition.location, f"<?{condition.kind}?> without a condition")
+            self.report("X022", condition.location, f"<?{condition.kind}?> without a condition", marker)
         elif not condition.understood:
-            self.report("X022", condition.location, f"condition {condition.expression!r} is not understood")
+            self.report("X022", condition.location, f"condition {condition.expression!r} is not understood", marker)
 
     # --- attributes ---------------------------------------------------------------------------
 
     def attributes(self, element: etree._Element, kind: str, location: Location) -> dict[str, str] | None:
         """The element's attributes; None (after a diagnostic) when a required one is missing."""
-        attributes: dict[str, str] = {}
+        attributes: dict[str, str] = dict(element.items())  # type: ignore[arg-type]
         allowed = _ATTRIBUTES[kind]
-        for raw_key, value in element.attrib.items():
-            key = str(raw_key)
-            if key.startswith("{"):
-                continue  # namespaced: an extension
-            if key not in allowed:
-                self.report(
-                    "X011", self.source.attribute_location(location, key), f"unknown attribute {key!r} on <{kind}>"
-                )
-                continue
-            attributes[key] = str(value)
-        missing = [key for key in _REQUIRED.get(kind, ()) if key not in attributes]
+        if attributes.keys() <= allowed and _REQUIRED_SETS[kind] <= attributes.keys():
+            return attributes  # the common case, decided by two set comparisons
+        if not attributes.keys() <= allowed:
+            for key in list(attributes):
+                if key.startswith("{"):
+                    del attributes[key]  # namespaced: an extension
+                elif key not in allowed:
+                    del attributes[key]
+                    where = self.source.attribute_location(self.source.refine(location, "<" + kind), key)
+                    self.report("X011", where, f"unknown attribute {key!r} on <{kind}>")
+        required = _REQUIRED.get(kind, ())
+        missing = [key for key in required if key not in attributes]
         if missing:
             what = " and ".join(repr(key) for key in missing)
-            self.report("X012", location, f"<{kind}> is missing its {what} attribute")
+            self.report("X012", location, f"<{kind}> is missing its {what} attribute", "<" + kind)
             return None
         return attributes
 
     def unexpected(self, child: _Child, parent: str) -> None:
-        tag = child.element.tag
-        if not isinstance(tag, str) or tag.startswith("{"):
+        tag = child[1]
+        if tag.startswith("{"):
             return
         if tag in _ATTRIBUTES:
-            self.report("X015", child.location, f"<{tag}> is not allowed inside <{parent}>")
+            self.report("X015", child[2], f"<{tag}> is not allowed inside <{parent}>", "<" + tag)
         else:
-            self.report("X010", child.location, f"unknown element <{tag}> inside <{parent}> is ignored")
+            self.report("X010", child[2], f"unknown element <{tag}> inside <{parent}> is ignored", "<" + tag)
+
+    def attribute_location(self, location: Location, kind: str, attribute: str) -> Location:
+        return self.source.attribute_location(self.source.refine(location, "<" + kind), attribute)
 
     # --- elements -----------------------------------------------------------------------------
 
@@ -336,41 +358,43 @@ class _TreeBuilder:
         attributes = self.attributes(element, "node", location) or {}
         interfaces: list[Interface] = []
         nodes: list[Node] = []
-        for child in self.children(element):
-            tag = child.element.tag
+        for child in self.children(element, "node", location):
+            child_element, tag, child_location, child_conditions, _ = child
             if tag == "interface":
                 if (interface := self.interface(child)) is not None:
                     interfaces.append(interface)
             elif tag == "node":
-                if "name" not in child.element.attrib:
-                    self.report("X012", child.location, "child <node> is missing its 'name' attribute")
-                nodes.append(self.node(child.element, child.location, child.conditions))
+                if "name" not in child_element.attrib:
+                    self.report("X012", child_location, "child <node> is missing its 'name' attribute", "<node")
+                nodes.append(self.node(child_element, child_location, child_conditions))
             else:
                 self.unexpected(child, "node")
         return Node(attributes.get("name"), tuple(interfaces), tuple(nodes), location, conditions)
 
-    def annotations(self, children: list[_Child], parent: str) -> tuple[Annotation, ...]:
-        result: list[Annotation] = []
-        for child in children:
-            if child.element.tag != "annotation":
-                continue
-            attributes = self.attributes(child.element, "annotation", child.location)
-            for grandchild in self.children(child.element):
+    def annotation(self, child: _Child, parent: str) -> Annotation | None:
+        element, _, location, conditions, _ = child
+        attributes = self.attributes(element, "annotation", location)
+        if len(element):
+            for grandchild in self.children(element, "annotation", location):
                 self.unexpected(grandchild, "annotation")
-            if attributes is not None:
-                result.append(Annotation(attributes["name"], attributes["value"], child.location, child.conditions))
-        return tuple(result)
-
-    def interface(self, child: _Child) -> Interface | None:
-        attributes = self.attributes(child.element, "interface", child.location)
-        children = self.children(child.element)
         if attributes is None:
             return None
-        annotations = self.annotations(children, "interface")
-        default_emits = _EMITS.get(_value(annotations, EMITS_CHANGED_SIGNAL) or "", EmitsChanged.TRUE)
+        return Annotation(attributes["name"], attributes["value"], location, conditions)
+
+    def interface(self, child: _Child) -> Interface | None:
+        element, _, location, conditions, doc = child
+        attributes = self.attributes(element, "interface", location)
+        children = self.children(element, "interface", location)
+        if attributes is None:
+            return None
+        annotations: list[Annotation] = []
+        for grandchild in children:
+            if grandchild[1] == "annotation" and (annotation := self.annotation(grandchild, "interface")) is not None:
+                annotations.append(annotation)
+        default_emits = effective_emits(annotations, EmitsChanged.TRUE)
         members: list[Member] = []
         for grandchild in children:
-            tag = grandchild.element.tag
+            tag = grandchild[1]
             member: Member | None
             if tag in ("method", "signal"):
                 member = self.method_or_signal(grandchild, tag)
@@ -383,78 +407,113 @@ class _TreeBuilder:
                 continue
             if member is not None:
                 members.append(member)
-        doc = _with_docstring(child.doc, annotations, child.location)
-        return Interface(attributes["name"], tuple(members), annotations, doc, child.location, child.conditions)
+        frozen = tuple(annotations)
+        return Interface(
+            attributes["name"], tuple(members), frozen, _with_docstring(doc, frozen, location), location, conditions
+        )
 
     def method_or_signal(self, child: _Child, kind: str) -> Method | Signal | None:
-        attributes = self.attributes(child.element, kind, child.location)
-        children = self.children(child.element)
+        element, _, location, conditions, doc = child
+        attributes = self.attributes(element, kind, location)
+        children = self.children(element, kind, location) if len(element) else []
         if attributes is None:
             return None
         args: list[Arg] = []
+        annotations: list[Annotation] = []
         for grandchild in children:
-            tag = grandchild.element.tag
+            tag = grandchild[1]
             if tag == "arg":
                 if (arg := self.arg(grandchild, kind)) is not None:
                     args.append(arg)
-            elif tag != "annotation":
+            elif tag == "annotation":
+                if (annotation := self.annotation(grandchild, kind)) is not None:
+                    annotations.append(annotation)
+            else:
                 self.unexpected(grandchild, kind)
-        annotations = self.annotations(children, kind)
-        doc = _with_docstring(child.doc, annotations, child.location)
+        frozen = tuple(annotations)
         cls = Method if kind == "method" else Signal
-        return cls(attributes["name"], tuple(args), annotations, doc, child.location, child.conditions)
+        return cls(
+            attributes["name"], tuple(args), frozen, _with_docstring(doc, frozen, location), location, conditions
+        )
+
+    def leaf_annotations(self, element: etree._Element, kind: str, location: Location) -> tuple[Annotation, ...]:
+        """The annotations of an arg or property, reporting any other child."""
+        if not len(element):
+            return ()
+        annotations: list[Annotation] = []
+        for grandchild in self.children(element, kind, location):
+            if grandchild[1] != "annotation":
+                self.unexpected(grandchild, kind)
+            elif (annotation := self.annotation(grandchild, kind)) is not None:
+                annotations.append(annotation)
+        return tuple(annotations)
 
     def arg(self, child: _Child, parent: str) -> Arg | None:
-        attributes = self.attributes(child.element, "arg", child.location)
-        children = self.children(child.element)
-        for grandchild in children:
-            if grandchild.element.tag != "annotation":
-                self.unexpected(grandchild, "arg")
+        element, _, location, conditions, _ = child
+        attributes = self.attributes(element, "arg", location)
+        annotations = self.leaf_annotations(element, "arg", location)
         if attributes is None:
             return None
-        default = Direction.IN if parent == "method" else Direction.OUT
-        direction = default
+        direction = Direction.IN if parent == "method" else Direction.OUT
         raw = attributes.get("direction")
         if raw is not None:
-            try:
-                direction = Direction(raw)
-            except ValueError:
-                where = self.source.attribute_location(child.location, "direction")
+            if raw == "in":
+                direction = Direction.IN
+            elif raw == "out":
+                direction = Direction.OUT
+            else:
+                where = self.attribute_location(location, "arg", "direction")
                 self.report("S107", where, f"invalid direction {raw!r}; expected 'in' or 'out'")
             if parent == "signal" and direction is Direction.IN:
-                where = self.source.attribute_location(child.location, "direction")
+                where = self.attribute_location(location, "arg", "direction")
                 self.report("S109", where, "signal args cannot have direction 'in'")
                 direction = Direction.OUT
-        annotations = self.annotations(children, "arg")
-        return Arg(attributes.get("name"), attributes["type"], direction, annotations, child.location, child.conditions)
+        return Arg(attributes.get("name"), attributes["type"], direction, annotations, location, conditions)
 
     def property(self, child: _Child, default_emits: EmitsChanged) -> Property | None:
-        attributes = self.attributes(child.element, "property", child.location)
-        children = self.children(child.element)
-        for grandchild in children:
-            if grandchild.element.tag != "annotation":
-                self.unexpected(grandchild, "property")
+        element, _, location, conditions, doc = child
+        attributes = self.attributes(element, "property", location)
+        annotations = self.leaf_annotations(element, "property", location)
         if attributes is None:
             return None
-        try:
-            access = Access(attributes["access"])
-        except ValueError:
-            where = self.source.attribute_location(child.location, "access")
-            hint = " ('readonly' is not a D-Bus access value)" if attributes["access"] == "readonly" else ""
-            self.report(
-                "S108", where, f"invalid access {attributes['access']!r}{hint}; expected read, write or readwrite"
-            )
+        access = _ACCESS.get(attributes["access"])
+        if access is None:
+            where = self.attribute_location(location, "property", "access")
+            value = attributes["access"]
+            hint = " ('readonly' is not a D-Bus access value)" if value == "readonly" else ""
+            self.report("S108", where, f"invalid access {value!r}{hint}; expected read, write or readwrite")
             return None
-        annotations = self.annotations(children, "property")
-        emits = _EMITS.get(_value(annotations, EMITS_CHANGED_SIGNAL) or "", default_emits)
-        doc = _with_docstring(child.doc, annotations, child.location)
+        emits = effective_emits(annotations, default_emits)
         return Property(
-            attributes["name"], attributes["type"], access, emits, annotations, doc, child.location, child.conditions
+            attributes["name"],
+            attributes["type"],
+            access,
+            emits,
+            annotations,
+            _with_docstring(doc, annotations, location),
+            location,
+            conditions,
         )
 
 
 def _local(element: etree._Element) -> str:
     return str(element.tag).rpartition("}")[2]
+
+
+def _stray_texts(root: etree._Element) -> list[tuple[str, etree._Element]]:
+    """Every non-blank text in the tree, with the element it sits in."""
+    found: list[tuple[str, etree._Element]] = []
+    for text in cast("list[Any]", _STRAY_TEXT(root)):
+        owner = text.getparent()
+        parent = owner if text.is_text else owner.getparent()
+        if parent is not None:
+            found.append((str(text), parent))
+    return found
+
+
+def _pi_line(pi: etree._ProcessingInstruction) -> int:
+    """The line a processing instruction starts on (lxml reports the line where it ends)."""
+    return max(_line(pi) - (pi.text or "").count("\n"), 1)
 
 
 def _line(node: etree._Element) -> int:
@@ -485,4 +544,5 @@ def _with_docstring(
     short = _value(annotations, GDBUS_DOCSTRING_SHORT)
     if body is None and short is None:
         return None
-    return DocComment("", short or "", location.line, (), body or "", location.line, None, None, location)
+    raw_body = tuple(body.split("\n")) if body else ()
+    return DocComment("", short or "", location.line, (), raw_body, location.line, None, None, location)

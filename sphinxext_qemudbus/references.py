@@ -69,15 +69,22 @@ def references_in(doc: DocComment) -> Iterator[Reference]:
         yield from _scan(param.text, Location(path, param.location.line, 0))
     if doc.short:
         yield from _scan(doc.short, Location(path, doc.symbol_line, 0))
-    if doc.body:
-        yield from _scan(doc.body, Location(path, doc.body_line, 0))
+    if doc.raw_body:
+        # The raw lines, not the dedented body: same lines, and no dedent work for a scan.
+        yield from _scan("\n".join(doc.raw_body), Location(path, doc.body_line, 0), exact_columns=True)
 
 
-def _scan(text: str, start: Location) -> Iterator[Reference]:
+def _scan(text: str, start: Location, exact_columns: bool = False) -> Iterator[Reference]:
+    """References in ``text``, which begins at ``start``.  With ``exact_columns`` the text's lines
+    are the file's own lines (a doc comment body), so the column is known without the source."""
+    if ":dbus:" not in text:
+        return
     for match in _ROLE.finditer(text):
-        line = start.line + text.count("\n", 0, match.start())
+        position = match.start()
+        line = start.line + text.count("\n", 0, position)
+        column = position - text.rfind("\n", 0, position) if exact_columns else 0
         target, title, _ = split_target(match.group(2))
-        yield Reference(match.group(1), target, title, Location(start.path, line, 0))
+        yield Reference(match.group(1), target, title, Location(start.path, line, column))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ path from the outermost type, not only over consecutive ``a`` codes as libdbus d
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 MAX_SIGNATURE_LENGTH = 255
@@ -215,6 +216,17 @@ def signature_error(sig: str) -> SignatureError | None:
     """The first problem in ``sig``, or None when it is a valid signature."""
     try:
         parse_signature(sig)
+    except SignatureError as error:
+        return error
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def single_type_error(sig: str) -> SignatureError | None:
+    """The first problem with ``sig`` as one complete type (an arg or property type), or None.
+    Cached: a registry repeats a few dozen types thousands of times."""
+    try:
+        parse_single_type(sig)
     except SignatureError as error:
         return error
     return None

@@ -1,8 +1,9 @@
-"""Source text of an XML file, for exact line:column positions.
+"""Source text of an XML file, for exact line:column positions in diagnostics.
 
-lxml's ``sourceline`` is the line where a start tag *ends* (and where a comment ends); compilers
-point at where a construct *starts*.  `SourceText` finds each node's start by scanning forward from
-a cursor, which works because the parser visits nodes in document order.
+lxml knows only lines, and for a start tag the line where it *ends*.  Computing every node's exact
+start up front costs more than lxml's whole parse (Python pays per node), so the model keeps lines
+and `refine` finds the exact start of one construct when a diagnostic about it is printed: the
+way compilers compute columns only for the messages they emit.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from bisect import bisect_right
 from .diagnostics import Location
 
 _NEWLINE = re.compile("\n")
+_BACKWARD_LINES = 64  # how far up a start tag may begin before the line where it ends
 
 
 class SourceText:
-    __slots__ = ("_cursor", "_line_starts", "path", "text")
+    __slots__ = ("_line_starts", "path", "text")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.text = text
         self._line_starts: list[int] | None = None
-        self._cursor = 0
 
     @property
     def line_starts(self) -> list[int]:
@@ -48,29 +49,45 @@ class SourceText:
         end = starts[number] - 1 if number < len(starts) else len(self.text)
         return self.text[starts[number - 1] : end]
 
-    def advance_to(self, marker: str, last_line: int) -> Location:
-        """Find the next ``marker`` (``<method``, ``<!--``, ``<?if``) at or after the cursor, on or
-        before ``last_line``, and move the cursor past it.  Falls back to ``last_line`` alone."""
+    def _occurrences(self, start: int, end: int, marker: str) -> list[int]:
+        """Offsets of ``marker`` in [start, end); a tag marker (``<arg``) must end at its name."""
         text = self.text
-        position = self._cursor
-        while True:
-            position = text.find(marker, position)
-            if position < 0:
-                return Location(self.path, last_line, 0)
-            following = text[position + len(marker) : position + len(marker) + 1]
-            if marker[1] in "!?" or not following or following in " \t\r\n/>":
-                break
-            position += 1
-        location = self.location_of(position)
-        if last_line and location.line > last_line:
-            return Location(self.path, last_line, 0)
-        self._cursor = position + len(marker)
-        return location
+        check_name = marker[1:2] not in ("!", "?", "") and marker[0] == "<"
+        found: list[int] = []
+        position = text.find(marker, start, end)
+        while position >= 0:
+            after = text[position + len(marker) : position + len(marker) + 1]
+            if not check_name or after in ("", " ", "\t", "\r", "\n", "/", ">"):
+                found.append(position)
+            position = text.find(marker, position + 1, end)
+        return found
 
-    def skip_past(self, marker: str) -> None:
-        position = self.text.find(marker, self._cursor)
-        if position >= 0:
-            self._cursor = position + len(marker)
+    def refine(self, location: Location, marker: str) -> Location:
+        """The exact start of the construct that ``marker`` opens (``<method``, ``<!--``, ``<?if``)
+        whose first (or, for a multi-line start tag, last) line is ``location.line``."""
+        if location.column or not 0 < location.line <= len(self.line_starts):
+            return location
+        starts = self.line_starts
+        line_start = starts[location.line - 1]
+        line_end = starts[location.line] if location.line < len(starts) else len(self.text)
+        on_line = self._occurrences(line_start, line_end, marker)
+        if on_line:
+            return self.location_of(on_line[0])
+        earlier_start = starts[max(location.line - 1 - _BACKWARD_LINES, 0)]
+        before = self._occurrences(earlier_start, line_start, marker)
+        return self.location_of(before[-1]) if before else location
+
+    def nth_on_line(self, line: int, marker: str, index: int) -> Location:
+        """The ``index``-th (0-based) ``marker`` on ``line``: for the second and later elements
+        with one tag on one line, which the line alone cannot tell apart."""
+        starts = self.line_starts
+        if not 0 < line <= len(starts):
+            return Location(self.path, line, 0)
+        end = starts[line] if line < len(starts) else len(self.text)
+        found = self._occurrences(starts[line - 1], end, marker)
+        if not found:
+            return Location(self.path, line, 0)
+        return self.location_of(found[min(index, len(found) - 1)])
 
     def attribute_location(self, element: Location, attribute: str, value_offset: int = 0) -> Location:
         """The position of ``attribute="…"`` in the start tag at ``element`` (plus ``value_offset``

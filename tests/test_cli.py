@@ -26,6 +26,12 @@ CLEAN = """<node>
 WARNS = CLEAN.replace("Clean1", "Warns")  # unversioned: G401 warning only, and a file-name warning
 
 
+@pytest.fixture(autouse=True)
+def _run_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI keeps its cache in the working directory; keep it out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def clean(tmp_path: Path) -> Path:
     path = tmp_path / "org.example.Clean1.xml"
@@ -120,7 +126,7 @@ def test_rules_listing(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_default_path_is_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    assert main(["check", "-q", "--strict"]) == 0
+    assert main(["check", "-q", "--strict", "--no-cache"]) == 0
 
 
 def test_parser_checker_and_cli_never_import_sphinx() -> None:
@@ -129,7 +135,7 @@ def test_parser_checker_and_cli_never_import_sphinx() -> None:
         "import sphinxext_qemudbus, sphinxext_qemudbus.cli, sphinxext_qemudbus.checker\n"
         "import sphinxext_qemudbus.parser, sphinxext_qemudbus.registry, sphinxext_qemudbus.trust\n"
         "from sphinxext_qemudbus.cli import main\n"
-        "main(['check', '-q', 'interfaces'])\n"
+        "main(['check', '-q', '--no-cache', 'interfaces'])\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sphinx', 'docutils', 'myst_parser'))\n"
         "print(bad)\n"
     )

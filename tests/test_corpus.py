@@ -118,7 +118,7 @@ def test_no_internal_errors_in_any_profile() -> None:
 
 def test_cli_over_the_whole_corpus_never_tracebacks() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinxext_qemudbus", "check", "--profile", "generic", str(CORPUS)],
+        [sys.executable, "-m", "sphinxext_qemudbus", "check", "--no-cache", "--profile", "generic", str(CORPUS)],
         capture_output=True,
         text=True,
         check=False,

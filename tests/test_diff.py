@@ -333,7 +333,7 @@ def test_stable_error_names_interface_member_and_fix() -> None:
     new = registry_xml('<method name="Other"/>', "org.qemu.Display1.Console")
     (error,) = diff(old, new)
     assert error.format() == (
-        "old.xml:10:1: error: method org.qemu.Display1.Console.SetUIInfo was removed; this breaks clients of "
+        "old.xml:10: error: method org.qemu.Display1.Console.SetUIInfo was removed; this breaks clients of "
         "stable interface org.qemu.Display1.Console: keep it (deprecate it) and put the new API in "
         "org.qemu.Display2.Console [C002]"
     )
@@ -580,7 +580,7 @@ def test_cli_exit_codes(files: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert "warning: method org.example.Test1.Prod was added [C102]" in capsys.readouterr().out
     assert main(["diff", str(files["base"]), str(files["removed"])]) == 1
     out, err = capsys.readouterr()
-    assert out.startswith(f"{files['base']}:8:5: error: method org.example.Test1.Poke was removed;")
+    assert out.startswith(f"{files['base']}:8: error: method org.example.Test1.Poke was removed;")
     assert out.rstrip().endswith("[C002]")
     assert "1 error" in err
     assert main(["diff", str(files["base"].parent), str(files["removed"].parent)]) == 1
@@ -700,7 +700,7 @@ def test_baseline_broken_stable_interface_fails(
     assert main(["diff", "--baseline", "v1.0"]) == 1
     out = capsys.readouterr().out
     assert out == (
-        "v1.0:interfaces/org.qemu.Test1.xml:11:1: error: method org.qemu.Test1.Bar was removed; this breaks clients "
+        "v1.0:interfaces/org.qemu.Test1.xml:11: error: method org.qemu.Test1.Bar was removed; this breaks clients "
         "of stable interface org.qemu.Test1: keep it (deprecate it) and put the new API in org.qemu.Test2 [C002]\n"
     )
     # Nothing in the work tree or the index moved.

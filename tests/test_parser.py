@@ -10,6 +10,7 @@ from sphinxext_qemudbus.model import (
     Access,
     Direction,
     EmitsChanged,
+    Interface,
     Method,
     Property,
     Signal,
@@ -21,9 +22,9 @@ from sphinxext_qemudbus.model import (
 from sphinxext_qemudbus.parser import parse_string
 
 
-def parse(xml: str):  # type: ignore[no-untyped-def]
+def parse(xml: str, *expected: str) -> Interface:
     parsed = parse_string(textwrap.dedent(xml).lstrip("\n"), "t.xml")
-    assert not parsed.diagnostics, parsed.diagnostics
+    assert [d.code for d in parsed.diagnostics] == list(expected)
     return parsed.interfaces[0]
 
 
@@ -73,29 +74,41 @@ def test_is_doc_comment() -> None:
     assert not is_doc_comment("")
 
 
-def test_locations_are_where_constructs_start() -> None:
-    iface = parse(
-        """
-        <node>
-          <!--
-              org.example.Test1:
+def test_locations_lines_in_the_model_exact_columns_on_demand() -> None:
+    parsed = parse_string(
+        textwrap.dedent(
+            """
+            <node>
+              <!--
+                  org.example.Test1:
 
-              Text.
-          -->
-          <interface
-              name="org.example.Test1">
-            <method name="A"><arg name="x" type="u"/><arg name="y" type="u"/></method>
-          </interface>
-        </node>
-        """
+                  Text.
+              -->
+              <interface
+                  name="org.example.Test1">
+                <method name="A"><arg name="x" type="u"/><arg name="y" type="u"/></method>
+              </interface>
+            </node>
+            """
+        ).lstrip("\n"),
+        "t.xml",
     )
+    iface = parsed.interfaces[0]
+    source = parsed.source
+    assert source is not None
     assert iface.doc is not None
-    assert iface.doc.location == Location("t.xml", 2, 3)
-    assert iface.location == Location("t.xml", 7, 3)
+    # A comment's start line is exact; lxml gives the line where a start tag ends.
+    assert iface.doc.location.line == 2
+    assert source.refine(iface.doc.location, "<!--") == Location("t.xml", 2, 3)
+    assert iface.location.line == 8
+    assert source.refine(iface.location, "<interface") == Location("t.xml", 7, 3)
     method = iface.members[0]
     assert isinstance(method, Method)
-    assert method.location == Location("t.xml", 9, 5)
-    assert [a.location.column for a in method.args] == [22, 46]
+    assert source.refine(method.location, "<method") == Location("t.xml", 9, 5)
+    # Two args on one line: the second is told apart at parse time.
+    first, second = method.args
+    assert source.refine(first.location, "<arg") == Location("t.xml", 9, 22)
+    assert second.location == Location("t.xml", 9, 46)
 
 
 def test_defaults_and_emits_changed_inheritance() -> None:
@@ -167,7 +180,7 @@ QEMU_STYLE = """
 
 
 def test_platform_variants_are_kept_per_branch() -> None:
-    iface = parse(QEMU_STYLE)
+    iface = parse(QEMU_STYLE, "X022")
     register = iface.members[0]
     assert isinstance(register, Method)
     variants = signature_variants(register)
@@ -178,34 +191,44 @@ def test_platform_variants_are_kept_per_branch() -> None:
 
 
 def test_elseif_and_ifdef_branches() -> None:
-    iface = parse(QEMU_STYLE)
+    iface = parse(QEMU_STYLE, "X022")
     only_x, windows_without_x, otherwise = iface.members[2:]
     assert [str(c) for c in only_x.conditions] == ["ifdef CONFIG_X"]
     assert [str(c) for c in windows_without_x.conditions] == ["not (ifdef CONFIG_X)", "$(env.HOST_OS) == windows"]
     assert [str(c) for c in otherwise.conditions] == ["not (ifdef CONFIG_X)", "not ($(env.HOST_OS) == windows)"]
-    # CONFIG_X is not defined for either platform build.
-    assert platforms_of(only_x.conditions) == frozenset()
+    # CONFIG_X is a build-configuration variable the platform builds do not decide: the branch
+    # that tests it is kept everywhere (and X022 says so); later branches narrow as usual.
+    assert platforms_of(only_x.conditions) == {"unix", "windows"}
     assert platforms_of(windows_without_x.conditions) == {"windows"}
     assert platforms_of(otherwise.conditions) == {"unix"}
 
 
 def test_projection_onto_one_platform() -> None:
-    iface = parse(QEMU_STYLE)
+    iface = parse(QEMU_STYLE, "X022")
     windows = interface_for_platform(iface, "windows")
-    assert [m.name for m in windows.members] == ["RegisterListener", "WindowsWithoutX"]
+    assert [m.name for m in windows.members] == ["RegisterListener", "OnlyWithX", "WindowsWithoutX"]
     register = windows.members[0]
     assert isinstance(register, Method)
     assert [a.type for a in register.args] == ["ay"]
     unix = interface_for_platform(iface, "unix")
-    assert [m.name for m in unix.members] == ["RegisterListener", "ScanoutDMABUF", "Otherwise"]
+    assert [m.name for m in unix.members] == ["RegisterListener", "ScanoutDMABUF", "OnlyWithX", "Otherwise"]
 
 
 def test_model_is_immutable_and_hashable() -> None:
-    iface = parse(QEMU_STYLE)
-    assert hash(iface) == hash(parse(QEMU_STYLE))
+    iface = parse(QEMU_STYLE, "X022")
+    assert hash(iface) == hash(parse(QEMU_STYLE, "X022"))
     try:
         iface.name = "x"  # type: ignore[misc]
     except AttributeError:
         pass
     else:  # pragma: no cover
         raise AssertionError("model objects must be frozen")
+
+
+def test_conditional_diagnostics_point_at_their_own_instruction() -> None:
+    parsed = parse_string(
+        '<node>\n<interface name="org.example.Test1">\n<?if $(env.HOST_OS) == windows?>\n'
+        "<?elseif $(env.ARCH) == x86?>\n<?endif?>\n</interface>\n</node>\n",
+        "t.xml",
+    )
+    assert [(d.code, d.location.line, d.location.column) for d in parsed.diagnostics] == [("X022", 4, 1)]

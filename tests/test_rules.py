@@ -310,3 +310,12 @@ def test_references_resolve_relative_then_absolute_and_across_files() -> None:
     )
     found = {d.code for d in check_xml(generic(body), **{"org.example.A1.xml": AMBIGUOUS["org.example.A1.xml"]})}
     assert not found & {"R601", "R602", "R603", "R604"}
+
+
+def test_design_findings_are_checked_on_every_platform_variant() -> None:
+    body = (
+        doc("Foo", "names", "sizes")
+        + '\n<method name="Foo">\n<arg name="names" type="as"/>\n<?if $(env.HOST_OS) == windows?>\n'
+        + '<arg name="sizes" type="au"/>\n<?else?>\n<arg name="sizes" type="(su)"/>\n<?endif?>\n</method>'
+    )
+    assert [(c, line) for c, line in codes(check_xml(generic(body))) if c.startswith("G")] == [("G410", 18)]
