@@ -1,0 +1,26 @@
+"""``make bench``: every benchmark of the project, each against a baseline measured in the same run.
+
+* ``checker_bench``: ``qemu-dbus check`` on 10,000 interfaces against a bare lxml parse.
+* ``sphinx_bench``: a docs build rendering 200 interfaces against plain reST of the same shape,
+  and an incremental rebuild after editing one XML file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import checker_bench
+import sphinx_bench
+
+
+def main() -> int:
+    checker_bench.main([])
+    print()
+    return sphinx_bench.main([])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
