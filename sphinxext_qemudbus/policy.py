@@ -1,0 +1,608 @@
+"""The bus policy generator: registry + deployment + scenario → a dbus-daemon configuration.
+
+The output is a complete configuration for one VM's private bus.  It is pure and byte-stable: the
+same registry, deployment, scenario and listen address always give the same text, so the
+documentation (``dbus-policy`` directive), the command line (``qemu-dbus policy``) and the tests on
+a real dbus-daemon all show and exercise the same bytes.
+
+How the rules are built (dbus-daemon's semantics are in ``shared/dbus-facts.md`` §5):
+
+* nothing is allowed unless a rule says so: dbus-daemon denies send, receive and own when no rule
+  matches, for every user;
+* the ``default`` context lets the deployment's users connect, lets every peer answer the calls it
+  receives (``send_requested_reply``: an unrequested reply stays denied) and receive the answers to
+  its own calls, and opens the bus-driver methods client libraries need;
+* one ``<policy user=...>`` per user holds, for the peers running as that user, the names they own,
+  the methods they call (``send_destination`` + ``send_interface`` + ``send_member``, and
+  ``send_path`` when the registry path is fixed), the signals they emit, and — a second fence on the
+  receiving side — the calls and signals they accept;
+* the ``mandatory`` context, applied after every other rule, denies the bus-driver calls that would
+  let a peer watch or reconfigure the bus.
+
+Callers are given rules towards the *implementer's* names, never the other way round: a rule in a
+helper's policy that mentioned ``org.qemu.VMState1`` as a destination would let it reach every other
+helper queued for that name, because ``send_destination`` matches any connection that owns or
+queues for the name.  When an implementer owns an exclusive name (``vm.helper.net``) callers reach
+it through that name only; an implementer that owns no name (a viewer's clipboard, called by unique
+name) gets destination-less rules, and only the receiving side's rules keep them from reaching
+others.
+
+This module never imports Sphinx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from xml.sax.saxutils import quoteattr
+
+from .deployment import (
+    SCENARIO_DESCRIPTIONS,
+    SCENARIO_TITLES,
+    SCENARIOS,
+    Deployment,
+    DeploymentError,
+    DeploymentProblem,
+    Peer,
+    User,
+    check_deployment,
+    resolve_deployment,
+)
+from .diagnostics import Location
+from .registry import Registry
+from .trust import BusMessage, Link, bus_messages, deployment_links
+
+DEFAULT_LISTEN = "unix:path=/run/qemu/VM/dbus.sock"
+DEFAULT_REGISTRY = "interfaces/"
+DRIVER = "org.freedesktop.DBus"
+
+#: Bus-driver methods every peer may call: what GDBus, sd-bus, zbus and jeepney call on their own
+#: (Hello, AddMatch, RemoveMatch, GetNameOwner, NameHasOwner), asking for a name (RequestName,
+#: ReleaseName: the own rules decide), checking who a caller is (GetConnectionUnixUser,
+#: GetConnectionCredentials: how a receiver confirms a message comes from QEMU) and GetId.
+DRIVER_METHODS: tuple[str, ...] = (
+    "Hello",
+    "AddMatch",
+    "RemoveMatch",
+    "RequestName",
+    "ReleaseName",
+    "GetNameOwner",
+    "NameHasOwner",
+    "GetConnectionUnixUser",
+    "GetConnectionCredentials",
+    "GetId",
+)
+#: Only for callers of an interface that has a registry bus name: how they find every queued
+#: owner of it (QEMU walks the queue of ``org.qemu.VMState1``).  Peers that call nothing cannot
+#: even list who else is on the bus.
+DISCOVERY_METHODS: tuple[str, ...] = ("ListQueuedOwners",)
+#: Denied in the mandatory context whatever another rule says.  dbus-daemon itself lets only its own
+#: user (and root) call BecomeMonitor and UpdateActivationEnvironment, but in the single-uid and
+#: two-uids scenarios peers *are* the daemon's user.
+FORBIDDEN_DRIVER_CALLS: tuple[tuple[str, str | None, str], ...] = (
+    (f"{DRIVER}.Monitoring", None, "BecomeMonitor: a monitor sees every message on the bus"),
+    (DRIVER, "UpdateActivationEnvironment", "it changes the environment of services the bus starts"),
+    (f"{DRIVER}.Debug.Stats", None, "statistics about every connection"),
+    (f"{DRIVER}.Verbose", None, "debug switches of a verbose daemon build"),
+)
+_WIDTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One ``<allow>`` or ``<deny>`` element, its attributes in the order they are written."""
+
+    verdict: str  # "allow" or "deny"
+    attributes: tuple[tuple[str, str], ...]
+
+    def render(self) -> str:
+        attributes = " ".join(f"{name}={quoteattr(value)}" for name, value in self.attributes)
+        return f"<{self.verdict} {attributes}/>"
+
+
+@dataclass(slots=True)
+class Section:
+    """Rules under one explanatory comment."""
+
+    comment: str
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBlock:
+    """One ``<policy>`` element: ``context="default"``, ``user="qemu"``, ``context="mandatory"``."""
+
+    attribute: tuple[str, str]
+    comment: str
+    sections: tuple[Section, ...]
+
+    @property
+    def key(self) -> str:
+        """``default``, ``mandatory`` or the user name: what the directive's snippet option takes."""
+        return self.attribute[1]
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    """A whole configuration, before rendering."""
+
+    header: str
+    listen: str
+    blocks: tuple[PolicyBlock, ...]
+
+    def render(self) -> str:
+        return render_config(self)
+
+    def block(self, key: str) -> PolicyBlock:
+        for block in self.blocks:
+            if block.key == key:
+                return block
+        raise KeyError(key)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def _comment_text(text: str) -> str:
+    """Text that is safe inside an XML comment ("--" is not allowed there, nor a final "-")."""
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text + " " if text.endswith("-") else text
+
+
+def _send(destination: str | None, interface: str, member: str | None, path: str | None, kind: str) -> Rule:
+    attributes: list[tuple[str, str]] = []
+    if destination:
+        attributes.append(("send_destination", destination))
+    attributes.append(("send_interface", interface))
+    if member:
+        attributes.append(("send_member", member))
+    if path:
+        attributes.append(("send_path", path))
+    attributes.append(("send_type", kind))
+    return Rule("allow", tuple(attributes))
+
+
+def _receive(sender: str | None, interface: str, member: str, path: str | None, kind: str) -> Rule:
+    attributes: list[tuple[str, str]] = []
+    if sender:
+        attributes.append(("receive_sender", sender))
+    attributes += [("receive_interface", interface), ("receive_member", member)]
+    if path:
+        attributes.append(("receive_path", path))
+    attributes.append(("receive_type", kind))
+    return Rule("allow", tuple(attributes))
+
+
+def _driver(member: str) -> Rule:
+    return Rule("allow", (("send_destination", DRIVER), ("send_interface", DRIVER), ("send_member", member)))
+
+
+def _names(items: Iterable[str]) -> str:
+    items = list(items)
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _reach(deployment: Deployment, peer: Peer) -> str:
+    addresses = deployment.addresses(peer.id)
+    return f"{peer.label} ({', '.join(addresses)})" if addresses else peer.label
+
+
+class _Builder:
+    """Collects the rules of one scenario, user by user."""
+
+    def __init__(self, registry: Registry, deployment: Deployment, scenario: str) -> None:
+        self.registry = registry
+        self.deployment = deployment
+        self.scenario = scenario
+        self.links = deployment_links(registry, deployment)
+        self.messages = bus_messages(registry, deployment)
+
+    def user_of(self, peer_id: str) -> User:
+        return self.deployment.user_of(peer_id, self.scenario)
+
+    def header(self, listen: str) -> str:
+        d, scenario = self.deployment, self.scenario
+        lines = [
+            "dbus-daemon configuration of one VM's private bus, generated by qemu-dbus policy from the "
+            f'org.qemu.* interface registry: scenario {scenario}, deployment "{d.name}".  Regenerate it '
+            "rather than editing it."
+        ]
+        paragraphs = ["\n".join(_wrap(" ".join(lines)))]
+        if d.description:
+            paragraphs.append("\n".join(_wrap(f"Deployment: {d.description}.")))
+        scenario_text = f"{SCENARIO_TITLES[scenario]}.  {SCENARIO_DESCRIPTIONS[scenario]}"
+        if scenario == "single-uid":
+            scenario_text += "  NO ISOLATION: every rule below applies to every peer."
+        paragraphs.append("\n".join(_wrap(scenario_text)))
+        users = d.users(scenario)
+        width = max(len(user.name) for user in users)
+        rows = ["Users (each with a group of the same name and number):"]
+        for user in users:
+            who = []
+            if user == d.bus_user_in(scenario):
+                who.append("the bus daemon: start dbus-daemon as this user")
+            who += [f"{peer.id}: {peer.description or peer.label}" for peer in d.peers_of(user, scenario)]
+            rows.append(f"  {user.name:<{width}}  {user.uid:>10}  {who[0]}")
+            rows += [f"  {'':<{width}}  {'':>10}  {item}" for item in who[1:]]
+        paragraphs.append("\n".join(rows))
+        paragraphs.append(
+            "\n".join(
+                _wrap(
+                    "dbus-daemon denies every send, receive and own that no rule allows.  The rules follow "
+                    "the registry: a peer may own only its names, call only what its role calls (method by "
+                    "method, on the peers that implement it) and emit only the signals of what it "
+                    "implements; everything else stays denied, replies included unless they answer a call."
+                )
+            )
+        )
+        p2p = [link for link in self.links if link.peer_to_peer]
+        if p2p:
+            rows = _wrap(
+                "Not on this bus: peer-to-peer interfaces travel over private connections whose socket one "
+                "side hands to the other in a bus call allowed below.  No bus policy applies to them; their "
+                "receivers validate what they get (see the trust notes):"
+            )
+            by_interface: dict[str, list[Link]] = {}
+            for link in p2p:
+                by_interface.setdefault(link.interface, []).append(link)
+            for interface, links in by_interface.items():
+                pairs = _names(
+                    dict.fromkeys(
+                        f"{d.peer(link.caller).label} calls {d.peer(link.implementer).label}" for link in links
+                    )
+                )
+                rows += _wrap(f"{interface}: {pairs}", indent="  ", subsequent="    ")
+            paragraphs.append("\n".join(rows))
+        if listen == DEFAULT_LISTEN:
+            paragraphs.append(
+                "\n".join(
+                    _wrap(
+                        f"{DEFAULT_LISTEN} is a placeholder: give each VM its own socket (the listen option of qemu-dbus policy)."
+                    )
+                )
+            )
+        return "\n\n".join(_comment_text(paragraph) for paragraph in paragraphs)
+
+    def default_block(self) -> PolicyBlock:
+        users = [user for user in self.deployment.users(self.scenario) if self.deployment.peers_of(user, self.scenario)]
+        connect = Section(
+            "Connect: only the deployment's users (the daemon's own user always may).",
+            [Rule("allow", (("user", user.name),)) for user in users],
+        )
+        answers = Section(
+            "Answers: a peer may answer a call it received and receive the answer to a call it made; an "
+            "unrequested reply or error stays denied.",
+            [
+                Rule("allow", (("send_type", "method_return"), ("send_requested_reply", "true"))),
+                Rule("allow", (("send_type", "error"), ("send_requested_reply", "true"))),
+                Rule("allow", (("receive_type", "method_return"), ("receive_requested_reply", "true"))),
+                Rule("allow", (("receive_type", "error"), ("receive_requested_reply", "true"))),
+            ],
+        )
+        driver_in = Section(
+            "The bus driver's answers and signals (NameAcquired, NameLost, NameOwnerChanged).",
+            [Rule("allow", (("receive_sender", DRIVER),))],
+        )
+        driver_out = Section(
+            "Bus-driver methods every client library uses.  RequestName only asks: the own rules below "
+            "decide who gets a name.  GetConnectionUnixUser and GetConnectionCredentials let a receiver "
+            "check who sent a message.",
+            [_driver(member) for member in DRIVER_METHODS],
+        )
+        comment = "Every connection: who may connect, replies, and the bus driver."
+        return PolicyBlock(("context", "default"), comment, (connect, answers, driver_in, driver_out))
+
+    def user_block(self, user: User) -> PolicyBlock:
+        d = self.deployment
+        peers = d.peers_of(user, self.scenario)
+        ids = {peer.id for peer in peers}
+        who = "; ".join(f"{peer.label} (peer {peer.id}, role {peer.role})" for peer in peers)
+        comment = f"{user.name} ({user.uid}): {who}."
+        if len(peers) > 1:
+            comment += "  Peers that share a user share every rule: they are not isolated from each other."
+        sections: list[Section] = []
+
+        owned = sorted(dict.fromkeys(name for peer in peers for name in peer.owns))
+        if owned:
+            shared = [name for name in owned if d.is_shared(name)]
+            text = "Own its names."
+            if shared:
+                text += (
+                    f"  Shared (several peers queue for it, and its callers list the queue): {', '.join(shared)}; "
+                    "the others belong to one peer alone."
+                )
+            sections.append(Section(text, [Rule("allow", (("own", name),)) for name in owned]))
+
+        named_calls = [
+            link
+            for link in self.links
+            if link.caller in ids and not link.peer_to_peer and self.registry.metadata(link.interface).bus_name
+        ]
+        if named_calls:
+            called = _names(sorted({str(self.registry.metadata(link.interface).bus_name) for link in named_calls}))
+            sections.append(
+                Section(
+                    f"List every connection queued for the names it calls ({called}).",
+                    [_driver(member) for member in DISCOVERY_METHODS],
+                )
+            )
+
+        seen: set[Rule] = set()
+
+        def add(section: Section) -> None:
+            fresh = [rule for rule in dict.fromkeys(section.rules) if rule not in seen]  # another peer's rule
+            seen.update(fresh)
+            section.rules = fresh
+            if section.rules:
+                sections.append(section)
+
+        # Calls it makes, grouped by interface and implementer.
+        for (interface, implementer), messages in _group(
+            m for m in self.messages if m.type == "method_call" and m.sender in ids
+        ):
+            peer = d.peer(implementer)
+            callers = _names(dict.fromkeys(d.peer(m.link.caller).label for m in messages))
+            members = _names(dict.fromkeys(m.member for m in messages if not m.standard)) or "no methods"
+            text = f"Call {interface} on {_reach(d, peer)}: {members}, with its properties and introspection"
+            text += f" (for {callers})." if len(peers) > 1 else "."
+            if not d.addresses(implementer):
+                text += (
+                    f"  {_capital(peer.label)} owns no name and is called by unique name, so the rules name no "
+                    "destination: the receivers' own rules accept only what they serve."
+                )
+            rules = [
+                _send(address, m.interface, m.member, m.path, "method_call")
+                for m in messages
+                for address in (d.addresses(implementer) or (None,))
+            ]
+            add(Section(text, rules))
+
+        # Signals it emits, grouped by interface and receiver.
+        for (interface, caller), messages in _group(m for m in self.messages if m.type == "signal" and m.sender in ids):
+            peer = d.peer(caller)
+            members = _names(dict.fromkeys(f"{m.interface.rsplit('.', 1)[-1]}.{m.member}" for m in messages))
+            text = f"Emit the signals of {interface} for {_reach(d, peer)}: {members}."
+            if not d.addresses(caller):
+                text += (
+                    f"  {_capital(peer.label)} owns no name, so the rules name no destination: the receivers' "
+                    "own rules decide who gets the signals."
+                )
+            rules = [
+                _send(address, m.interface, m.member, m.path, "signal")
+                for m in messages
+                for address in (d.addresses(caller) or (None,))
+            ]
+            add(Section(text, rules))
+
+        # The receiving side: a second fence, so that a destination-less rule of some sender cannot
+        # reach a peer that does not serve the message.
+        accepted = [m for m in self.messages if m.type == "method_call" and m.receiver in ids]
+        if accepted:
+            rules = sorted(
+                dict.fromkeys(_receive(None, m.interface, m.member, m.path, "method_call") for m in accepted),
+                key=_rule_order,
+            )
+            add(Section("Accept the calls its interfaces serve, and no others.", rules))
+        heard = [m for m in self.messages if m.type == "signal" and m.receiver in ids]
+        if heard:
+            rules = sorted(
+                dict.fromkeys(
+                    _receive(address, m.interface, m.member, m.path, "signal")
+                    for m in heard
+                    for address in (d.addresses(m.sender) or (None,))
+                ),
+                key=_rule_order,
+            )
+            add(Section("Accept the signals of the peers it calls, from those peers' names where they own one.", rules))
+        return PolicyBlock(("user", user.name), comment, _without_subsumed(sections))
+
+    def mandatory_block(self) -> PolicyBlock:
+        rules = []
+        reasons = []
+        for interface, member, reason in FORBIDDEN_DRIVER_CALLS:
+            attributes = [("send_destination", DRIVER), ("send_interface", interface)]
+            if member:
+                attributes.append(("send_member", member))
+            rules.append(Rule("deny", tuple(attributes)))
+            reasons.append(f"{member or interface.rsplit('.', 1)[-1]} ({reason})")
+        text = "Never, whatever a rule above says: " + "; ".join(reasons) + "."
+        return PolicyBlock(
+            ("context", "mandatory"),
+            "Applied after every other rule.",
+            (Section(text, rules),),
+        )
+
+
+def _without_subsumed(sections: list[Section]) -> tuple[Section, ...]:
+    """Drop every rule that a broader rule of the same block already allows (a rule without a
+    destination, sender or path matches everything the narrower one does), then empty sections.
+    The output stays exact: it only loses rules that would change nothing."""
+    rules = [rule for section in sections for rule in section.rules]
+    sets = [(rule.verdict, frozenset(rule.attributes)) for rule in rules]
+
+    def subsumed(rule: Rule) -> bool:
+        mine = frozenset(rule.attributes)
+        return any(verdict == rule.verdict and other < mine for verdict, other in sets)
+
+    kept = []
+    for section in sections:
+        section.rules = [rule for rule in section.rules if not subsumed(rule)]
+        if section.rules:
+            kept.append(section)
+    return tuple(kept)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _group(messages: Iterable[BusMessage]) -> list[tuple[tuple[str, str], list[BusMessage]]]:
+    """Messages by (interface of the link, the other peer), in first-seen order."""
+    groups: dict[tuple[str, str], list[BusMessage]] = {}
+    for message in messages:
+        other = message.receiver
+        groups.setdefault((message.link.interface, other), []).append(message)
+    return list(groups.items())
+
+
+def _rule_order(rule: Rule) -> tuple[tuple[str, str], ...]:
+    return rule.attributes
+
+
+def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent if subsequent is None else subsequent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
+def build_config(registry: Registry, deployment: Deployment, scenario: str, listen: str = DEFAULT_LISTEN) -> BusConfig:
+    """The configuration as data (`BusConfig.render` gives the text)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; scenarios are {', '.join(SCENARIOS)}")
+    builder = _Builder(registry, deployment, scenario)
+    blocks = [builder.default_block()]
+    blocks += [builder.user_block(user) for user in deployment.users(scenario) if deployment.peers_of(user, scenario)]
+    blocks.append(builder.mandatory_block())
+    return BusConfig(builder.header(listen), listen, tuple(blocks))
+
+
+def generate_policy(registry: Registry, deployment: Deployment, scenario: str, listen: str = DEFAULT_LISTEN) -> str:
+    """The complete dbus-daemon configuration text for ``scenario``."""
+    return build_config(registry, deployment, scenario, listen).render()
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+_DOCTYPE = (
+    '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n'
+    ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">'
+)
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    text = _comment_text(text)
+    if len(indent) + len(text) + 9 <= _WIDTH:
+        return [f"{indent}<!-- {text} -->"]
+    lines = textwrap.wrap(text, width=_WIDTH - len(indent) - 2, break_on_hyphens=False, break_long_words=False)
+    return [f"{indent}<!--"] + [f"{indent}  {line}" for line in lines] + [f"{indent}-->"]
+
+
+def render_block(block: PolicyBlock, indent: str = "  ") -> str:
+    """One ``<policy>`` element with its comments, as it appears in the full configuration."""
+    lines = _comment(block.comment, indent)
+    lines.append(f"{indent}<policy {block.attribute[0]}={quoteattr(block.attribute[1])}>")
+    for number, section in enumerate(block.sections):
+        if number:
+            lines.append("")
+        lines += _comment(section.comment, indent + "  ")
+        lines += [f"{indent}  {rule.render()}" for rule in section.rules]
+    lines.append(f"{indent}</policy>")
+    return "\n".join(lines)
+
+
+def render_config(config: BusConfig) -> str:
+    lines = [_DOCTYPE, "<!--"]
+    lines += [f"  {line}" if line else "" for line in config.header.split("\n")]
+    lines += ["-->", "<busconfig>"]
+    lines.append(f"  <listen>{_xml_text(config.listen)}</listen>")
+    lines.append("  <auth>EXTERNAL</auth>")
+    for block in config.blocks:
+        lines.append("")
+        lines.append(render_block(block))
+    lines.append("</busconfig>")
+    return "\n".join(lines) + "\n"
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def snippet(config: BusConfig, key: str) -> str:
+    """The ``<policy>`` element for ``key`` (``default``, ``mandatory`` or a user name), exactly as
+    in the full text, indentation removed."""
+    return textwrap.dedent(render_block(config.block(key))) + "\n"
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``qemu-dbus policy`` on the CLI's subcommand parser."""
+    policy = commands.add_parser(
+        "policy",
+        help="write the dbus-daemon configuration of a VM's private bus",
+        description="Write the dbus-daemon configuration of one VM's private bus, generated from the "
+        "registry and a deployment, for one scenario.  Exit status: 0, or 2 for usage errors and "
+        "invalid deployment or registry files.",
+    )
+    policy.add_argument("--scenario", required=True, choices=SCENARIOS, help="how peers map onto users")
+    policy.add_argument(
+        "--deployment",
+        metavar="NAME|FILE",
+        help="a built-in deployment (default, lockdown) or a deployment .toml file (default: the built-in default)",
+    )
+    policy.add_argument(
+        "--listen", default=DEFAULT_LISTEN, metavar="ADDRESS", help=f"the bus address (default: {DEFAULT_LISTEN})"
+    )
+    policy.add_argument(
+        "--registry",
+        default=DEFAULT_REGISTRY,
+        metavar="PATH",
+        help=f"the registry folder (default: {DEFAULT_REGISTRY})",
+    )
+    policy.set_defaults(func=run_policy)
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    try:
+        text = policy_text(args.registry, args.deployment, args.scenario, args.listen)
+    except DeploymentError as error:
+        for problem in error.problems:
+            print(problem.format(), file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def policy_text(registry_path: str, deployment_spec: str | None, scenario: str, listen: str = DEFAULT_LISTEN) -> str:
+    """Load, check and generate; every problem (registry, deployment) raises `DeploymentError`."""
+    deployment = resolve_deployment(deployment_spec)
+    registry = load_registry(registry_path)
+    problems = check_deployment(deployment, registry)
+    if problems:
+        raise DeploymentError(problems)
+    if "\n" in listen or not listen.strip():
+        raise DeploymentError([_problem(listen, "the listen address must be one non-empty line")])
+    return generate_policy(registry, deployment, scenario, listen)
+
+
+def load_registry(path: str) -> Registry:
+    """The registry at ``path``; an unreadable registry or one with parse errors raises
+    `DeploymentError`, because a policy generated from part of it would silently deny too much."""
+    try:
+        registry = Registry.load([path])
+    except FileNotFoundError:
+        raise DeploymentError([_problem(path, "no such registry file or folder")]) from None
+    errors = [d for d in registry.diagnostics if d.severity.value == "error"]
+    if errors:
+        raise DeploymentError([DeploymentProblem(d.location, f"registry: {d.message} [{d.code}]") for d in errors])
+    if not len(registry):
+        raise DeploymentError([_problem(path, "the registry has no interfaces")])
+    return registry
+
+
+def _problem(where: str, message: str) -> DeploymentProblem:
+    return DeploymentProblem(Location(where), message)

@@ -1,0 +1,68 @@
+"""The Sphinx side of sphinxext-qemudbus: ``extensions = ["sphinxext_qemudbus"]``.
+
+Module map (Sphinx is imported only in this package):
+
+``config``      the ``conf.py`` settings, one declarative table
+``domain``      the ``dbus`` domain: object directives, roles, index, reference resolution
+``render``      model → reST lines located in the XML, for the domain's directives
+``rst``         parse generated reST once, in reST and MyST documents
+``directives``  ``dbus-interface``, ``dbus-doc``, ``dbus-registry`` and the generated tables
+``sources``     parse each XML file once per build; find interfaces in the registry folder
+``reporting``   every warning as ``type="dbus", subtype=<code>``
+``style``       the stylesheet of the reference pages
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from . import config, policy
+from .directives import DIRECTIVES
+from .domain import DBusDomain, warn_missing_reference
+from .sources import registry_files
+from .style import CSS_FILE, write_css
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
+
+#: Bumped whenever what the domain stores in the environment changes shape.
+ENV_VERSION = 1
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the domain, the directives and the settings.  Parallel reading and writing are
+    safe (a test builds with ``-j 2``): the domain merges worker data, and the XML cache is per
+    process."""
+    config.register(app)
+    app.add_domain(DBusDomain)
+    for name, directive in DIRECTIVES.items():
+        app.add_directive(name, directive)
+    app.connect("warn-missing-reference", warn_missing_reference)
+    app.connect("env-get-outdated", _rescanned_documents)
+    app.add_css_file(CSS_FILE)
+    app.connect("build-finished", write_css)
+    policy.setup(app)
+    return {
+        "version": __version__,
+        "env_version": ENV_VERSION,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
+
+
+def _rescanned_documents(
+    app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str], removed: set[str]
+) -> list[str]:
+    """``env-get-outdated``: documents that listed a registry folder whose files have changed
+    (a file added or removed), which ``note_dependency`` alone cannot notice."""
+    domain = env.get_domain("dbus")
+    assert isinstance(domain, DBusDomain)
+    outdated = []
+    for docname, (folder, names) in domain.scans.items():
+        current = tuple(os.path.basename(path) for path in registry_files(folder))
+        if current != tuple(names):
+            outdated.append(docname)
+    return outdated

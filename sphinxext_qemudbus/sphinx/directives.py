@@ -1,0 +1,356 @@
+"""Directives that generate documentation: from XML (``dbus-interface``, ``dbus-doc``), from the
+registry (``dbus-registry``) and from the project's own tables (``dbus-rules``,
+``dbus-metadata-keys``, ``dbus-config``, ``dbus-warnings``), so the documentation of the checker
+and of this extension cannot drift from the code.
+
+The XML directives record every file they read with ``env.note_dependency`` (editing it re-reads
+exactly the documents that use it), log the parser's diagnostics at their XML line, and leave out
+an interface that has errors instead of failing the build.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from docutils import nodes
+from docutils.nodes import Node
+from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
+from sphinx import addnodes
+from sphinx.util.docutils import SphinxDirective
+
+from ..deployment import (
+    BUILTIN_DEPLOYMENTS,
+    Deployment,
+    DeploymentError,
+    builtin_deployment,
+    builtin_deployment_path,
+    load_deployment,
+)
+from ..diagnostics import Diagnostic, Severity
+from ..metadata import KEYS, ROLE_DESCRIPTIONS, interface_metadata
+from ..model import ALL_PLATFORMS, Interface, platform_label, platforms_of
+from ..parser import ParsedFile
+from ..rules import GROUPS, PROFILES, RULES
+from .config import CONFIG_VALUES
+from .domain import DBusDomain
+from .render import escape, render_file, render_interface
+from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
+from .rst import parse_generated
+from .sources import find_interface, parse_cached, registry_files
+
+
+def usable_interfaces(parsed: ParsedFile) -> list[Interface]:
+    """The interfaces of a file without an error inside them.  An error is attributed to the
+    interface that starts last at or before its line; a file-level error (bad XML) leaves no
+    interface at all."""
+    interfaces = sorted(parsed.interfaces, key=lambda i: i.location.line)
+    broken: set[int] = set()
+    for diagnostic in parsed.diagnostics:
+        if diagnostic.severity is not Severity.ERROR:
+            continue
+        owner = None
+        for index, interface in enumerate(interfaces):
+            if interface.location.line <= diagnostic.location.line:
+                owner = index
+        if owner is not None:
+            broken.add(owner)
+    return [interface for index, interface in enumerate(interfaces) if index not in broken]
+
+
+class XMLDirective(SphinxDirective):
+    """What the XML directives share: dependencies and diagnostics."""
+
+    def read(self, path: str) -> ParsedFile:
+        parsed = parse_cached(path)
+        self.env.note_dependency(parsed.path)
+        return parsed
+
+    def report(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for diagnostic in diagnostics:
+            log_diagnostic(diagnostic, fallback=self.get_location())
+
+    def note_scan(self, folder: str) -> None:
+        """Re-read this document when a file is added to or removed from ``folder``."""
+        names = tuple(os.path.basename(path) for path in registry_files(folder))
+        domain = self.env.get_domain("dbus")
+        assert isinstance(domain, DBusDomain)
+        domain.scans[self.env.docname] = (folder, names)
+
+    def render(self, content: StringList) -> list[Node]:
+        return parse_generated(self.state, content)
+
+
+class DBusInterfaceDirective(XMLDirective):
+    """``.. dbus-interface:: org.qemu.Display1.Console``: one interface from the registry."""
+
+    required_arguments = 1
+    has_content = False
+    option_spec = {"no-index": directives.flag, "noindex": directives.flag}  # noqa: RUF012
+
+    def run(self) -> list[Node]:
+        name = self.arguments[0].strip()
+        folder = self.config.dbus_registry_path
+        lookup = find_interface(folder, name)
+        for path in lookup.read:
+            self.env.note_dependency(path)
+        if len(lookup.read) > 1 or lookup.interface is None:
+            self.note_scan(folder)
+        if lookup.parsed is not None:
+            self.report(lookup.parsed.diagnostics)
+        if lookup.interface is None:
+            if lookup.parsed is None:
+                warn("missing-interface", f"interface {name} is not in the registry ({folder})", self.get_location())
+            return []
+        assert lookup.parsed is not None
+        if lookup.interface not in usable_interfaces(lookup.parsed):
+            return []  # its errors were reported above
+        no_index = "no-index" in self.options or "noindex" in self.options
+        deployment = self.trust_deployment()
+        return self.render(
+            render_interface(lookup.interface, lookup.parsed.path, no_index=no_index, deployment=deployment)
+        )
+
+    def trust_deployment(self) -> Deployment | None:
+        """The deployment of ``dbus_trust_deployment`` (recorded as a dependency), or None."""
+        spec = self.config.dbus_trust_deployment
+        if not spec:
+            return None
+        try:
+            if spec in BUILTIN_DEPLOYMENTS:
+                self.env.note_dependency(builtin_deployment_path(spec))
+                return builtin_deployment(spec)
+            self.env.note_dependency(spec)
+            return load_deployment(spec)
+        except DeploymentError as error:
+            for problem in error.problems:
+                warn("deployment", problem.format(), self.get_location())
+            return None
+
+
+class DBusDocDirective(XMLDirective):
+    """``.. dbus-doc:: ui/dbus-display1.xml``: every interface of a file, as QEMU's directive.
+    The path is relative to ``dbusdoc_srctree`` when it is set, else to the document."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self) -> list[Node]:
+        argument = self.arguments[0].strip()
+        srctree = self.config.dbusdoc_srctree
+        if srctree:
+            path = os.path.join(srctree, argument)
+        else:
+            path = os.fspath(self.env.relfn2path(argument, self.env.docname)[1])
+        parsed = self.read(path)
+        self.report(parsed.diagnostics)
+        return self.render(render_file(usable_interfaces(parsed), parsed.path))
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Sequence[Node]]], widths: Sequence[int], classes: Sequence[str] = ()
+) -> nodes.table:
+    table = nodes.table(classes=["dbus-table", *classes])
+    group = nodes.tgroup(cols=len(headers))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    head += _row([[nodes.Text(header)] for header in headers])
+    body = nodes.tbody()
+    group += body
+    for row in rows:
+        body += _row(row)
+    return table
+
+
+def _row(cells: Sequence[Sequence[Node]]) -> nodes.row:
+    row = nodes.row()
+    for cell in cells:
+        row += nodes.entry("", nodes.paragraph("", "", *cell))
+    return row
+
+
+def _literal(text: str) -> nodes.literal:
+    return nodes.literal(text, text)
+
+
+class DBusRegistryDirective(XMLDirective):
+    """``.. dbus-registry::``: a table of every registry interface with its metadata, each name
+    linking to its reference entry where the project documents it.  It reports no parse errors
+    (``qemu-dbus check`` and the ``dbus-interface`` pages do); an unreadable file is left out."""
+
+    optional_arguments = 1
+    has_content = False
+
+    def run(self) -> list[Node]:
+        folder = self.arguments[0] if self.arguments else self.config.dbus_registry_path
+        if self.arguments and not os.path.isabs(folder):
+            folder = os.fspath(self.env.relfn2path(folder, self.env.docname)[1])
+        rows: list[list[list[Node]]] = []
+        for path in registry_files(folder):
+            parsed = self.read(path)
+            for interface in usable_interfaces(parsed):
+                rows.append(self.row(interface))
+        self.note_scan(folder)
+        if not rows:
+            warn("missing-interface", f"no registry interfaces found in {folder}", self.get_location())
+            return []
+        rows.sort(key=lambda row: row[0][0].astext())
+        headers = ["Interface", "Implemented by → called by", "Reached at", "Since"]
+        return [_table(headers, rows, [34, 18, 36, 12], ["dbus-registry"])]
+
+    def row(self, interface: Interface) -> list[list[Node]]:
+        metadata = interface_metadata(interface)
+        link = addnodes.pending_xref(
+            "",
+            _literal(interface.name),
+            refdomain="dbus",
+            reftype="iface",
+            reftarget=interface.name,
+            refexplicit=False,
+            refwarn=False,
+            refdoc=self.env.docname,
+        )
+        link["dbus:optional"] = True
+        self.set_source_info(link)
+        name: list[Node] = [link]
+        platforms = platforms_of(interface.conditions)
+        if platforms != ALL_PLATFORMS:
+            name += [nodes.Text(f" ({platform_label(platforms)} only)")]
+        reached: list[Node] = []
+        if metadata.peer_to_peer:
+            reached.append(nodes.Text("peer-to-peer: "))
+        elif metadata.bus_name:
+            reached += [_literal(metadata.bus_name), nodes.Text(" at ")]
+        if metadata.object_path:
+            reached.append(_literal(metadata.object_path))
+        roles = f"{', '.join(metadata.implementers) or '?'} → {', '.join(metadata.callers) or '?'}"
+        since = metadata.since or interface.since or ""
+        stability: list[Node] = [nodes.Text(since)]
+        if metadata.stability and metadata.stability != "stable":
+            stability.append(nodes.Text(f" ({metadata.stability})"))
+        return [name, [nodes.Text(roles)], reached, stability]
+
+
+class GeneratedTable(SphinxDirective):
+    """A table generated from one of the project's tables, whose texts are reST."""
+
+    has_content = False
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        raise NotImplementedError
+
+    def run(self) -> list[Node]:
+        headers, rows, widths = self.rows()
+        source, line = self.get_source_info()
+        lines = StringList()
+
+        def add(text: str) -> None:
+            lines.append(text, source or "", max((line or 1) - 1, 0))
+
+        add(".. list-table::")
+        add("   :header-rows: 1")
+        add(f"   :widths: {widths}")
+        add("   :class: dbus-table")
+        add("")
+        for row in [headers, *rows]:
+            for index, cell in enumerate(row):
+                parts = cell.split("\n") or [""]
+                add(f"   {'*' if index == 0 else ' '} - {parts[0]}")
+                for part in parts[1:]:
+                    add(f"       {part}")
+        add("")
+        return parse_generated(self.state, lines)
+
+
+class DBusRulesDirective(GeneratedTable):
+    """``.. dbus-rules::``: every rule code of the checker, from `sphinxext_qemudbus.rules.RULES`.
+    ``:group: R`` limits it to one letter."""
+
+    option_spec = {"group": lambda argument: (argument or "").strip().upper()}  # noqa: RUF012
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        group = self.options.get("group")
+        rows = []
+        for rule in RULES.values():
+            if group and not rule.code.startswith(group):
+                continue
+            profiles = "" if len(rule.profiles) == len(PROFILES) else f" ({', '.join(rule.profiles)} profile only)"
+            # The rule table is plain text (it is also printed by `qemu-dbus rules`).
+            text = escape(rule.doc) + (f"\n\n*Fix:* {escape(rule.hint)}" if rule.hint else "")
+            rows.append(
+                [
+                    f"``{rule.code}``",
+                    f"``{rule.name}``",
+                    f"{rule.severity.value}{profiles}",
+                    f"{GROUPS[rule.code[0]]}",
+                    text,
+                ]
+            )
+        return ["Code", "Name", "Severity", "Group", "What it checks"], rows, "8 18 10 12 52"
+
+
+class DBusMetadataKeysDirective(GeneratedTable):
+    """``.. dbus-metadata-keys::``: the ``org.qemu.Registry.*`` annotations, from
+    `sphinxext_qemudbus.metadata.KEYS`, and the roles they name."""
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        rows = [
+            [f"``{key.name}``", ", ".join(key.applies_to), "yes" if key.required else "no", key.value, key.doc]
+            for key in KEYS
+        ]
+        return ["Annotation", "On", "Required", "Value", "Meaning"], rows, "26 10 8 16 40"
+
+    def run(self) -> list[Node]:
+        result = super().run()
+        roles = nodes.definition_list(classes=["dbus-roles"])
+        for role, description in ROLE_DESCRIPTIONS.items():
+            roles += nodes.definition_list_item(
+                "", nodes.term("", "", _literal(role)), nodes.definition("", nodes.paragraph(description, description))
+            )
+        return [*result, nodes.paragraph("Roles:", "Roles:"), roles]
+
+
+class DBusConfigDirective(GeneratedTable):
+    """``.. dbus-config::``: the extension's ``conf.py`` settings, from `config.CONFIG_VALUES`."""
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        rows = []
+        for value in CONFIG_VALUES:
+            qemu = "\n\n(also a setting of QEMU's own extension)" if value.qemu else ""
+            rows.append(
+                [
+                    f"``{value.name}``",
+                    f"``{value.default!r}``",
+                    value.type_names,
+                    value.rebuild or "none",
+                    value.help + qemu,
+                ]
+            )
+        return ["Setting", "Default", "Type", "Rebuild", "Meaning"], rows, "20 14 10 8 48"
+
+
+class DBusWarningsDirective(GeneratedTable):
+    """``.. dbus-warnings::``: the warning codes only a docs build produces."""
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        rows = [[f"``dbus.{code}``", text] for code, text in SPHINX_WARNINGS.items()]
+        return ["Warning type", "Meaning"], rows, "25 75"
+
+
+DIRECTIVES: dict[str, type[SphinxDirective]] = {
+    "dbus-interface": DBusInterfaceDirective,
+    "dbus-doc": DBusDocDirective,
+    "dbus-registry": DBusRegistryDirective,
+    "dbus-rules": DBusRulesDirective,
+    "dbus-metadata-keys": DBusMetadataKeysDirective,
+    "dbus-config": DBusConfigDirective,
+    "dbus-warnings": DBusWarningsDirective,
+}

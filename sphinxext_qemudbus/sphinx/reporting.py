@@ -1,0 +1,69 @@
+"""Every warning of the Sphinx side goes through here, as ``type="dbus", subtype=<code>``.
+
+Rule codes (``X001``, ``R601``...) come from `sphinxext_qemudbus.rules`, the same table the checker
+uses; the few problems that exist only in a docs build have the word codes of `SPHINX_WARNINGS`.
+Either can be silenced with ``suppress_warnings = ["dbus.<code>"]`` (or ``"dbus"`` for all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sphinx
+from docutils import nodes
+from sphinx.util import logging
+
+from ..diagnostics import Diagnostic, Location, Severity
+
+logger = logging.getLogger("sphinxext_qemudbus")
+
+#: Warnings that only a docs build can produce, with what they mean (rendered on the
+#: extension's documentation page).
+SPHINX_WARNINGS: Mapping[str, str] = {
+    "missing-interface": "A ``dbus-interface`` names an interface that no file of the registry "
+    "defines (or the registry folder does not exist).",
+    "duplicate-object": "Two descriptions of the same D-Bus object (by full name).  The warning "
+    "gives both locations; links go to the description in the first document by name.",
+    "deployment": "A ``dbus-policy``, ``dbus-trust-table`` or ``dbus-deployment`` (or the "
+    "``dbus_trust_deployment`` setting) names a deployment file that cannot be read, or one that "
+    "does not agree with the registry.",
+    "policy": "A ``dbus-policy`` asks for a ``<policy>`` element the configuration does not have.",
+}
+
+# Sphinx 7.3 added show_warning_types (on by default since 8.0), which appends "[dbus.R601]" to
+# every message.  Older releases (QEMU builds with 5.3) never show the code, so say it ourselves
+# there: a warning is only useful if the reader can tell what to suppress.
+_APPEND_CODE = sphinx.version_info < (7, 3)
+
+NodeOrLocation = nodes.Node | str | tuple[str, int | None] | None
+
+
+def location_text(location: Location) -> str | None:
+    """A Sphinx location string ``path:line`` for a place in an XML file.  A string that holds a
+    ``:`` is printed as it is; anything else would be read as a docname."""
+    if location.line:
+        return f"{location.path}:{location.line}"
+    return None
+
+
+def warn(code: str, message: str, location: NodeOrLocation, **kwargs: Any) -> None:
+    """Log a warning of type ``dbus`` and subtype ``code``."""
+    if _APPEND_CODE:
+        message = f"{message} [dbus.{code}]"
+    logger.warning(message, type="dbus", subtype=code, location=location, **kwargs)
+
+
+def log_diagnostic(diagnostic: Diagnostic, fallback: NodeOrLocation = None) -> None:
+    """Log a parser or checker `Diagnostic` at its place in the XML file.  Errors and warnings
+    become Sphinx warnings; notes are only shown with ``-v``.  A diagnostic without a line
+    (an unreadable file) is reported at ``fallback``, the directive that wanted the file."""
+    location: NodeOrLocation = location_text(diagnostic.location)
+    message = diagnostic.message
+    if location is None:
+        location = fallback
+        message = f"{diagnostic.location.path}: {message}"
+    if diagnostic.severity is Severity.NOTE:
+        logger.verbose(message, type="dbus", subtype=diagnostic.code, location=location)
+        return
+    warn(diagnostic.code, message, location)

@@ -1,0 +1,98 @@
+"""Sphinx's own test fixtures, with the test projects under ``tests/roots/test-<name>/``, and the
+few helpers the Sphinx tests share to read what a build produced."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sphinx
+from sphinx.util.console import strip_colors
+
+pytest_plugins = ["sphinx.testing.fixtures"]
+
+ROOTS = Path(__file__).parent / "roots"
+
+
+@pytest.fixture(scope="session")
+def rootdir() -> Any:
+    """Sphinx 7.2 moved its testing fixtures to `pathlib`; 5.3 wants its own ``path`` class."""
+    if sphinx.version_info >= (7, 2):
+        return ROOTS
+    from sphinx.testing.path import path
+
+    return path(str(ROOTS))
+
+
+class Built:
+    """What a test app produced: warnings (colours stripped, the source folder shown as
+    ``SRC``), HTML pages, anchors and the object inventory."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.srcdir = Path(app.srcdir)
+        self.outdir = Path(app.outdir)
+
+    def warnings(self) -> list[str]:
+        text = strip_colors(self.app._warning.getvalue())
+        text = text.replace(str(self.srcdir) + "/", "SRC/")
+        # Sphinx >= 8 appends the warning type itself; 5.3 gets it from the extension.  Both
+        # end the same way, but docutils' own messages are typed only on newer Sphinx.
+        text = text.replace(" [docutils]", "")
+        return [
+            line
+            for line in text.splitlines()
+            if ("WARNING" in line or "ERROR" in line)
+            # a second test app in one process registers Sphinx's own nodes and directives again
+            and "is already registered" not in line
+        ]
+
+    def html(self, docname: str) -> str:
+        return (self.outdir / f"{docname}.html").read_text(encoding="utf-8")
+
+    def anchors(self) -> set[tuple[str, str]]:
+        """Every ``id`` of every page (the search and index pages aside)."""
+        result = set()
+        for page in self.outdir.rglob("*.html"):
+            name = page.relative_to(self.outdir).as_posix()
+            if name in {"search.html", "genindex.html"}:
+                continue
+            for anchor in re.findall(r'\sid="([^"]+)"', page.read_text(encoding="utf-8")):
+                result.add((name, anchor))
+        return result
+
+    def inventory(self) -> dict[str, tuple[str, str]]:
+        """``objects.inv``: name → (``domain:role``, URI), for the ``dbus`` domain."""
+        data = (self.outdir / "objects.inv").read_bytes()
+        body = zlib.decompress(data.split(b"\n", 4)[4]).decode("utf-8")
+        result = {}
+        for line in body.splitlines():
+            match = re.match(r"(\S+)\s+(dbus:\S+)\s+-?\d+\s+(\S+)", line)
+            if match:
+                uri = match.group(3).replace("$", match.group(1))
+                result[match.group(1)] = (match.group(2), uri)
+        return result
+
+
+@pytest.fixture
+def built() -> Callable[[Any], Built]:
+    """``built(app)`` wraps a test app that has run ``app.build()``."""
+    return Built
+
+
+@pytest.fixture
+def copied_root(tmp_path: Path, rootdir: Any) -> Callable[[str], Any]:
+    """``copied_root("intersphinx")``: a private copy of a test root, as the ``srcdir`` of an
+    app made with ``make_app`` (a build never writes into ``tests/roots``)."""
+
+    def copy(name: str) -> Any:
+        target = tmp_path / name
+        shutil.copytree(ROOTS / f"test-{name}", target)
+        return type(rootdir)(str(target))  # pathlib.Path, or sphinx.testing.path.path on 5.3
+
+    return copy

@@ -1,0 +1,4 @@
+project = "broken"
+extensions = ["sphinxext_qemudbus"]
+exclude_patterns = ["_build"]
+dbus_registry_path = "interfaces"

@@ -1,0 +1,276 @@
+"""The generated policies on a real dbus-daemon: every combination of peer, target and action.
+
+Each (deployment, scenario) runs once: one daemon under the bus user, one jeepney process per peer
+under its own uid (see `tests.dbusmatrix`).  The expectation of every combination is derived from
+the registry and the deployment; the spot checks below are written out by hand, so that a mistake
+shared by the generator and the derivation still fails a test.  The counts of allowed and denied
+combinations are printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sphinxext_qemudbus.deployment import builtin_deployment
+from sphinxext_qemudbus.registry import Registry
+from tests.dbusmatrix.harness import (
+    ACCESS_DENIED,
+    REQUESTED_ERROR,
+    MatrixReport,
+    MatrixUnavailable,
+    Probe,
+    check_available,
+    run_matrix,
+)
+
+from .test_policy import REGISTRY
+
+pytest_plugins = ["tests.dbusmatrix.summary"]
+
+DENIED = f"error:{ACCESS_DENIED}"
+RUNS = [
+    (deployment, scenario)
+    for deployment in ("default", "lockdown")
+    for scenario in ("single-uid", "two-uids", "many-uids")
+]
+
+Matrix = Callable[[str, str], MatrixReport]
+
+
+@pytest.fixture(scope="module")
+def matrix(request: pytest.FixtureRequest) -> Iterator[Matrix]:
+    """Runs each (deployment, scenario) once, on first use; prints every run's counts at the end."""
+    try:
+        check_available()
+    except MatrixUnavailable as reason:
+        pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
+    registry = Registry.load([REGISTRY])
+    reports: dict[tuple[str, str], MatrixReport] = {}
+
+    def get(deployment: str, scenario: str) -> MatrixReport:
+        key = (deployment, scenario)
+        if key not in reports:
+            reports[key] = run_matrix(registry, builtin_deployment(deployment), scenario)
+        return reports[key]
+
+    yield get
+    plugin = request.config.pluginmanager.get_plugin("tests.dbusmatrix.summary")
+    assert plugin is not None
+    lines: list[str] = plugin.LINES
+    for report in reports.values():
+        lines.append(report.summary())
+    if reports:
+        total = sum(len(r.checks) for r in reports.values())
+        allowed = sum(r.allowed for r in reports.values())
+        seconds = sum(r.seconds for r in reports.values())
+        lines.append(
+            f"total: {total} combinations, {allowed} allowed and {total - allowed} denied, in {seconds:.1f} s on the buses"
+        )
+
+
+@pytest.mark.parametrize(("deployment", "scenario"), RUNS)
+def test_matrix(matrix: Matrix, deployment: str, scenario: str) -> None:
+    report = matrix(deployment, scenario)
+    assert not report.daemon_stderr_at_start, report.daemon_stderr_at_start
+    assert not report.problems
+    assert report.allowed > 0
+    assert report.denied > 0
+    failures = [
+        f"{f.description}: expected {'allowed' if f.expected_allowed else 'denied'}, got {f.observed}"
+        for f in report.failures
+    ]
+    assert not failures, f"{len(failures)} of {len(report.checks)} combinations went wrong:\n" + "\n".join(
+        failures[:50]
+    )
+
+
+@pytest.mark.parametrize(("deployment", "scenario"), [run for run in RUNS if run[1] != "single-uid"])
+def test_rules_are_exactly_the_intended_messages_when_users_differ(
+    matrix: Matrix, deployment: str, scenario: str
+) -> None:
+    """Where every pair of peers that must be told apart has distinct users, user-level rules lose
+    nothing: no combination is allowed that no single intended message needs."""
+    assert not matrix(deployment, scenario).overreach
+
+
+def test_single_uid_overreach_is_only_property_change_signals(matrix: Matrix) -> None:
+    """With one user, a send rule made for one intended message and a receive rule made for
+    another can combine.  In the default deployment that lets ``PropertiesChanged`` of the
+    clipboard and of VMState1 pass between any two peers, and nothing else."""
+    overreach = matrix("default", "single-uid").overreach
+    assert overreach
+    assert {(check.kind, check.description.split(" at ")[0].rsplit(" ", 1)[-1]) for check in overreach} == {
+        ("signal", "org.freedesktop.DBus.Properties.PropertiesChanged")
+    }
+    assert {check.description.split(" at ")[1].split(" ")[0] for check in overreach} == {
+        "/org/qemu/Display1/Clipboard",
+        "/org/qemu/VMState1",
+    }
+
+
+# --- spot checks, written out by hand ------------------------------------------------------------
+
+
+VMSTATE = {"interface": "org.qemu.VMState1", "path": "/org/qemu/VMState1"}
+
+
+def all_denied(outcome: object) -> bool:
+    values = outcome if isinstance(outcome, list) else [outcome]
+    return all(value == DENIED for value in values)
+
+
+def outcomes(report: MatrixReport, sender: str, **match: object) -> list[object]:
+    def wanted(probe: Probe) -> bool:
+        return all(getattr(probe, key) == value for key, value in match.items())
+
+    found = report.outcome(sender, wanted)
+    assert found, f"no probe of {sender} matches {match}"
+    return [outcome for _, outcome in found]
+
+
+def test_lockdown_qemu_lists_the_helpers_and_calls_each(matrix: Matrix) -> None:
+    report = matrix("lockdown", "many-uids")
+    assert outcomes(report, "qemu", kind="driver", member="ListQueuedOwners") == ["reply:as"]
+    for helper, name in (("net", "vm.helper.net"), ("tpm", "vm.helper.tpm")):
+        for via in ("unique", name):
+            assert outcomes(report, "qemu", kind="call", target=helper, via=via, member="Save", **VMSTATE) == [
+                ["reply:ay", f"error:{REQUESTED_ERROR}"]
+            ]
+            assert outcomes(report, "qemu", kind="call", target=helper, via=via, member="Load", **VMSTATE) == [
+                ["reply:", f"error:{REQUESTED_ERROR}"]
+            ]
+            assert outcomes(
+                report, "qemu", kind="call", target=helper, via=via, member="Get", path="/org/qemu/VMState1"
+            ) == [["reply:v"]]
+        # a wrong path, or no interface: denied even to QEMU
+        assert all(
+            all_denied(o)
+            for o in outcomes(
+                report, "qemu", kind="call", target=helper, via="unique", member="Load", path="/org/qemu/Elsewhere"
+            )
+        )
+        assert all(
+            all_denied(o)
+            for o in outcomes(report, "qemu", kind="call", target=helper, via="unique", member="Save", interface=None)
+        )
+        assert outcomes(
+            report, "qemu", kind="call", target=helper, via="unique", member="GetAll", path="/org/qemu/VMState1"
+        ) == [["reply:a{sv}"]]
+
+
+def test_lockdown_helpers_cannot_reach_each_other(matrix: Matrix) -> None:
+    report = matrix("lockdown", "many-uids")
+    # by unique name, by the other's own name, and through the shared name (whose primary owner is net)
+    assert outcomes(report, "net", kind="call", target="tpm", via="unique", member="Save", **VMSTATE) == [[DENIED]]
+    assert outcomes(report, "net", kind="call", target="tpm", via="vm.helper.tpm", member="Load", **VMSTATE) == [
+        [DENIED]
+    ]
+    assert outcomes(report, "tpm", kind="call", target="net", via="org.qemu.VMState1", member="Save", **VMSTATE) == [
+        [DENIED]
+    ]
+    assert outcomes(
+        report, "tpm", kind="call", target="net", via="unique", member="Get", path="/org/qemu/VMState1"
+    ) == [[DENIED]]
+    assert outcomes(report, "net", kind="own", name="vm.helper.tpm") == [DENIED]
+    assert outcomes(report, "tpm", kind="own", name="vm.helper.net") == [DENIED]
+    assert outcomes(report, "net", kind="driver", member="ListQueuedOwners") == [DENIED]
+
+
+def test_lockdown_helpers_cannot_call_qemu_or_watch_the_bus(matrix: Matrix) -> None:
+    report = matrix("lockdown", "many-uids")
+    for helper in ("net", "tpm"):
+        calls = outcomes(report, helper, kind="call", target="qemu")
+        assert calls
+        assert all(all_denied(outcome) for outcome in calls)
+        assert outcomes(report, helper, kind="own", name="org.qemu") == [DENIED]
+        assert outcomes(report, helper, kind="driver", member="BecomeMonitor") == [DENIED]
+        assert outcomes(report, helper, kind="driver", member="UpdateActivationEnvironment") == [DENIED]
+
+
+def test_default_clients_and_manager(matrix: Matrix) -> None:
+    report = matrix("default", "many-uids")
+    # fd passing through the bus: the call that sets up the peer-to-peer listener connection
+    assert outcomes(
+        report,
+        "viewer",
+        kind="call",
+        target="qemu",
+        via="org.qemu",
+        member="RegisterListener",
+        interface="org.qemu.Display1.Console",
+    ) == [["reply:", f"error:{REQUESTED_ERROR}"]]
+    # QEMU calls a client's clipboard by unique name, but not a helper's
+    assert outcomes(
+        report,
+        "qemu",
+        kind="call",
+        target="viewer",
+        via="unique",
+        member="Request",
+        interface="org.qemu.Display1.Clipboard",
+    ) == [["reply:say", f"error:{REQUESTED_ERROR}"]]
+    assert outcomes(
+        report,
+        "qemu",
+        kind="call",
+        target="net",
+        via="unique",
+        member="Request",
+        interface="org.qemu.Display1.Clipboard",
+    ) == [[DENIED]]
+    # only the manager controls qemu-vnc
+    server = {"member": "SetPassword", "path": "/org/qemu/Vnc1/Server"}
+    assert outcomes(report, "manager", kind="call", target="vnc", via="org.qemu.vnc", **server) == [
+        ["reply:", f"error:{REQUESTED_ERROR}"]
+    ]
+    assert outcomes(report, "viewer", kind="call", target="vnc", via="org.qemu.vnc", **server) == [[DENIED]]
+    assert outcomes(report, "qemu", kind="call", target="vnc", via="org.qemu.vnc", **server) == [[DENIED]]
+    assert outcomes(
+        report,
+        "net",
+        kind="call",
+        target="qemu",
+        via="org.qemu",
+        member="Press",
+        interface="org.qemu.Display1.Keyboard",
+    ) == [[DENIED]]
+    # peer-to-peer interfaces are never reachable over the bus
+    assert all(
+        all_denied(o) for o in outcomes(report, "qemu", kind="call", target="viewer", via="unique", member="Scanout")
+    )
+    assert all(
+        all_denied(o) for o in outcomes(report, "viewer", kind="call", target="qemu", via="org.qemu", member="Scanout")
+    )
+
+
+def test_two_uids_separates_qemu_but_not_the_peers_sharing_the_bus_user(matrix: Matrix) -> None:
+    report = matrix("default", "two-uids")
+    # QEMU's name and QEMU's calls stay QEMU's
+    assert outcomes(report, "net", kind="own", name="org.qemu") == [DENIED]
+    assert outcomes(report, "net", kind="call", target="tpm", via="unique", member="Save", **VMSTATE) == [[DENIED]]
+    # but a helper shares its user with the clients and the manager: it has their rights
+    keyboard = {"member": "Press", "interface": "org.qemu.Display1.Keyboard"}
+    assert outcomes(report, "net", kind="call", target="qemu", via="org.qemu", **keyboard) == [
+        ["reply:", f"error:{REQUESTED_ERROR}"]
+    ]
+    assert outcomes(report, "net", kind="own", name="vm.helper.tpm") == ["reply:u=3"]  # allowed, and taken already
+
+
+def test_single_uid_isolates_nothing(matrix: Matrix) -> None:
+    report = matrix("default", "single-uid")
+    assert outcomes(report, "net", kind="call", target="tpm", via="unique", member="Save", **VMSTATE) == [
+        ["reply:ay", f"error:{REQUESTED_ERROR}"]
+    ]
+    assert outcomes(report, "net", kind="own", name="org.qemu") == ["reply:u=3"]
+    # still not: names nobody owns, monitoring
+    assert outcomes(report, "net", kind="own", name="org.qemu.Unlisted") == [DENIED]
+    assert outcomes(report, "net", kind="driver", member="BecomeMonitor") == [DENIED]
+
+
+def test_outsiders_cannot_connect(matrix: Matrix) -> None:
+    for scenario in ("single-uid", "many-uids"):
+        connect = [check for check in matrix("lockdown", scenario).checks if check.kind == "connect"]
+        assert len(connect) == 1
+        assert connect[0].ok, connect
