@@ -11,7 +11,7 @@ an interface that has errors instead of failing the build.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from docutils import nodes
 from docutils.nodes import Node
@@ -39,6 +39,7 @@ from .render import escape, render_file, render_interface
 from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
 from .rst import parse_generated
 from .sources import find_interface, parse_cached, registry_files
+from .tables import table
 
 
 def usable_interfaces(parsed: ParsedFile) -> list[Interface]:
@@ -152,31 +153,6 @@ class DBusDocDirective(XMLDirective):
 # --- tables ----------------------------------------------------------------------------------
 
 
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[Sequence[Node]]], widths: Sequence[int], classes: Sequence[str] = ()
-) -> nodes.table:
-    table = nodes.table(classes=["dbus-table", *classes])
-    group = nodes.tgroup(cols=len(headers))
-    table += group
-    for width in widths:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    head += _row([[nodes.Text(header)] for header in headers])
-    body = nodes.tbody()
-    group += body
-    for row in rows:
-        body += _row(row)
-    return table
-
-
-def _row(cells: Sequence[Sequence[Node]]) -> nodes.row:
-    row = nodes.row()
-    for cell in cells:
-        row += nodes.entry("", nodes.paragraph("", "", *cell))
-    return row
-
-
 def _literal(text: str) -> nodes.literal:
     return nodes.literal(text, text)
 
@@ -204,7 +180,7 @@ class DBusRegistryDirective(XMLDirective):
             return []
         rows.sort(key=lambda row: row[0][0].astext())
         headers = ["Interface", "Implemented by → called by", "Reached at", "Since"]
-        return [_table(headers, rows, [34, 18, 36, 12], ["dbus-registry"])]
+        return [table(headers, rows, [34, 18, 36, 12], "dbus-registry")]
 
     def row(self, interface: Interface) -> list[list[Node]]:
         metadata = interface_metadata(interface)

@@ -50,6 +50,7 @@ from ..registry import Registry
 from ..trust import MemberFlow, MemberTrust, boundary_flows
 from .reporting import warn
 from .sources import parse_cached, registry_files
+from .tables import table
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -149,44 +150,6 @@ def _member_link(interface: str, member: str, kind: str, docname: str) -> addnod
     return link
 
 
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[Sequence[Node]]], widths: Sequence[int], kind: str
-) -> nodes.table:
-    table = nodes.table(classes=["dbus-table", kind])
-    group = nodes.tgroup(cols=len(headers))
-    table += group
-    for width in widths:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    head += _row([[nodes.Text(header)] for header in headers])
-    body = nodes.tbody()
-    group += body
-    for row in rows:
-        body += _row(row)
-    return table
-
-
-def _row(cells: Sequence[Sequence[Node]]) -> nodes.row:
-    """A table row; in each cell, runs of inline nodes share one paragraph and block nodes
-    (a bullet list) stand on their own."""
-    row = nodes.row()
-    for cell in cells:
-        entry = nodes.entry()
-        paragraph: nodes.paragraph | None = None
-        for part in cell:
-            if isinstance(part, (nodes.Text, nodes.Inline)):
-                if paragraph is None:
-                    paragraph = nodes.paragraph()
-                    entry += paragraph
-                paragraph += part
-            else:
-                paragraph = None
-                entry += part
-        row += entry
-    return row
-
-
 class DBusTrustTableDirective(_PolicyDirective):
     """``.. dbus-trust-table::`` with ``:scenario:`` (required), ``:deployment:`` and
     ``:interface:`` (only members of this interface, or of the interfaces under a prefix ending
@@ -222,7 +185,7 @@ class DBusTrustTableDirective(_PolicyDirective):
             grouped.setdefault((flow.link.interface, flow.member.kind, flow.member.name), []).append(flow)
         rows = [self.row(deployment, key, group) for key, group in grouped.items()]
         headers = ["Member", "Crosses from → to", "The receiver validates"]
-        return [_table(headers, rows, [30, 25, 45], "dbus-trust-table")]
+        return [table(headers, rows, [30, 25, 45], "dbus-trust-table")]
 
     def row(self, deployment: Deployment, key: tuple[str, str, str], flows: list[MemberFlow]) -> list[list[Node]]:
         interface, kind, member = key
@@ -283,7 +246,7 @@ class DBusDeploymentDirective(_PolicyDirective):
         bus: list[Node] = [nodes.Text(", ".join(deployment.bus_user_in(s).name for s in SCENARIOS))]
         rows.append([[nodes.strong("bus", "the bus daemon")], [nodes.Text("—")], [nodes.Text("—")], bus])
         headers = ["Peer", "Owns", "Implements", "User in " + ", ".join(SCENARIOS)]
-        return [_table(headers, rows, [30, 20, 30, 20], "dbus-deployment")]
+        return [table(headers, rows, [30, 20, 30, 20], "dbus-deployment")]
 
 
 def _literals(names: Sequence[str]) -> list[Node]:
