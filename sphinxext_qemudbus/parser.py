@@ -103,7 +103,13 @@ def parse_file(path: str | os.PathLike[str]) -> ParsedFile:
     name = os.fspath(path)
     try:
         with open(name, "rb") as stream:
-            data = stream.read(MAX_FILE_SIZE + 1)
+            # Size the read from the file: read(MAX_FILE_SIZE + 1) would allocate the whole bound
+            # for every file.  A file that reports no size (a pipe) is read up to the bound.
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_FILE_SIZE:
+                message = f"file is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
+                return ParsedFile(name, None, (diagnostic("X004", Location(name), message),))
+            data = stream.read(size + 1 if size else MAX_FILE_SIZE + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         return ParsedFile(name, None, (diagnostic("X006", Location(name), f"cannot read file: {reason}"),))

@@ -135,3 +135,12 @@ def test_oversized_file_is_refused_before_parsing() -> None:
     parsed = parse_bytes(data, "big.xml")
     assert parsed.node is None
     assert [d.code for d in parsed.diagnostics] == ["X004"]
+
+
+def test_oversized_file_on_disk_is_refused_without_reading_it(tmp_path: Path) -> None:
+    from sphinxext_qemudbus.parser import parse_file
+
+    big = tmp_path / "big.xml"
+    with big.open("wb") as stream:
+        stream.truncate(MAX_FILE_SIZE + 1)  # sparse: no data behind it
+    assert [d.code for d in parse_file(big).diagnostics] == ["X004"]
