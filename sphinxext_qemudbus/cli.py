@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from . import __version__
 from .checker import CheckOptions, check_paths
 from .diagnostics import Severity
-from .diff import add_cli as _add_diff_cli
+from .diff import add_cli as add_diff_cli
 from .output import FORMATS, render, summary
-from .policy import add_cli as _add_policy_cli
+from .policy import add_cli as add_policy_cli
 from .rules import GROUPS, PROFILES, RULES, expand_selection
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -32,7 +32,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qemu-dbus", description="Check, document and secure QEMU's D-Bus interfaces.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     commands.required = True
 
     check = commands.add_parser(
@@ -81,15 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
     rules.set_defaults(func=run_rules)
 
-    for register in _EXTRA_COMMANDS:
-        register(commands)
+    add_diff_cli(commands)
+    add_policy_cli(commands)
     return parser
-
-
-# Later stages (diff, policy) add their subcommands here without this module importing them eagerly.
-_EXTRA_COMMANDS: list = []  # type: ignore[type-arg]
-_EXTRA_COMMANDS.append(_add_diff_cli)
-_EXTRA_COMMANDS.append(_add_policy_cli)
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ Module map (Sphinx is imported only in this package):
 ``render``      model → reST lines located in the XML, for the domain's directives
 ``rst``         parse generated reST once, in reST and MyST documents
 ``directives``  ``dbus-interface``, ``dbus-doc``, ``dbus-registry`` and the generated tables
+``policy``      ``dbus-policy``, ``dbus-trust-table``, ``dbus-deployment``: the security model
+``tables``      docutils tables from rows of nodes
 ``sources``     parse each XML file once per build; find interfaces in the registry folder
 ``reporting``   every warning as ``type="dbus", subtype=<code>``
 ``style``       the stylesheet of the reference pages
