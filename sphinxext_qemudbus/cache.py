@@ -50,10 +50,14 @@ class SummaryCache:
         if not ignore.exists():
             ignore.write_text("# Created by qemu-dbus check.\n*\n")
         self.db = sqlite3.connect(self.directory / "check.sqlite3", timeout=5)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS summaries "
-            "(path TEXT PRIMARY KEY, stamp TEXT NOT NULL, fingerprint TEXT NOT NULL, summary TEXT NOT NULL)"
-        )
+        try:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS summaries "
+                "(path TEXT PRIMARY KEY, stamp TEXT NOT NULL, fingerprint TEXT NOT NULL, summary TEXT NOT NULL)"
+            )
+        except sqlite3.Error:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()

@@ -7,6 +7,7 @@ table in `rules`; this module decides only *when* a rule fires.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import re
@@ -175,31 +176,34 @@ def check_paths(
 
     files = collect_paths(paths)
     cache = open_cache(cache_dir, options)
-    cached: dict[str, FileSummary] = {}
-    stamps: dict[str, str] = {}
-    if cache is not None:
-        try:
-            cached, stamps = cache.lookup(files)
-        except (OSError, ValueError, KeyError, TypeError, sqlite3.Error):
-            cache = None
-    todo = [path for path in files if path not in cached]
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        with ProcessPoolExecutor(workers) as pool:
-            chunk = max(len(todo) // (workers * 8), 1)
-            fresh = list(pool.map(_summarize_path, todo, [options] * len(todo), chunksize=chunk))
-    else:
-        fresh = [_summarize_path(path, options) for path in todo]
-    by_path = dict(zip(todo, fresh, strict=True))
-    if cache is not None:
-        try:
-            cache.store(by_path, stamps)
-        except (OSError, sqlite3.Error):
-            pass  # a cache that cannot be written only costs the next run its speed-up
-        finally:
+    try:
+        cached: dict[str, FileSummary] = {}
+        stamps: dict[str, str] = {}
+        if cache is not None:
+            try:
+                cached, stamps = cache.lookup(files)
+            except (OSError, ValueError, KeyError, TypeError, sqlite3.Error):
+                cached, stamps = {}, {}
+        todo = [path for path in files if path not in cached]
+        by_path = dict(zip(todo, _summarize_all(todo, options, jobs), strict=True))
+        if cache is not None and stamps:
+            # A cache that cannot be written only costs the next run its speed-up.
+            with contextlib.suppress(OSError, sqlite3.Error):
+                cache.store(by_path, stamps)
+    finally:
+        if cache is not None:
             cache.close()
     summaries = [cached[path] if path in cached else by_path[path] for path in files]
     return CheckResult(len(files), _conclude(summaries, options))
+
+
+def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None) -> list[FileSummary]:
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(paths) >= PARALLEL_THRESHOLD:
+        with ProcessPoolExecutor(workers) as pool:
+            chunk = max(len(paths) // (workers * 8), 1)
+            return list(pool.map(_summarize_path, paths, [options] * len(paths), chunksize=chunk))
+    return [_summarize_path(path, options) for path in paths]
 
 
 def check_files(files: Sequence[ParsedFile], options: CheckOptions = CheckOptions()) -> list[Diagnostic]:
