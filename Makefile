@@ -10,7 +10,7 @@ OLDEST := .venv-sphinx-oldest
 STAMP := .installed
 PYTEST_ARGS ?=
 
-.PHONY: all docs check lint test registry compat docs-strict docs-oldest bench clean
+.PHONY: all docs check lint test registry compat docs-strict docs-oldest bench compare-qemu clean
 
 all: check
 
@@ -56,6 +56,15 @@ docs-oldest: $(OLDEST)/$(STAMP)
 
 bench: $(VENV)/$(STAMP)
 	$(BIN)/python bench/run.py
+
+# Compare the registry with a QEMU source tree: make compare-qemu QEMU=~/src/qemu
+# Expect documentation notes only; any other line is a difference to re-sync (interfaces/SOURCES.md).
+compare-qemu: $(VENV)/$(STAMP)
+	@test -n "$(QEMU)" || { echo "usage: make compare-qemu QEMU=/path/to/qemu"; exit 2; }
+	rm -rf build/qemu-xml && mkdir -p build/qemu-xml
+	cp $(QEMU)/ui/dbus-display1.xml $(QEMU)/backends/dbus-vmstate1.xml build/qemu-xml/
+	-cp $(QEMU)/tools/qemu-vnc/*.xml build/qemu-xml/ 2>/dev/null
+	$(BIN)/qemu-dbus diff build/qemu-xml interfaces/
 
 clean:
 	rm -rf docs/_build build *.egg-info .pytest_cache .mypy_cache .ruff_cache
