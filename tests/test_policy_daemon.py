@@ -9,6 +9,7 @@ combinations are printed at the end of the module.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -45,6 +46,8 @@ def matrix(request: pytest.FixtureRequest) -> Iterator[Matrix]:
     try:
         check_available()
     except MatrixUnavailable as reason:
+        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
+            pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
         pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
     registry = Registry.load([REGISTRY])
     reports: dict[tuple[str, str], MatrixReport] = {}
