@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
@@ -151,6 +151,14 @@ def _comment_text(text: str) -> str:
     while "--" in text:
         text = text.replace("--", "- -")
     return text + " " if text.endswith("-") else text
+
+
+def _send_rules(messages: Sequence[BusMessage], addresses: Sequence[str]) -> list[Rule]:
+    """One send rule per message and destination name; towards a peer that owns no name, rules
+    that name no destination (the receiver's own rules are then the fence)."""
+    return [
+        _send(address, m.interface, m.member, m.path, m.type) for m in messages for address in (addresses or (None,))
+    ]
 
 
 def _send(destination: str | None, interface: str, member: str | None, path: str | None, kind: str) -> Rule:
@@ -356,12 +364,7 @@ class _Builder:
                     f"  {_capital(peer.label)} owns no name and is called by unique name, so the rules name no "
                     "destination: the receivers' own rules accept only what they serve."
                 )
-            rules = [
-                _send(address, m.interface, m.member, m.path, "method_call")
-                for m in messages
-                for address in (d.addresses(implementer) or (None,))
-            ]
-            add(Section(text, rules))
+            add(Section(text, _send_rules(messages, d.addresses(implementer))))
 
         # Signals it emits, grouped by interface and receiver.
         for (interface, caller), messages in _group(m for m in self.messages if m.type == "signal" and m.sender in ids):
@@ -373,12 +376,7 @@ class _Builder:
                     f"  {_capital(peer.label)} owns no name, so the rules name no destination: the receivers' "
                     "own rules decide who gets the signals."
                 )
-            rules = [
-                _send(address, m.interface, m.member, m.path, "signal")
-                for m in messages
-                for address in (d.addresses(caller) or (None,))
-            ]
-            add(Section(text, rules))
+            add(Section(text, _send_rules(messages, d.addresses(caller))))
 
         # The receiving side: a second fence, so that a destination-less rule of some sender cannot
         # reach a peer that does not serve the message.
