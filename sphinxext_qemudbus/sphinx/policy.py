@@ -241,12 +241,12 @@ class DBusDeploymentDirective(_PolicyDirective):
             ]
             owns: list[Node] = _literals(peer.owns) or [nodes.Text("—")]
             implements: list[Node] = _literals(peer.implements) or [nodes.Text("—")]
-            users: list[Node] = [nodes.Text(", ".join(deployment.user_of(peer.id, s).name for s in SCENARIOS))]
-            rows.append([who, owns, implements, users])
-        bus: list[Node] = [nodes.Text(", ".join(deployment.bus_user_in(s).name for s in SCENARIOS))]
-        rows.append([[nodes.strong("bus", "the bus daemon")], [nodes.Text("—")], [nodes.Text("—")], bus])
-        headers = ["Peer", "Owns", "Implements", "User in " + ", ".join(SCENARIOS)]
-        return [table(headers, rows, [30, 20, 30, 20], "dbus-deployment")]
+            users: list[list[Node]] = [[nodes.Text(deployment.user_of(peer.id, s).name)] for s in SCENARIOS]
+            rows.append([who, owns, implements, *users])
+        bus: list[list[Node]] = [[nodes.Text(deployment.bus_user_in(s).name)] for s in SCENARIOS]
+        rows.append([[nodes.strong("bus", "the bus daemon")], [nodes.Text("—")], [nodes.Text("—")], *bus])
+        headers = ["Peer", "Owns", "Implements", *(f"User in {s}" for s in SCENARIOS)]
+        return [table(headers, rows, [19, 18, 39, 8, 8, 8], "dbus-deployment")]
 
 
 def _literals(names: Sequence[str]) -> list[Node]:

@@ -48,6 +48,8 @@ div.admonition.dbus-deprecated { border-left: 4px solid #e8a598; }
 dl.field-list.dbus-metadata > dt { white-space: nowrap; }
 table.dbus-table { width: 100%; }
 table.dbus-table td p { margin: 0; }
+/* Long interface names wrap at their dots instead of pushing the table off the page. */
+table.dbus-table td span.pre { white-space: normal; overflow-wrap: anywhere; }
 table.dbus-registry td:first-child code, table.dbus-registry td:nth-child(3) code { white-space: nowrap; }
 """
 

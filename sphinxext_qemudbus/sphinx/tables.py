@@ -13,7 +13,8 @@ def table(
     headers: Sequence[str], rows: Sequence[Sequence[Sequence[Node]]], widths: Sequence[int], kind: str
 ) -> nodes.table:
     """A table with a header row; ``kind`` becomes a class next to ``dbus-table`` for styling."""
-    result = nodes.table(classes=["dbus-table", kind])
+    # "colwidths-given" makes the HTML writers emit the widths below instead of leaving them out.
+    result = nodes.table(classes=["dbus-table", kind, "colwidths-given"])
     group = nodes.tgroup(cols=len(headers))
     result += group
     for width in widths:
