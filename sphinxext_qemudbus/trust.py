@@ -335,19 +335,35 @@ class MemberTrust:
         return f"Crosses a trust boundary in {where}: {route}."
 
     def validations(self, notes: bool = True) -> tuple[str, ...]:
-        """One sentence per value that crosses: who validates it, and the registry's note."""
-        sentences = []
+        """Who validates which crossing value.  With ``notes``, one sentence per value with the
+        registry's note; without, one sentence per (validators, flow), naming its values once each
+        (an arg with a variant per platform is one value here)."""
+        if notes:
+            sentences = []
+            for value, who in self._validated():
+                text = f"{_capitalize(who)} {_verb(who)} {value.name} ({value.flow})"
+                sentences.append(f"{text}: {value.note}" if value.note else f"{text}.")
+            return tuple(sentence if sentence.endswith(".") else sentence + "." for sentence in sentences)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for value, who in self._validated():
+            names = groups.setdefault((who, value.flow), [])
+            if value.name not in names:
+                names.append(value.name)
+        return tuple(
+            f"{_capitalize(who)} {_verb(who)} {_join(tuple(names))} ({flow}{'s' if len(names) > 1 else ''})."
+            for (who, flow), names in groups.items()
+        )
+
+    def _validated(self) -> list[tuple[ValueTrust, str]]:
+        """The values that cross a boundary in some scenario, with who validates them (prose)."""
+        result = []
         for value in self.values:
             validators = tuple(
                 dict.fromkeys(r for scenario in value.boundary_scenarios for r in value.validators_in(scenario))
             )
-            if not validators:
-                continue
-            who = _join(tuple(self.label(peer) for peer in validators))
-            verb = "validates" if len(validators) == 1 else "validate"
-            text = f"{_capitalize(who)} {verb} {value.name} ({value.flow})"
-            sentences.append(f"{text}: {value.note}" if value.note and notes else f"{text}.")
-        return tuple(sentence if sentence.endswith(".") else sentence + "." for sentence in sentences)
+            if validators:
+                result.append((value, _join(tuple(self.label(peer) for peer in validators))))
+        return result
 
     def summary(self, notes: bool = True) -> str:
         """One plain-text paragraph: the crossing, then who validates what — with the registry's
@@ -362,6 +378,11 @@ def _join(items: tuple[str, ...]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _verb(who: str) -> str:
+    """'validates' after one validator, 'validate' after several ("QEMU and the viewer")."""
+    return "validate" if " and " in who else "validates"
 
 
 def _capitalize(text: str) -> str:

@@ -461,3 +461,16 @@ def test_dbus_daemon_accepts_every_generated_config(registry: Registry) -> None:
     for result in validate_configs(configs):
         assert result["address"].startswith("unix:path="), result
         assert result["stderr"] == "", f"{result['label']}: {result['stderr']}"
+
+
+def test_member_trust_summary_names_each_value_once(registry: Registry) -> None:
+    # RegisterListener's arg has a Unix and a Windows variant: one value to validate, not two.
+    register = member_trust_notes(registry, "org.qemu.Display1.Console", "RegisterListener").summary(notes=False)
+    assert register.count("listener") == 1
+    assert register.endswith("QEMU validates listener (in-arg).")
+    # Values with the same validators and direction share one sentence.
+    info = member_trust_notes(registry, "org.qemu.Display1.Console", "SetUIInfo").summary(notes=False)
+    assert info.endswith("QEMU validates width_mm, height_mm, xoff, yoff, width and height (in-args).")
+    # With the notes, each variant keeps its own note (they say different things).
+    with_notes = member_trust_notes(registry, "org.qemu.Display1.Console", "RegisterListener").validations(notes=True)
+    assert len(with_notes) == 2
