@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -480,16 +480,6 @@ class _Reader:
 # --- checking against the registry ---------------------------------------------------------------
 
 
-def role_calls(registry: Registry, role: str) -> tuple[str, ...]:
-    """The registry interfaces whose callers include ``role``."""
-    return tuple(entry.interface.name for entry in registry if role in entry.metadata.callers)
-
-
-def calls_of(registry: Registry, peer: Peer) -> tuple[str, ...]:
-    """What ``peer`` calls: its ``calls`` list, or everything its role calls."""
-    return peer.calls if peer.calls is not None else role_calls(registry, peer.role)
-
-
 def check_deployment(deployment: Deployment, registry: Registry) -> tuple[DeploymentProblem, ...]:
     """Problems between a deployment and the registry: unknown interfaces, a peer implementing or
     calling what its role does not, an implementer that does not own the name callers look for."""
@@ -529,12 +519,3 @@ def check_deployment(deployment: Deployment, registry: Registry) -> tuple[Deploy
                 )
                 problems.append(DeploymentProblem(peer.location, message))
     return tuple(problems)
-
-
-def iter_scenarios(scenarios: Iterable[str] | None = None) -> Iterator[str]:
-    """The given scenarios (validated) or all of them, in their canonical order."""
-    wanted = tuple(scenarios) if scenarios is not None else SCENARIOS
-    for scenario in wanted:
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {scenario!r}; scenarios are {', '.join(SCENARIOS)}")
-    yield from (scenario for scenario in SCENARIOS if scenario in wanted)

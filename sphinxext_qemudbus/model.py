@@ -343,9 +343,6 @@ class Interface:
     def properties(self) -> tuple[Property, ...]:
         return tuple(m for m in self.members if isinstance(m, Property))
 
-    def members_named(self, name: str) -> tuple[Member, ...]:
-        return tuple(m for m in self.members if m.name == name)
-
     @property
     def deprecated(self) -> bool:
         return _deprecated(self.annotations, self.doc)

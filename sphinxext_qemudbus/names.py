@@ -49,11 +49,6 @@ def interface_name_error(name: str) -> str | None:
     return _dotted_error(name, "interface name")
 
 
-def error_name_error(name: str) -> str | None:
-    """Error names follow the interface-name rules."""
-    return _dotted_error(name, "error name")
-
-
 @functools.lru_cache(maxsize=4096)
 def member_name_error(name: str, kind: str = "member name") -> str | None:
     """Method and signal names: ``[A-Za-z_][A-Za-z0-9_]*``, no '.', at most 255 bytes."""

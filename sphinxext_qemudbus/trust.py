@@ -62,11 +62,6 @@ def validation_duties(metadata: InterfaceMetadata, member: Member) -> list[Valid
     return duties
 
 
-def crosses_roles(duty: ValidationDuty) -> bool:
-    """Whether a value can travel between two *different* roles (a role trusting itself is moot)."""
-    return any(sender != receiver for sender in duty.senders for receiver in duty.receivers)
-
-
 # --- deployments: who talks to whom, and where a trust boundary lies -----------------------------
 #
 # The registry speaks of roles; a deployment names the peers.  A `Link` is one caller peer using an
