@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .checker import CheckOptions, FileSummary, Reference
+from .checker import CheckOptions, FileSummary
 from .diagnostics import Diagnostic, Location, Severity
 
 DEFAULT_DIRECTORY = ".qemu-dbus-cache"
-_SCHEMA = 1
+_SCHEMA = 2
 
 
 def fingerprint(options: CheckOptions) -> str:
@@ -113,9 +113,9 @@ def _encode(summary: FileSummary) -> dict[str, Any]:
         "diagnostics": [
             [d.code, d.severity.value, _location(d.location), d.message, d.hint] for d in summary.diagnostics
         ],
-        "interfaces": [[name, sorted(platforms), _location(where)] for name, platforms, where in summary.interfaces],
-        "objects": [list(item) for item in summary.objects],
-        "references": [[r.interface, r.role, r.target, _location(r.location)] for r in summary.references],
+        "interfaces": [[name, sorted(platforms), line] for name, platforms, line in summary.interfaces],
+        "objects": summary.objects,
+        "references": summary.references,
     }
 
 
@@ -126,10 +126,7 @@ def _decode(data: dict[str, Any]) -> FileSummary:
             Diagnostic(code, Severity(severity), Location(*where), message, hint)
             for code, severity, where, message, hint in data["diagnostics"]
         ),
-        tuple((name, frozenset(platforms), Location(*where)) for name, platforms, where in data["interfaces"]),
+        tuple((name, frozenset(platforms), line) for name, platforms, line in data["interfaces"]),
         tuple((name, kind) for name, kind in data["objects"]),
-        tuple(
-            Reference(interface, role, target, Location(*where))
-            for interface, role, target, where in data["references"]
-        ),
+        tuple((interface, role, target, line, column) for interface, role, target, line, column in data["references"]),
     )

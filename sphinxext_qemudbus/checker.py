@@ -12,13 +12,14 @@ import linecache
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from .diagnostics import Diagnostic, Location
+from .frozen import frozen
 from .metadata import (
     KEYS_BY_NAME,
     NAMESPACE,
@@ -122,26 +123,25 @@ class CheckResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """A reference found in one file, ready to be resolved against every file's objects."""
+# What the cross-file rules need from a file, as plain tuples: a file's summary crosses a process
+# boundary (and goes into the cache), and plain values are what pickle and JSON handle fastest.
+# Lines only: a column is computed from the file (`_Columns`) when a diagnostic needs it.
+#: (interface name, platforms it exists on, line)
+InterfaceEntry = tuple[str, frozenset[str], int]
+#: (interface the reference is in, role, target, line, column or 0)
+ReferenceEntry = tuple[str, str, str, int, int]
 
-    interface: str
-    role: str
-    target: str
-    location: Location
 
-
-@dataclass(frozen=True, slots=True)
+@frozen
 class FileSummary:
-    """What the cross-file rules need from one file, small enough to send between processes:
-    its own diagnostics, what it defines and what it refers to."""
+    """What the cross-file rules need from one file: its own diagnostics, what it defines (full
+    name and kind) and what it refers to."""
 
     path: str
     diagnostics: tuple[Diagnostic, ...]
-    interfaces: tuple[tuple[str, frozenset[str], Location], ...]
+    interfaces: tuple[InterfaceEntry, ...]
     objects: tuple[tuple[str, str], ...]
-    references: tuple[Reference, ...]
+    references: tuple[ReferenceEntry, ...]
 
 
 # Below this many files a process pool costs more to start than it saves.
@@ -208,7 +208,8 @@ def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None
 
 def check_files(files: Sequence[ParsedFile], options: CheckOptions = CheckOptions()) -> list[Diagnostic]:
     """All diagnostics for files already parsed, parser findings included, sorted by location."""
-    return _conclude([summarize(parsed, options) for parsed in files], options)
+    sources = {parsed.path: parsed.source for parsed in files if parsed.source is not None}
+    return _conclude([summarize(parsed, options) for parsed in files], options, sources)
 
 
 def _summarize_path(path: str, options: CheckOptions) -> FileSummary:
@@ -223,14 +224,14 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
     checker = _FileChecker(parsed, options)
     try:
         checker.run()
-        # Lines only: an exact column is worth computing only for the rare duplicate (U701).
-        interfaces = tuple((i.name, platforms_of(i.conditions), i.location) for i in parsed.interfaces)
+        defined = parsed.interfaces
+        interfaces = tuple((i.name, platforms_of(i.conditions), i.location.line) for i in defined)
         objects = tuple(
             (name, kind)
-            for i in parsed.interfaces
+            for i in defined
             for name, kind in ((i.name, "interface"), *((f"{i.name}.{m.name}", m.kind) for m in i.members))
         )
-        references = tuple(_references(parsed, options)) if options.any_enabled(_REFERENCE_CODES) else ()
+        references = tuple(_references(defined)) if options.any_enabled(_REFERENCE_CODES) else ()
     except Exception as error:  # a bug must cost one file, not the run
         checker.diagnostics.append(
             diagnostic("X099", Location(parsed.path), f"internal error: {type(error).__name__}: {error}")
@@ -243,58 +244,65 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
 _REFERENCE_CODES = ("R601", "R602", "R603", "R604")
 
 
-def _references(parsed: ParsedFile, options: CheckOptions) -> Iterator[Reference]:
-    for interface in parsed.interfaces:
+def _references(interfaces: Iterable[Interface]) -> Iterator[ReferenceEntry]:
+    for interface in interfaces:
         for doc in _docs(interface):
             for reference in references_in(doc):
                 location = reference.location
-                if not location.column:
-                    location = _column_of(parsed.source, location, f":dbus:{reference.role}:")
-                yield Reference(interface.name, reference.role, reference.target, location)
+                yield (interface.name, reference.role, reference.target, location.line, location.column)
 
 
-def _conclude(summaries: Sequence[FileSummary], options: CheckOptions) -> list[Diagnostic]:
+def _conclude(
+    summaries: Sequence[FileSummary], options: CheckOptions, sources: Mapping[str, SourceText] | None = None
+) -> list[Diagnostic]:
     """The cross-file rules (duplicate interfaces, references) over every file's summary, then
-    the selection and the order of the whole report."""
+    the selection and the order of the whole report.  Columns the summaries leave out are found
+    in ``sources`` (by path) when given, else read back from the files."""
+    columns = _Columns(sources or {})
     diagnostics = [d for summary in summaries for d in summary.diagnostics]
-    objects: dict[str, str] = {}
     first: dict[tuple[str, str], Location] = {}
     for summary in summaries:
-        for name, platforms, location in summary.interfaces:
+        for name, platforms, line in summary.interfaces:
+            location = Location(summary.path, line)
             duplicate = None
             for platform in sorted(platforms):
                 earlier = first.setdefault((name, platform), location)
                 if earlier is not location:
                     duplicate = earlier
             if duplicate is not None:
-                message = f"interface {name} is defined twice; also defined at {_refine_on_disk(duplicate)}"
-                diagnostics.append(diagnostic("U701", _refine_on_disk(location), message))
-        for name, kind in summary.objects:
-            objects.setdefault(name, kind)
+                message = f"interface {name} is defined twice; also defined at {columns.find(duplicate)}"
+                diagnostics.append(diagnostic("U701", columns.find(location), message))
+    # The first definition of a name wins: merged from the last file back, in C.
+    objects: dict[str, str] = {}
+    for summary in reversed(summaries):
+        objects.update(summary.objects)
     suffixes = suffix_index(objects) if any(s.references for s in summaries) else {}
     for summary in summaries:
         for reference in summary.references:
-            diagnostics.extend(_resolve_reference(reference, objects, suffixes))
+            if (found := _resolve_reference(summary.path, reference, objects, suffixes)) is not None:
+                code, location, message = found
+                diagnostics.append(diagnostic(code, columns.find(location, f":dbus:{reference[1]}:"), message))
     diagnostics = [d for d in diagnostics if options.enabled(d.code)]
     diagnostics.sort(key=Diagnostic.sort_key)
     return diagnostics
 
 
 def _resolve_reference(
-    reference: Reference, objects: dict[str, str], suffixes: dict[str, tuple[str, ...]]
-) -> Iterator[Diagnostic]:
-    role, target, location = reference.role, reference.target, reference.location
+    path: str, reference: ReferenceEntry, objects: dict[str, str], suffixes: dict[str, tuple[str, ...]]
+) -> tuple[str, Location, str] | None:
+    """The (code, location, message) of what is wrong with a reference, or None when it resolves."""
+    interface, role, target, line, column = reference
     kind = ROLE_KINDS.get(role)
     if kind is None:
-        yield diagnostic("R604", location, f"unknown role :dbus:{role}:; use iface, meth, sig or prop")
-        return
-    result = resolve(target, kind, reference.interface, objects, suffixes)
-    if result.problem == "unresolved":
-        yield diagnostic("R601", location, f"reference to {kind} {target!r} does not resolve")
-    elif result.problem == "wrong-kind":
-        yield diagnostic("R602", location, f":dbus:{role}: reference to {target!r}, but {result.detail}")
-    elif result.problem == "ambiguous":
-        yield diagnostic("R603", location, f"reference to {kind} {target!r} is ambiguous: {result.detail}")
+        return "R604", Location(path, line, column), f"unknown role :dbus:{role}:; use iface, meth, sig or prop"
+    result = resolve(target, kind, interface, objects, suffixes)
+    if result.problem is None:
+        return None
+    if result.problem == "wrong-kind":
+        return "R602", Location(path, line, column), f":dbus:{role}: reference to {target!r}, but {result.detail}"
+    if result.problem == "ambiguous":
+        return "R603", Location(path, line, column), f"reference to {kind} {target!r} is ambiguous: {result.detail}"
+    return "R601", Location(path, line, column), f"reference to {kind} {target!r} does not resolve"
 
 
 def _owners_waive(owners: Sequence[Interface | Member | Arg], code: str) -> bool:
@@ -775,18 +783,17 @@ def _refine(source: SourceText | None, obj: Located) -> Location:
     return source.refine(obj.location, _MARKERS.get(obj.kind) or "<" + obj.kind)
 
 
-def _refine_on_disk(location: Location, marker: str = "<interface") -> Location:
-    """The exact column of an interface whose summary kept only its line, read back from the file
-    (the cross-file rules run without the parsed sources)."""
-    if location.column:
-        return location
-    line = linecache.getline(location.path, location.line)
-    column = line.find(marker)
-    return location.with_column(column + 1) if column >= 0 else location
+class _Columns:
+    """Exact columns for the cross-file rules, whose summaries keep lines only: the first
+    ``marker`` on the line, in the parsed source when there is one, else in the file on disk."""
 
+    def __init__(self, sources: Mapping[str, SourceText]) -> None:
+        self.sources = sources
 
-def _column_of(source: SourceText | None, location: Location, needle: str) -> Location:
-    if source is None:
-        return location
-    column = source.line(location.line).find(needle)
-    return location.with_column(column + 1) if column >= 0 else location
+    def find(self, location: Location, marker: str = "<interface") -> Location:
+        if location.column:
+            return location
+        source = self.sources.get(location.path)
+        text = source.line(location.line) if source is not None else linecache.getline(location.path, location.line)
+        column = text.find(marker)
+        return location.with_column(column + 1) if column >= 0 else location

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 
 from sphinxext_qemudbus.diagnostics import Location
@@ -223,6 +224,15 @@ def test_model_is_immutable_and_hashable() -> None:
         pass
     else:  # pragma: no cover
         raise AssertionError("model objects must be frozen")
+
+
+def test_model_pickles_to_equal_objects() -> None:
+    # The checker's worker processes send results by pickle; `frozen` pickles by field values.
+    iface = parse(QEMU_STYLE, "X022")
+    copy = pickle.loads(pickle.dumps(iface))
+    assert copy == iface
+    assert copy.members[0].location == iface.members[0].location
+    assert type(copy.members[0]) is type(iface.members[0])
 
 
 def test_conditional_diagnostics_point_at_their_own_instruction() -> None:
