@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .checker import CheckOptions, FileSummary
+from .checker import CheckOptions, FileSummary, ReferenceEntry
 from .diagnostics import Diagnostic, Location, Severity
 
 DEFAULT_DIRECTORY = ".qemu-dbus-cache"
-_SCHEMA = 2
+_SCHEMA = 3
 
 
 def fingerprint(options: CheckOptions) -> str:
@@ -116,6 +116,7 @@ def _encode(summary: FileSummary) -> dict[str, Any]:
         "interfaces": [[name, sorted(platforms), line] for name, platforms, line in summary.interfaces],
         "objects": summary.objects,
         "references": summary.references,
+        "resolved": summary.resolved,
     }
 
 
@@ -130,3 +131,7 @@ def _decode(data: dict[str, Any]) -> FileSummary:
         tuple((name, kind) for name, kind in data["objects"]),
         tuple((interface, role, target, line, column) for interface, role, target, line, column in data["references"]),
     )
+
+
+def _reference_entries(rows: list[list[Any]]) -> tuple[ReferenceEntry, ...]:
+    return tuple((interface, role, target, line, column) for interface, role, target, line, column in rows)

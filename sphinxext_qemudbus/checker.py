@@ -58,7 +58,7 @@ from .rules import RULES, diagnostic
 from .signature import SignatureError, single_type_error
 from .source import SourceText
 
-RESERVED_PREFIX = "org.qemu"
+RESERVED_PREFIX = "org.qemu"  # 8 characters; check_annotations relies on it
 
 _STANDARD_VALUES = {
     DEPRECATED: (("true", "false"), ("interface", "method", "signal", "property")),
@@ -135,13 +135,19 @@ ReferenceEntry = tuple[str, str, str, int, int]
 @frozen
 class FileSummary:
     """What the cross-file rules need from one file: its own diagnostics, what it defines (full
-    name and kind) and what it refers to."""
+    name and kind, first definition only) and what it refers to.
+
+    References that resolve within the file itself are kept apart, in ``resolved``: they resolve
+    the same way among all files unless another file defines one of this file's names too, and
+    only then does `_conclude` look at them again.  In a registry nearly every reference is to
+    the interface's own members, so this keeps most of the resolving in the worker processes."""
 
     path: str
     diagnostics: tuple[Diagnostic, ...]
     interfaces: tuple[InterfaceEntry, ...]
     objects: tuple[tuple[str, str], ...]
     references: tuple[ReferenceEntry, ...]
+    resolved: tuple[ReferenceEntry, ...] = ()
 
 
 # Below this many files a process pool costs more to start than it saves.
@@ -149,18 +155,39 @@ PARALLEL_THRESHOLD = 400
 
 
 def collect_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders into the ``*.xml`` files under them (sorted); files are kept as given.
-    Raises FileNotFoundError for a path that does not exist."""
+    """Expand folders into the ``*.xml`` files under them, in path order (folder by folder, as
+    ``sorted(Path.rglob())`` orders them); files are kept as given.  Symbolic links to folders are
+    not followed.  Raises FileNotFoundError for a path that does not exist."""
     result: list[str] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            result.extend(str(p) for p in sorted(path.rglob("*.xml")) if p.is_file())
-        elif path.exists():
-            result.append(str(path))
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            result.extend(_xml_files(path))
+        elif os.path.exists(path):
+            result.append(str(Path(path)))
         else:
-            raise FileNotFoundError(os.fspath(raw))
+            raise FileNotFoundError(path)
     return result
+
+
+def _xml_files(folder: str) -> list[str]:
+    # A directory entry tells whether a name is a folder or a file: no stat per file, which was
+    # most of the time Path.rglob took on a large tree.
+    found: list[tuple[tuple[str, ...], str]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(str(Path(folder)), ())]
+    while pending:
+        top, parts = pending.pop()
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue  # an unreadable folder holds nothing to check, as for rglob
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, (*parts, entry.name)))
+            elif entry.name.endswith(".xml") and entry.is_file():
+                found.append(((*parts, entry.name), entry.path))
+    found.sort()
+    return [path for _, path in found]
 
 
 def check_paths(
@@ -222,23 +249,44 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
     if parsed.node is None:
         return FileSummary(parsed.path, tuple(diagnostics), (), (), ())
     checker = _FileChecker(parsed, options)
+    references: tuple[ReferenceEntry, ...] = ()
+    resolved: tuple[ReferenceEntry, ...] = ()
     try:
         checker.run()
         defined = parsed.interfaces
         interfaces = tuple((i.name, platforms_of(i.conditions), i.location.line) for i in defined)
-        objects = tuple(
-            (name, kind)
-            for i in defined
-            for name, kind in ((i.name, "interface"), *((f"{i.name}.{m.name}", m.kind) for m in i.members))
-        )
-        references = tuple(_references(defined)) if options.any_enabled(_REFERENCE_CODES) else ()
+        own: dict[str, str] = {}
+        for i in defined:
+            own.setdefault(i.name, "interface")
+            for m in i.members:
+                own.setdefault(f"{i.name}.{m.name}", m.kind)
+        objects = tuple(own.items())
+        if options.any_enabled(_REFERENCE_CODES):
+            references, resolved = _split_resolved(_references(defined), own)
     except Exception as error:  # a bug must cost one file, not the run
         checker.diagnostics.append(
             diagnostic("X099", Location(parsed.path), f"internal error: {type(error).__name__}: {error}")
         )
-        interfaces, objects, references = (), (), ()
+        interfaces, objects, references, resolved = (), (), (), ()
     diagnostics.extend(checker.diagnostics)
-    return FileSummary(parsed.path, tuple(diagnostics), interfaces, objects, references)
+    return FileSummary(parsed.path, tuple(diagnostics), interfaces, objects, references, resolved)
+
+
+def _split_resolved(
+    references: Iterable[ReferenceEntry], own: Mapping[str, str]
+) -> tuple[tuple[ReferenceEntry, ...], tuple[ReferenceEntry, ...]]:
+    """(references that need every file's objects, references resolved by the file's own).  A
+    ``.Name`` reference always needs every file: it may be ambiguous across files."""
+    pending: list[ReferenceEntry] = []
+    resolved: list[ReferenceEntry] = []
+    for entry in references:
+        interface, role, target, _, _ = entry
+        kind = ROLE_KINDS.get(role)
+        if kind is not None and not target.startswith(".") and resolve(target, kind, interface, own).problem is None:
+            resolved.append(entry)
+        else:
+            pending.append(entry)
+    return tuple(pending), tuple(resolved)
 
 
 _REFERENCE_CODES = ("R601", "R602", "R603", "R604")
@@ -260,26 +308,31 @@ def _conclude(
     in ``sources`` (by path) when given, else read back from the files."""
     columns = _Columns(sources or {})
     diagnostics = [d for summary in summaries for d in summary.diagnostics]
-    first: dict[tuple[str, str], Location] = {}
+    first: dict[tuple[str, str], tuple[str, int]] = {}
     for summary in summaries:
         for name, platforms, line in summary.interfaces:
-            location = Location(summary.path, line)
+            here = (summary.path, line)
             duplicate = None
             for platform in sorted(platforms):
-                earlier = first.setdefault((name, platform), location)
-                if earlier is not location:
+                earlier = first.setdefault((name, platform), here)
+                if earlier is not here:
                     duplicate = earlier
             if duplicate is not None:
-                message = f"interface {name} is defined twice; also defined at {columns.find(duplicate)}"
-                diagnostics.append(diagnostic("U701", columns.find(location), message))
+                message = f"interface {name} is defined twice; also defined at {columns.find(Location(*duplicate))}"
+                diagnostics.append(diagnostic("U701", columns.find(Location(*here)), message))
     # The first definition of a name wins: merged from the last file back, in C.
     objects: dict[str, str] = {}
     for summary in reversed(summaries):
         objects.update(summary.objects)
-    suffixes = suffix_index(objects) if any(s.references for s in summaries) else {}
+    # A name defined in two files may give a reference a kind its own file does not: then every
+    # reference is resolved again here.
+    shared_names = len(objects) != sum(len(summary.objects) for summary in summaries)
+    suffixes: dict[str, tuple[str, ...]] | None = None
     for summary in summaries:
-        for reference in summary.references:
-            if (found := _resolve_reference(summary.path, reference, objects, suffixes)) is not None:
+        for reference in (*summary.references, *summary.resolved) if shared_names else summary.references:
+            if suffixes is None and reference[2].startswith("."):
+                suffixes = suffix_index(objects)
+            if (found := _resolve_reference(summary.path, reference, objects, suffixes or {})) is not None:
                 code, location, message = found
                 diagnostics.append(diagnostic(code, columns.find(location, f":dbus:{reference[1]}:"), message))
     diagnostics = [d for d in diagnostics if options.enabled(d.code)]
@@ -398,8 +451,8 @@ class _FileChecker:
                     f"annotation name {name!r} is not a reversed-domain name",
                     owners,
                 )
-            if name in _STANDARD_VALUES:
-                values, applies = _STANDARD_VALUES[name]
+            if (standard := _STANDARD_VALUES.get(name)) is not None:
+                values, applies = standard
                 if element_kind not in applies:
                     self.report("S113", element, f"{name} does not apply to a {element_kind}", owners)
                 elif value not in values:
@@ -409,7 +462,7 @@ class _FileChecker:
                         f"{name} must be {'|'.join(values)}, not {value!r}",
                         owners,
                     )
-            if self.qemu and (name.startswith(RESERVED_PREFIX + ".") or name == RESERVED_PREFIX):
+            if self.qemu and name.startswith(RESERVED_PREFIX) and (name[8:9] == "." or name == RESERVED_PREFIX):
                 key = KEYS_BY_NAME.get(name)
                 if key is None:
                     self.report(
@@ -660,37 +713,40 @@ class _FileChecker:
     def check_arg_design(self, interface: Interface, member: Method | Signal, conditional: bool) -> None:
         """Guideline findings over the member's signature on each platform; a finding that holds on
         several platforms is reported once."""
-        variants = {args for _, args in signature_variants(member)} if conditional else {member.args}
-        reported: set[tuple[str, int]] = set()
-
-        def report_once(code: str, arg: Arg, message: str) -> None:
-            if (code, id(arg)) not in reported:
-                reported.add((code, id(arg)))
-                self.report(code, arg, message, (interface, member, arg))
-
-        for args in variants:
-            for direction in (Direction.IN, Direction.OUT):
-                same = [a for a in args if a.direction is direction]
-                if not any(a.type.startswith("a") for a in same):
-                    continue
-                arrays = [a for a in same if a.type.startswith("a") and not a.type.startswith("a{") and a.type != "ay"]
-                if len(arrays) >= 2:
-                    names = ", ".join(repr(a.name) for a in arrays)
-                    report_once("G410", arrays[1], f"{member.name} has parallel arrays {names}")
-                for arg in same:
-                    if arg.name and arg.type in _INTEGER and _LENGTH_NAME.match(arg.name):
-                        report_once("G411", arg, f"arg {arg.name!r} of {member.name} carries a length beside an array")
+        findings: dict[tuple[str, int], tuple[str, Arg, str]] = {}  # the first one per (code, arg)
+        if any(arg.type[:1] == "a" for arg in member.args):
+            # Distinct arg lists; hashing a whole arg tuple is costly, so only when there are variants.
+            variants = list({args for _, args in signature_variants(member)}) if conditional else [member.args]
+            for args in variants:
+                for direction in (Direction.IN, Direction.OUT):
+                    same = [a for a in args if a.direction is direction]
+                    if not any(a.type[:1] == "a" for a in same):
+                        continue
+                    arrays = [a for a in same if a.type[:1] == "a" and a.type[:2] != "a{" and a.type != "ay"]
+                    if len(arrays) >= 2:
+                        names = ", ".join(repr(a.name) for a in arrays)
+                        message = f"{member.name} has parallel arrays {names}"
+                        findings.setdefault(("G410", id(arrays[1])), ("G410", arrays[1], message))
+                    for arg in same:
+                        if arg.name and arg.type in _INTEGER and _LENGTH_NAME.match(arg.name):
+                            message = f"arg {arg.name!r} of {member.name} carries a length beside an array"
+                            findings.setdefault(("G411", id(arg)), ("G411", arg, message))
         if isinstance(member, Method):
             for arg in member.args:
-                if arg.type == "b" and arg.direction is Direction.IN:
-                    report_once("G409", arg, f"boolean arg {arg.name!r} of {member.name}: prefer an enum")
+                type_ = arg.type
+                if type_ == "b" and arg.direction is Direction.IN:
+                    message = f"boolean arg {arg.name!r} of {member.name}: prefer an enum"
+                    findings.setdefault(("G409", id(arg)), ("G409", arg, message))
                 elif (
                     arg.direction is Direction.OUT
                     and arg.name
-                    and (arg.type == "b" or arg.type in _INTEGER)
+                    and (type_ == "b" or type_ in _INTEGER)
                     and _STATUS_NAME.match(arg.name)
                 ):
-                    report_once("G412", arg, f"out arg {arg.name!r} of {member.name} reports success or failure")
+                    message = f"out arg {arg.name!r} of {member.name} reports success or failure"
+                    findings.setdefault(("G412", id(arg)), ("G412", arg, message))
+        for code, arg, message in findings.values():
+            self.report(code, arg, message, (interface, member, arg))
 
     def report_type_error(
         self,

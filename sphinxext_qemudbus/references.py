@@ -14,7 +14,7 @@ Roles: ``:dbus:iface:``, ``:dbus:meth:``, ``:dbus:sig:``, ``:dbus:prop:``.  Form
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .diagnostics import Location
@@ -62,29 +62,32 @@ def display_text(target: str, title: str | None, shorten: bool) -> str:
     return target.lstrip(".")
 
 
-def references_in(doc: DocComment) -> Iterator[Reference]:
+def references_in(doc: DocComment) -> list[Reference]:
     """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body, located."""
+    found: list[Reference] = []
     path = doc.location.path
     for param in doc.params:
-        yield from _scan(param.text, Location(path, param.location.line, 0))
-    if doc.short:
-        yield from _scan(doc.short, Location(path, doc.symbol_line, 0))
-    if doc.raw_body:
-        # The raw lines, not the dedented body: same lines, and no dedent work for a scan.
-        yield from _scan("\n".join(doc.raw_body), Location(path, doc.body_line, 0), exact_columns=True)
+        if ":dbus:" in param.text:
+            _scan(found, param.text, path, param.location.line)
+    if ":dbus:" in doc.short:
+        _scan(found, doc.short, path, doc.symbol_line)
+    # The raw lines, not the dedented body: same lines, and no dedent work for a scan.
+    body = "\n".join(doc.raw_body)
+    if ":dbus:" in body:
+        _scan(found, body, path, doc.body_line, exact_columns=True)
+    return found
 
 
-def _scan(text: str, start: Location, exact_columns: bool = False) -> Iterator[Reference]:
-    """References in ``text``, which begins at ``start``.  With ``exact_columns`` the text's lines
-    are the file's own lines (a doc comment body), so the column is known without the source."""
-    if ":dbus:" not in text:
-        return
+def _scan(found: list[Reference], text: str, path: str, first_line: int, exact_columns: bool = False) -> None:
+    """Add the references in ``text``, which begins on ``first_line``.  With ``exact_columns`` the
+    text's lines are the file's own lines (a doc comment body), so the column is known without the
+    source; otherwise it is left 0 (unknown)."""
     for match in _ROLE.finditer(text):
         position = match.start()
-        line = start.line + text.count("\n", 0, position)
+        line = first_line + text.count("\n", 0, position)
         column = position - text.rfind("\n", 0, position) if exact_columns else 0
         target, title, _ = split_target(match.group(2))
-        yield Reference(match.group(1), target, title, Location(start.path, line, column))
+        found.append(Reference(match.group(1), target, title, Location(path, line, column)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,3 +319,25 @@ def test_design_findings_are_checked_on_every_platform_variant() -> None:
         + '<arg name="sizes" type="au"/>\n<?else?>\n<arg name="sizes" type="(su)"/>\n<?endif?>\n</method>'
     )
     assert [(c, line) for c, line in codes(check_xml(generic(body))) if c.startswith("G")] == [("G410", 18)]
+
+
+def test_reference_resolved_in_its_own_file_is_checked_again_when_another_file_shares_the_name() -> None:
+    # Each file resolves the references to its own members; a name that another file defines too
+    # (first definition wins) makes the cross-file step resolve them all again.
+    body = "<!--\n  Foo:\n\n  See :dbus:prop:`Foo`.\n-->\n" + '<property name="Foo" type="s" access="read"/>'
+    alone = check_xml(generic(body))
+    assert not {d.code for d in alone} & {"R601", "R602"}
+    earlier = '<node><interface name="org.example.Test1"><method name="Foo"/></interface></node>'
+    found = check_xml(generic(body), path="org.example.Test1.xml", **{"org.example.Other.xml": earlier})
+    assert "R602" not in {d.code for d in found}  # this file comes first: its own property wins
+    found = check_xml(earlier, path="a.xml", **{"org.example.Test1.xml": generic(body)})
+    assert [(d.code, d.location.path, d.location.line) for d in found if d.code.startswith("R")] == [
+        ("R602", "org.example.Test1.xml", 11)
+    ]
+
+
+def test_member_name_that_is_also_an_interface_name_elsewhere() -> None:
+    body = "<!--\n  Foo:\n\n  See :dbus:meth:`org.example.Test1.Foo`.\n-->\n" + '<method name="Foo"/>'
+    iface = '<node><interface name="org.example.Test1.Foo"/></node>'
+    found = check_xml(iface, path="a.xml", **{"org.example.Test1.xml": generic(body)})
+    assert [d.code for d in found if d.code.startswith("R")] == ["R602"]
