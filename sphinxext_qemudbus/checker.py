@@ -53,7 +53,7 @@ from .names import (
     relative_path_error,
 )
 from .parser import ParsedFile, parse_file
-from .references import ROLE_KINDS, references_in, resolve, suffix_index
+from .references import ROLE_KINDS, exact_match, references_in, resolve, suffix_index
 from .rules import RULES, diagnostic
 from .signature import SignatureError, single_type_error
 from .source import SourceText
@@ -98,6 +98,8 @@ _LENGTH_NAME = re.compile(r"(len|length|size|count|n|num)\Z|(n|num)_\w+\Z|\w+_(l
 _STATUS_NAME = re.compile(r"(success|succeeded|status|ok|error|err|result|ret|retval)\Z")
 _DONE_SIGNAL = re.compile(r"Done(?:[A-Z_]\w*)?\Z|\w+(Done|Completed?)\Z")
 _INTEGER = frozenset("ynqiuxt")
+# The registry annotations every interface must carry, in the order of the key table.
+_REQUIRED_KEYS = tuple(k.name for k in KEYS_BY_NAME.values() if k.required and "interface" in k.applies_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +254,8 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
     references: tuple[ReferenceEntry, ...] = ()
     resolved: tuple[ReferenceEntry, ...] = ()
     try:
-        checker.run()
         defined = parsed.interfaces
+        checker.run(defined)
         interfaces = tuple((i.name, platforms_of(i.conditions), i.location.line) for i in defined)
         own: dict[str, str] = {}
         for i in defined:
@@ -282,7 +284,7 @@ def _split_resolved(
     for entry in references:
         interface, role, target, _, _ = entry
         kind = ROLE_KINDS.get(role)
-        if kind is not None and not target.startswith(".") and resolve(target, kind, interface, own).problem is None:
+        if kind is not None and not target.startswith(".") and exact_match(target, kind, interface, own) is not None:
             resolved.append(entry)
         else:
             pending.append(entry)
@@ -292,12 +294,15 @@ def _split_resolved(
 _REFERENCE_CODES = ("R601", "R602", "R603", "R604")
 
 
-def _references(interfaces: Iterable[Interface]) -> Iterator[ReferenceEntry]:
+def _references(interfaces: Iterable[Interface]) -> list[ReferenceEntry]:
+    entries: list[ReferenceEntry] = []
     for interface in interfaces:
+        name = interface.name
         for doc in _docs(interface):
             for reference in references_in(doc):
                 location = reference.location
-                yield (interface.name, reference.role, reference.target, location.line, location.column)
+                entries.append((name, reference.role, reference.target, location.line, location.column))
+    return entries
 
 
 def _conclude(
@@ -348,6 +353,8 @@ def _resolve_reference(
     kind = ROLE_KINDS.get(role)
     if kind is None:
         return "R604", Location(path, line, column), f"unknown role :dbus:{role}:; use iface, meth, sig or prop"
+    if not target.startswith(".") and exact_match(target, kind, interface, objects) is not None:
+        return None
     result = resolve(target, kind, interface, objects, suffixes)
     if result.problem is None:
         return None
@@ -403,9 +410,8 @@ class _FileChecker:
 
     # --- file ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, interfaces: Sequence[Interface]) -> None:
         self.check_node(self.node, root=True)
-        interfaces = list(self.node.walk_interfaces())
         path = self.parsed.path
         if not interfaces:
             self.report("F803", self.node, "file defines no interface")
@@ -507,9 +513,10 @@ class _FileChecker:
     def check_metadata(self, interface: Interface) -> None:
         owners = (interface,)
         present = {a.name for a in interface.annotations}
-        for key in KEYS_BY_NAME.values():
-            if key.required and "interface" in key.applies_to and key.name not in present:
-                self.report("M301", interface, f"interface {interface.name} lacks {key.name}", owners)
+        if not present.issuperset(_REQUIRED_KEYS):
+            for name in _REQUIRED_KEYS:
+                if name not in present:
+                    self.report("M301", interface, f"interface {interface.name} lacks {name}", owners)
         meta = interface_metadata(interface)
         bus_name_annotation = next((a for a in interface.annotations if a.name == NAMESPACE + "BusName"), None)
         if bus_name_annotation is not None:

@@ -26,7 +26,7 @@ from .model import DocComment, DocParam
 # The symbol line: blank lines, then ``Symbol:`` and an optional short text.  No lazy
 # quantifiers before an end anchor: those retry the anchor at every character.
 _HEAD = re.compile(r"[ \t\r\n]*([A-Za-z_][A-Za-z0-9_.:-]*):(?:[ \t]+([^\n]*)|[ \t\r]*(?=\n|\Z))")
-_PARAM = re.compile(r"[ \t]*@([A-Za-z0-9_-]*):[ \t]?(.*)")
+_PARAM = re.compile(r"[ \t]*@([A-Za-z0-9_-]*):[ \t]?([^\n]*)")
 _TAG = re.compile(r"(Since|Deprecated|Stability):[ \t]*(.*)")
 _TAG_NAMES = frozenset({"Since", "Deprecated", "Stability"})
 _BLANK_LINES = re.compile(r"(?:[ \t\r]*\n)*")
@@ -54,9 +54,9 @@ def parse_doc_comment(text: str, location: Location) -> DocComment:
 def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComment:
     """This is the checker's hot path (a registry file has a doc comment per member), so it works
     on the whole text with C-level operations: only the few header lines (symbol and ``@arg:``
-    lines) are looked at one by one; the body is one split, and the ``Since:``/``Deprecated:``
-    scan runs only when the text holds one of them."""
-    path, first_line = location.path, location.line
+    lines) are looked at one by one, each by one regex match in place; the body is one split, and
+    the ``Since:``/``Deprecated:`` scan runs only when the text holds one of them."""
+    first_line = location.line
     if head is not None:
         symbol, short = head.group(1), (head.group(2) or "").strip()
         symbol_line = first_line + text.count("\n", 0, head.start(1))
@@ -66,28 +66,28 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
         symbol, short, symbol_line, position = "", "", first_line, 0
 
     params: list[DocParam] = []
-    param_indent = 0
     size = len(text)
-    line_number = first_line + text.count("\n", 0, position)
-    while position < size:
-        end = text.find("\n", position)
-        end = size if end < 0 else end
-        line = text[position:end]
-        stripped = line.lstrip()
-        if not stripped:
-            break
-        if stripped.startswith("@") and (match := _PARAM.match(line)) is not None:
-            param_indent = len(line) - len(stripped)
-            params.append(
-                DocParam(match.group(1), match.group(2).rstrip(), Location(path, line_number, param_indent + 1))
-            )
-        elif params and len(line) - len(stripped) > param_indent:
-            last = params[-1]
-            params[-1] = DocParam(last.name, f"{last.text} {stripped.rstrip()}".strip(), last.location)
-        else:
-            break
-        position = end + 1
-        line_number += 1
+    if (match := _PARAM.match(text, position)) is not None:
+        path = location.path
+        param_indent = 0
+        line_number = first_line + text.count("\n", 0, position)
+        while position < size:
+            end = text.find("\n", position)
+            end = size if end < 0 else end
+            if match is not None:
+                param_indent = match.start(1) - 1 - position
+                location_ = Location(path, line_number, param_indent + 1)
+                params.append(DocParam(match.group(1), match.group(2).rstrip(), location_))
+            else:
+                line = text[position:end]
+                stripped = line.lstrip()
+                if not stripped or len(line) - len(stripped) <= param_indent:
+                    break
+                last = params[-1]
+                params[-1] = DocParam(last.name, f"{last.text} {stripped.rstrip()}".strip(), last.location)
+            position = end + 1
+            line_number += 1
+            match = _PARAM.match(text, position)
 
     blank = _BLANK_LINES.match(text, min(position, size))
     body_start = blank.end() if blank else position
@@ -97,15 +97,15 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
     if "Since:" in body_text or "Deprecated:" in body_text:
         since, deprecated = _extract_tags(body)
     return DocComment(
-        symbol=symbol,
-        short=short,
-        symbol_line=symbol_line,
-        params=tuple(params),
-        raw_body=tuple(body),
-        body_line=first_line + text.count("\n", 0, body_start),
-        since=since,
-        deprecated=deprecated,
-        location=location,
+        symbol,
+        short,
+        symbol_line,
+        tuple(params),
+        tuple(body),
+        first_line + text.count("\n", 0, body_start),
+        since,
+        deprecated,
+        location,
     )
 
 

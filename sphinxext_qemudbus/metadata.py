@@ -191,8 +191,8 @@ class InterfaceMetadata:
         return self.stability == "stable"
 
 
-def _valid(interface: Interface, key: str) -> str | None:
-    value = interface.annotation(NAMESPACE + key)
+def _valid(values: Mapping[str, str], key: str) -> str | None:
+    value = values.get(NAMESPACE + key)
     if value is None or KEYS_BY_NAME[NAMESPACE + key].validate(value) is not None:
         return None
     return value
@@ -205,19 +205,25 @@ def _roles(value: str | None) -> tuple[str, ...]:
 def interface_metadata(interface: Interface) -> InterfaceMetadata:
     """Read the metadata of ``interface``; invalid or missing values read as None (the checker
     reports them)."""
+    values: dict[str, str] = {}
+    for annotation in interface.annotations:
+        values.setdefault(annotation.name, annotation.value)  # the first one counts
     return InterfaceMetadata(
-        implementers=_roles(_valid(interface, "Implementers")),
-        callers=_roles(_valid(interface, "Callers")),
-        connection=_valid(interface, "Connection"),
-        bus_name=_valid(interface, "BusName"),
-        object_path=_valid(interface, "ObjectPath"),
-        stability=_valid(interface, "Stability"),
-        since=_valid(interface, "Since"),
+        implementers=_roles(_valid(values, "Implementers")),
+        callers=_roles(_valid(values, "Callers")),
+        connection=_valid(values, "Connection"),
+        bus_name=_valid(values, "BusName"),
+        object_path=_valid(values, "ObjectPath"),
+        stability=_valid(values, "Stability"),
+        since=_valid(values, "Since"),
     )
 
 
+VALIDATE = NAMESPACE + "Validate"
+
+
 def validation_note(item: Arg | Property) -> str | None:
-    return item.annotation(NAMESPACE + "Validate")
+    return item.annotation(VALIDATE)
 
 
 def waived_codes(annotation_value: str) -> frozenset[str]:

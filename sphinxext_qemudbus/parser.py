@@ -61,7 +61,8 @@ _REQUIRED = {
 # Text is never meaningful in introspection data; one XPath query (in C) finds any that is not
 # whitespace, instead of reading every node's text and tail from Python.
 _STRAY_TEXT = etree.XPath("//text()[normalize-space()]")
-_REQUIRED_SETS = {kind: frozenset(_REQUIRED.get(kind, ())) for kind in _ATTRIBUTES}
+# (allowed, required) attribute names per element.
+_SHAPES = {kind: (allowed, frozenset(_REQUIRED.get(kind, ()))) for kind, allowed in _ATTRIBUTES.items()}
 _CONDITIONALS = frozenset({"if", "ifdef", "ifndef", "elseif", "else", "endif"})
 _ACCESS = {a.value: a for a in Access}
 
@@ -198,7 +199,11 @@ class _TreeBuilder:
         self.path = path
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.seen: dict[tuple[int, str], int] = {}
+        # The tag of the first element on each line, and for a line with several elements how
+        # many of each tag came so far: nearly every line holds one element, and then no tuple
+        # key is made.
+        self.first_on_line: dict[int, str] = {}
+        self.on_line: dict[tuple[int, str], int] = {}
 
     def report(self, code: str, location: Location, message: str, marker: str = "") -> None:
         if marker and not location.column:
@@ -207,9 +212,17 @@ class _TreeBuilder:
 
     def element_location(self, element: etree._Element, tag: str) -> Location:
         line = _line(element)
+        first = self.first_on_line.get(line)
+        if first is None:
+            self.first_on_line[line] = tag
+            return Location(self.path, line, 0)
+        return self.later_on_line(line, tag, first)
+
+    def later_on_line(self, line: int, tag: str, first: str) -> Location:
+        """The location of an element on a line that already had one."""
         key = (line, tag)
-        earlier = self.seen.get(key, 0)
-        self.seen[key] = earlier + 1
+        earlier = self.on_line.get(key, 1 if first == tag else 0)
+        self.on_line[key] = earlier + 1
         if earlier:
             return self.source.nth_on_line(line, "<" + tag, earlier)
         return Location(self.path, line, 0)
@@ -241,16 +254,18 @@ class _TreeBuilder:
         blocks: list[_Block] = []
         pending: DocComment | None = None
         conditions: Conditions = ()
-        seen, path = self.seen, self.path
+        first_on_line, path = self.first_on_line, self.path
         for child in parent:
             tag = child.tag
             if tag.__class__ is str:
                 # element_location(), inlined: this loop runs once per element of every file.
-                line = _line(child)
-                key = (line, tag)
-                earlier = seen.get(key, 0)
-                seen[key] = earlier + 1
-                location = self.source.nth_on_line(line, "<" + tag, earlier) if earlier else Location(path, line, 0)
+                line: int = child.sourceline or 0  # type: ignore[assignment,unreachable]
+                first = first_on_line.get(line)
+                if first is None:
+                    first_on_line[line] = tag
+                    location = Location(path, line, 0)
+                else:
+                    location = self.later_on_line(line, tag, first)
                 result.append((child, tag, location, conditions, pending))
                 pending = None
             elif isinstance(child, etree._Comment):
@@ -327,8 +342,9 @@ class _TreeBuilder:
     def attributes(self, element: etree._Element, kind: str, location: Location) -> dict[str, str] | None:
         """The element's attributes; None (after a diagnostic) when a required one is missing."""
         attributes: dict[str, str] = dict(element.items())  # type: ignore[arg-type]
-        allowed = _ATTRIBUTES[kind]
-        if attributes.keys() <= allowed and _REQUIRED_SETS[kind] <= attributes.keys():
+        allowed, required_set = _SHAPES[kind]
+        keys = attributes.keys()
+        if keys <= allowed and required_set <= keys:
             return attributes  # the common case, decided by two set comparisons
         if not attributes.keys() <= allowed:
             for key in list(attributes):

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .diagnostics import Location
+from .frozen import frozen
 from .model import DocComment
 
 ROLE_KINDS: Mapping[str, str] = {
@@ -32,7 +32,7 @@ _ROLE = re.compile(r":dbus:([A-Za-z_-]+):`([^`]*)`")
 _EXPLICIT = re.compile(r"(.*?)\s*<([^<>]*)>\s*\Z", re.DOTALL)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Reference:
     role: str
     target: str
@@ -46,6 +46,8 @@ class Reference:
 
 def split_target(text: str) -> tuple[str, str | None, bool]:
     """``(target, explicit title or None, shorten)`` for a role's text."""
+    if "<" not in text and "~" not in text:
+        return text.strip(), None, False  # the common case, without the regex
     title: str | None = None
     if match := _EXPLICIT.match(text):
         title, text = match.group(1), match.group(2)
@@ -90,7 +92,7 @@ def _scan(found: list[Reference], text: str, path: str, first_line: int, exact_c
         found.append(Reference(match.group(1), target, title, Location(path, line, column)))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Resolution:
     """The outcome of resolving a reference: a full name, or why there is none."""
 
@@ -112,6 +114,8 @@ def resolve(
     ending in it (for the ``.Name`` form); build it with `suffix_index`.
     """
     fuzzy = target.startswith(".")
+    if not fuzzy and (found := exact_match(target, kind, current_interface, objects)) is not None:
+        return Resolution(found)
     name = target.lstrip(".")
     candidates = []
     if not fuzzy:
@@ -137,6 +141,17 @@ def resolve(
         if candidate in objects:
             return Resolution(None, "wrong-kind", f"{candidate} is a {objects[candidate]}")
     return Resolution(None, "unresolved")
+
+
+def exact_match(target: str, kind: str, current_interface: str | None, objects: Mapping[str, str]) -> str | None:
+    """The full name a target without a leading ``.`` resolves to, or None: the target itself,
+    else the target as a member of the current interface.  `resolve` starts with this, and the
+    checker runs it alone where it decides most references without building a `Resolution`."""
+    if objects.get(target) == kind:
+        return target
+    if current_interface and objects.get(member := f"{current_interface}.{target}") == kind:
+        return member
+    return None
 
 
 def suffix_index(objects: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
