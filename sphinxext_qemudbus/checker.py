@@ -230,7 +230,8 @@ def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers > 1 and len(paths) >= PARALLEL_THRESHOLD:
         with ProcessPoolExecutor(workers) as pool:
-            chunk = max(len(paths) // (workers * 8), 1)
+            # Small chunks: a worker that finishes early waits at most one chunk for the other.
+            chunk = max(len(paths) // (workers * 32), 1)
             return list(pool.map(_summarize_path, paths, [options] * len(paths), chunksize=chunk))
     return [_summarize_path(path, options) for path in paths]
 
