@@ -107,16 +107,24 @@ class CheckOptions:
     profile: str = "qemu"
     select: frozenset[str] | None = None
     ignore: frozenset[str] = frozenset()
+    #: The codes these options enable, worked out once (every finding and file asks).
+    codes: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        enabled = frozenset(
+            code
+            for code, rule in RULES.items()
+            if self.profile in rule.profiles
+            and (self.select is None or code in self.select)
+            and code not in self.ignore
+        )
+        object.__setattr__(self, "codes", enabled)
 
     def any_enabled(self, codes: Iterable[str]) -> bool:
-        return any(self.enabled(code) for code in codes)
+        return not self.codes.isdisjoint(codes)
 
     def enabled(self, code: str) -> bool:
-        if self.profile not in RULES[code].profiles:
-            return False
-        if self.select is not None and code not in self.select:
-            return False
-        return code not in self.ignore
+        return code in self.codes
 
 
 @dataclass(slots=True)
@@ -301,8 +309,7 @@ def _references(interfaces: Iterable[Interface]) -> list[ReferenceEntry]:
         name = interface.name
         for doc in _docs(interface):
             for reference in references_in(doc):
-                location = reference.location
-                entries.append((name, reference.role, reference.target, location.line, location.column))
+                entries.append((name, reference.role, reference.target, reference.line, reference.column))
     return entries
 
 

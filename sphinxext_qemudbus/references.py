@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .diagnostics import Location
 from .frozen import frozen
 from .model import DocComment
 
@@ -34,10 +33,14 @@ _EXPLICIT = re.compile(r"(.*?)\s*<([^<>]*)>\s*\Z", re.DOTALL)
 
 @frozen
 class Reference:
+    """A role in a doc comment, located by line and column (0 when the column is not known: the
+    text of an ``@arg:`` line or a short description is stripped, the body keeps its lines)."""
+
     role: str
     target: str
     title: str | None
-    location: Location
+    line: int
+    column: int = 0
 
     @property
     def kind(self) -> str | None:
@@ -65,31 +68,30 @@ def display_text(target: str, title: str | None, shorten: bool) -> str:
 
 
 def references_in(doc: DocComment) -> list[Reference]:
-    """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body, located."""
+    """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body."""
     found: list[Reference] = []
-    path = doc.location.path
     for param in doc.params:
         if ":dbus:" in param.text:
-            _scan(found, param.text, path, param.location.line)
+            _scan(found, param.text, param.location.line)
     if ":dbus:" in doc.short:
-        _scan(found, doc.short, path, doc.symbol_line)
+        _scan(found, doc.short, doc.symbol_line)
     # The raw lines, not the dedented body: same lines, and no dedent work for a scan.
     body = "\n".join(doc.raw_body)
     if ":dbus:" in body:
-        _scan(found, body, path, doc.body_line, exact_columns=True)
+        _scan(found, body, doc.body_line, exact_columns=True)
     return found
 
 
-def _scan(found: list[Reference], text: str, path: str, first_line: int, exact_columns: bool = False) -> None:
+def _scan(found: list[Reference], text: str, first_line: int, exact_columns: bool = False) -> None:
     """Add the references in ``text``, which begins on ``first_line``.  With ``exact_columns`` the
     text's lines are the file's own lines (a doc comment body), so the column is known without the
-    source; otherwise it is left 0 (unknown)."""
+    source; otherwise it is left 0."""
     for match in _ROLE.finditer(text):
         position = match.start()
         line = first_line + text.count("\n", 0, position)
         column = position - text.rfind("\n", 0, position) if exact_columns else 0
         target, title, _ = split_target(match.group(2))
-        found.append(Reference(match.group(1), target, title, Location(path, line, column)))
+        found.append(Reference(match.group(1), target, title, line, column))
 
 
 @frozen
