@@ -129,7 +129,8 @@ def _decode(data: dict[str, Any]) -> FileSummary:
         ),
         tuple((name, frozenset(platforms), line) for name, platforms, line in data["interfaces"]),
         tuple((name, kind) for name, kind in data["objects"]),
-        tuple((interface, role, target, line, column) for interface, role, target, line, column in data["references"]),
+        _reference_entries(data["references"]),
+        _reference_entries(data["resolved"]),
     )
 
 

@@ -58,7 +58,8 @@ from .rules import RULES, diagnostic
 from .signature import SignatureError, single_type_error
 from .source import SourceText
 
-RESERVED_PREFIX = "org.qemu"  # 8 characters; check_annotations relies on it
+RESERVED_PREFIX = "org.qemu"
+_UNDER_RESERVED = RESERVED_PREFIX + "."
 
 _STANDARD_VALUES = {
     DEPRECATED: (("true", "false"), ("interface", "method", "signal", "property")),
@@ -476,7 +477,7 @@ class _FileChecker:
                         f"{name} must be {'|'.join(values)}, not {value!r}",
                         owners,
                     )
-            if self.qemu and name.startswith(RESERVED_PREFIX) and (name[8:9] == "." or name == RESERVED_PREFIX):
+            if self.qemu and (name.startswith(_UNDER_RESERVED) or name == RESERVED_PREFIX):
                 key = KEYS_BY_NAME.get(name)
                 if key is None:
                     self.report(

@@ -66,3 +66,32 @@ def test_a_broken_cache_is_ignored_not_fatal(tmp_path: Path) -> None:
 def test_cache_keeps_itself_out_of_git(tmp_path: Path) -> None:
     SummaryCache(tmp_path / "c", CheckOptions()).close()
     assert (tmp_path / "c" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_summaries_come_back_from_the_cache_unchanged() -> None:
+    import json
+
+    from sphinxext_qemudbus.cache import _decode, _encode
+    from sphinxext_qemudbus.checker import _summarize_path, collect_paths
+
+    for folder, profile in ((CORPUS, "generic"), (REGISTRY, "qemu")):
+        for path in collect_paths([folder]):
+            summary = _summarize_path(path, CheckOptions(profile))
+            assert _decode(json.loads(json.dumps(_encode(summary)))) == summary, path
+
+
+def test_warm_run_resolves_again_when_two_files_share_a_name(tmp_path: Path) -> None:
+    # A reference resolved within its own file is kept apart; when another file defines the same
+    # name first, a warm run must look at it again as a cold run does.
+    folder = tmp_path / "xml"
+    folder.mkdir()
+    (folder / "a.xml").write_text('<node><interface name="org.example.Test1"><method name="Foo"/></interface></node>')
+    (folder / "b.xml").write_text(
+        '<node><interface name="org.example.Test1">\n<!--\n  Foo:\n\n  See :dbus:prop:`Foo`.\n-->\n'
+        '<property name="Foo" type="s" access="read"/></interface></node>'
+    )
+    options = CheckOptions("generic", select=frozenset({"R602"}))
+    cold = check_paths([folder], options, jobs=1)
+    assert [d.code for d in cold.diagnostics] == ["R602"]
+    check_paths([folder], options, jobs=1, cache_dir=tmp_path / "cache")
+    assert check_paths([folder], options, jobs=1, cache_dir=tmp_path / "cache").diagnostics == cold.diagnostics
