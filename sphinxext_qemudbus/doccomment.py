@@ -76,8 +76,8 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
             end = size if end < 0 else end
             if match is not None:
                 param_indent = match.start(1) - 1 - position
-                location_ = Location(path, line_number, param_indent + 1)
-                params.append(DocParam(match.group(1), match.group(2).rstrip(), location_))
+                where = Location(path, line_number, param_indent + 1)
+                params.append(DocParam(match.group(1), match.group(2).rstrip(), where))
             else:
                 line = text[position:end]
                 stripped = line.lstrip()

@@ -91,7 +91,7 @@ _WIDTH = 100
 
 
 def _quoteattr(value: str) -> str:
-    # Imported here: xml.sax.saxutils pulls in urllib.request (and ssl, email), a quarter of the
+    # Imported here: xml.sax.saxutils pulls in urllib.request (and ssl, email), some 30 ms of the
     # CLI's start-up time, which `qemu-dbus check` would pay without ever writing a policy.
     from xml.sax.saxutils import quoteattr
 
