@@ -191,7 +191,10 @@ def _xml_files(folder: str) -> list[str]:
         try:
             entries = list(os.scandir(top))
         except OSError:
-            continue  # an unreadable folder holds nothing to check, as for rglob
+            # Kept as a path to check: reading it fails, which reports it (X006) where a
+            # silently skipped folder would hide its files.
+            found.append((parts, top))
+            continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 pending.append((entry.path, (*parts, entry.name)))

@@ -48,3 +48,22 @@ def test_folder_spellings_give_normalized_paths(tree: Path, spelling: str, monke
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         collect_paths([tmp_path / "nope"])
+
+
+def test_unreadable_folder_is_reported_not_skipped(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sphinxext_qemudbus.checker import check_paths
+
+    real = os.scandir
+    locked = str(tree / "a")
+
+    def scandir(path: str) -> object:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = collect_paths([tree])
+    assert locked in found
+    assert str(tree / "a" / "b.xml") not in found
+    result = check_paths([tree], jobs=1)
+    assert [(d.code, d.location.path) for d in result.diagnostics if d.code == "X006"] == [("X006", locked)]
