@@ -79,6 +79,9 @@ def _make_parser() -> etree.XMLParser:
         remove_comments=False,
         remove_pis=False,
         strip_cdata=True,
+        # Whitespace between elements is meaningless here; dropping it while parsing leaves half
+        # the nodes to allocate, walk and search for stray text (which is never blank).
+        remove_blank_text=True,
     )
 
 
