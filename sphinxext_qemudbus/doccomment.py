@@ -30,6 +30,8 @@ _PARAM = re.compile(r"[ \t]*@([A-Za-z0-9_-]*):[ \t]?([^\n]*)")
 _TAG = re.compile(r"(Since|Deprecated|Stability):[ \t]*(.*)")
 _TAG_NAMES = frozenset({"Since", "Deprecated", "Stability"})
 _BLANK_LINES = re.compile(r"(?:[ \t\r]*\n)*")
+# The indentation of every non-blank line of a text given a leading newline.
+_INDENT = re.compile(r"\n([^\S\n]*)\S")
 
 
 def is_doc_comment(text: str) -> bool:
@@ -54,8 +56,8 @@ def parse_doc_comment(text: str, location: Location) -> DocComment:
 def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComment:
     """This is the checker's hot path (a registry file has a doc comment per member), so it works
     on the whole text with C-level operations: only the few header lines (symbol and ``@arg:``
-    lines) are looked at one by one, each by one regex match in place; the body is one split, and
-    the ``Since:``/``Deprecated:`` scan runs only when the text holds one of them."""
+    lines) are looked at one by one, each by one regex match in place; the body is one slice of
+    the text, and the ``Since:``/``Deprecated:`` scan runs only when the text holds one of them."""
     first_line = location.line
     if head is not None:
         symbol, short = head.group(1), (head.group(2) or "").strip()
@@ -91,17 +93,16 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
 
     blank = _BLANK_LINES.match(text, min(position, size))
     body_start = blank.end() if blank else position
-    body_text = text[body_start:].rstrip()
-    body = body_text.split("\n") if body_text else []
+    body = text[body_start:].rstrip()
     since = deprecated = None
-    if "Since:" in body_text or "Deprecated:" in body_text:
-        since, deprecated = _extract_tags(body)
+    if "Since:" in body or "Deprecated:" in body:
+        body, since, deprecated = _extract_tags(body)
     return DocComment(
         symbol,
         short,
         symbol_line,
         tuple(params),
-        tuple(body),
+        body,
         first_line + text.count("\n", 0, body_start),
         since,
         deprecated,
@@ -109,36 +110,45 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
     )
 
 
-def _extract_tags(lines: list[str]) -> tuple[str | None, str | None]:
-    """Take ``Since:``/``Deprecated:`` paragraphs out of the body lines, in place.  A tag counts
-    only at the start of a paragraph and at the body's own indentation, so prose mentioning
-    "Since:" stays prose.  Tag lines become blank lines so body line numbers stay true."""
-    indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
-    base = min(indents, default=0)
+def _extract_tags(body: str) -> tuple[str, str | None, str | None]:
+    """Take ``Since:``/``Deprecated:`` paragraphs out of the body.  A tag counts only at the start of
+    a paragraph and at the body's own indentation, so prose mentioning "Since:" stays prose.  Tag
+    lines become blank lines so body line numbers stay true.
+
+    Only the lines where a tag word starts are looked at from Python; the body's indentation is one
+    regex scan."""
+    starts: list[int] = []
+    for word in _TAG_NAMES:
+        found = body.find(word + ":")
+        while found >= 0:
+            line_start = body.rfind("\n", 0, found) + 1
+            if line_start == found or body[line_start:found].isspace():
+                starts.append(line_start)
+            found = body.find(word + ":", found + 1)
+    if not starts:
+        return body, None, None
+    lines = body.split("\n")
+    base = min(map(len, _INDENT.findall("\n" + body)))
     since: str | None = None
     deprecated: str | None = None
-    index = 0
-    while index < len(lines):
+    for tag_line in sorted({body.count("\n", 0, start) for start in starts}):
+        index = tag_line
         line = lines[index]
-        at_paragraph_start = index == 0 or not lines[index - 1].strip()
-        match = None
-        if at_paragraph_start and len(line) - len(line.lstrip()) == base:
-            match = _TAG.match(line.strip())
+        if (index and lines[index - 1].strip()) or len(line) - len(line.lstrip()) != base:
+            continue  # not at a paragraph start (a tag paragraph above counts as blank), or indented
+        match = _TAG.match(line.strip())
         if match is None:
-            index += 1
             continue
         tag, value = match.group(1), match.group(2).strip()
         lines[index] = ""
         index += 1
         # A tag's text continues on the following non-blank lines of its paragraph.
-        while index < len(lines) and lines[index].strip() and not _TAG.match(lines[index].strip()):
-            value = f"{value} {lines[index].strip()}".strip()
+        while index < len(lines) and (stripped := lines[index].strip()) and not _TAG.match(stripped):
+            value = f"{value} {stripped}".strip()
             lines[index] = ""
             index += 1
         if tag == "Since":
             since = value
         elif tag == "Deprecated":
             deprecated = value
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return since, deprecated
+    return "\n".join(lines).rstrip(), since, deprecated

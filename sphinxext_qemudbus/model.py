@@ -166,14 +166,14 @@ class DocComment:
     ``body_line`` is the file line of the first body line, so renderers can point warnings at the
     XML.  The body is kept as the comment's own lines (``Since:``/``Deprecated:`` paragraphs
     blanked, so line numbers stay true) and dedented only when `body` is asked for: the checker
-    never needs it dedented.  ``symbol`` is empty for a docstring from ``org.gtk.GDBus.DocString``.
+    never needs it dedented, nor split into lines.  ``symbol`` is empty for a docstring from ``org.gtk.GDBus.DocString``.
     """
 
     symbol: str
     short: str
     symbol_line: int
     params: tuple[DocParam, ...]
-    raw_body: tuple[str, ...]
+    raw_body: str
     body_line: int
     since: str | None
     deprecated: str | None
@@ -190,7 +190,7 @@ class DocComment:
     @property
     def body(self) -> str:
         """The reStructuredText body, dedented, without trailing blank lines."""
-        lines = self.raw_body
+        lines = self.raw_body.split("\n")
         indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
         cut = min(indents, default=0)
         body = [line[cut:].rstrip() if line.strip() else "" for line in lines]
@@ -200,7 +200,7 @@ class DocComment:
 
     @property
     def is_empty(self) -> bool:
-        return not self.short.strip() and not any(line.strip() for line in self.raw_body)
+        return not self.short.strip() and not self.raw_body.strip()
 
 
 # --- the introspection tree -----------------------------------------------------------------

@@ -569,5 +569,4 @@ def _with_docstring(
     short = _value(annotations, GDBUS_DOCSTRING_SHORT)
     if body is None and short is None:
         return None
-    raw_body = tuple(body.split("\n")) if body else ()
-    return DocComment("", short or "", location.line, (), raw_body, location.line, None, None, location)
+    return DocComment("", short or "", location.line, (), body or "", location.line, None, None, location)

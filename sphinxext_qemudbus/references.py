@@ -75,10 +75,9 @@ def references_in(doc: DocComment) -> list[Reference]:
             _scan(found, param.text, param.location.line)
     if ":dbus:" in doc.short:
         _scan(found, doc.short, doc.symbol_line)
-    # The raw lines, not the dedented body: same lines, and no dedent work for a scan.
-    body = "\n".join(doc.raw_body)
-    if ":dbus:" in body:
-        _scan(found, body, doc.body_line, exact_columns=True)
+    # The raw body, not the dedented one: same lines, and no dedent work for a scan.
+    if ":dbus:" in doc.raw_body:
+        _scan(found, doc.raw_body, doc.body_line, exact_columns=True)
     return found
 
 

@@ -67,6 +67,45 @@ def test_since_in_prose_stays_prose() -> None:
     assert "Since: 7.0" in doc.body
 
 
+def test_tags_only_at_a_paragraph_start_and_the_body_indentation() -> None:
+    text = """
+        Foo: short
+
+        First paragraph.
+        Since: 1.0 is prose here: not at a paragraph start.
+
+          Since: 2.0 is indented deeper: prose too.
+
+        Since: 8.0
+        Stability: stable
+        Deprecated: use
+          Bar instead.
+
+        Last paragraph, line 12.
+    """
+    doc = parse_doc_comment(text, Location("f.xml", 1))
+    assert (doc.since, doc.deprecated) == ("8.0", "use Bar instead.")
+    assert doc.body == (
+        "First paragraph.\nSince: 1.0 is prose here: not at a paragraph start.\n\n"
+        "  Since: 2.0 is indented deeper: prose too.\n\n\n\n\n\n\nLast paragraph, line 12."
+    )
+    # Tag paragraphs are blanked, not removed: body lines keep their file lines.
+    assert doc.body_line == 4
+    assert doc.body.split("\n").index("Last paragraph, line 12.") + doc.body_line == 14
+
+
+def test_a_body_of_tags_only_is_empty() -> None:
+    doc = parse_doc_comment("\n  Foo:\n\n  Since: 7.0\n  Deprecated: yes\n", Location("f", 1))
+    assert (doc.since, doc.deprecated, doc.body, doc.is_empty) == ("7.0", "yes", "", True)
+
+
+def test_doc_comment_with_crlf_line_ends() -> None:
+    text = "\r\n  Foo: short\r\n  @a: the a.\r\n\r\n  Body.\r\n\r\n  Since: 7.0\r\n"
+    doc = parse_doc_comment(text, Location("f", 1))
+    assert (doc.short, doc.since, doc.body) == ("short", "7.0", "Body.")
+    assert [(p.name, p.text) for p in doc.params] == [("a", "the a.")]
+
+
 def test_is_doc_comment() -> None:
     assert is_doc_comment("\n   org.qemu.Display1.VM:\n")
     assert is_doc_comment(" Foo: short ")
