@@ -5,6 +5,10 @@ repeated, best of N.  Reported: wall time, per-interface cost and the ratio to t
 for a cold check (no cache), the first cached run (checks and fills the cache) and a warm run.
 The machines are shared and noisy: read the ratios, not the absolute numbers.
 
+One more row, the floor: ``floor.py`` builds the same model in one process with no check at all
+(verified equal to the parser's model on the corpus first).  Compare it with the one-process
+check: it is what any pure-Python checker with this model pays before its first rule.
+
 The package is byte-compiled first, as ``pip install`` does: with ``PYTHONDONTWRITEBYTECODE`` set
 (as on the CI machines) an editable install would otherwise compile every module from source at
 each start, a cost an installed ``qemu-dbus`` never pays.
@@ -68,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
 
         bare = best([python, "-c", BARE_PARSE, str(corpus)], args.repeat)
         cold = best([*check, "--no-cache", str(corpus)], args.repeat)
-        single = best([*check, "--no-cache", "--jobs", "1", str(corpus)], 1)
+        single = best([*check, "--no-cache", "--jobs", "1", str(corpus)], args.repeat)
+        floor_script = str(Path(__file__).resolve().parent / "floor.py")
+        subprocess.run([python, floor_script, "--verify", str(corpus)], check=True)
+        floor = best([python, floor_script, str(corpus)], args.repeat)
         filling = best([*check, "--cache-dir", str(cache), str(corpus)], args.repeat, before=drop_cache)
         warm = best([*check, "--cache-dir", str(cache), str(corpus)], args.repeat)
     finally:
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         ("bare lxml parse (baseline)", bare),
         ("check, cold, all CPUs", cold),
         ("check, cold, one process", single),
+        ("model only, no checks (floor)", floor),
         ("check, filling the cache", filling),
         ("check, warm cache", warm),
     ]

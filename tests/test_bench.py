@@ -1,0 +1,40 @@
+"""The benchmarks still run: `make bench` is not part of `make check`, so a change that broke it
+(or made the floor builder build a different model) would otherwise go unnoticed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+
+def test_floor_builder_builds_the_parsers_model() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "floor.py"), "--verify", str(ROOT / "interfaces")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_checker_bench_runs_on_a_small_corpus() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "checker_bench.py"), "--count", "40", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in (
+        "bare lxml parse (baseline)",
+        "check, cold, all CPUs",
+        "check, cold, one process",
+        "model only, no checks (floor)",
+        "check, filling the cache",
+        "check, warm cache",
+    ):
+        assert label in result.stdout
