@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .checker import CheckOptions, check_paths
+from .conform import add_cli as add_conform_cli
 from .diagnostics import Severity
 from .diff import add_cli as add_diff_cli
 from .output import FORMATS, render, summary
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules.set_defaults(func=run_rules)
 
     add_diff_cli(commands)
+    add_conform_cli(commands)
     add_policy_cli(commands)
     return parser
 

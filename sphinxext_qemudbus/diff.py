@@ -54,7 +54,7 @@ from .model import (
     interface_for_platform,
     platforms_of,
 )
-from .output import FORMATS, render
+from .output import FORMATS, counted, render
 from .parser import ParsedFile, parse_file
 from .rules import RULES, diagnostic
 
@@ -579,11 +579,6 @@ def run_diff(args: argparse.Namespace) -> int:
     sys.stdout.write(render(findings, args.fmt, version=__version__))
     counts = Counter(d.severity for d in findings)
     if args.fmt == "text" and not args.quiet:
-        parts = [
-            f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}"
-            for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)
-            if counts[s]
-        ]
         compared = f"{len({i.name for i in old_interfaces})} interfaces in {old_label} against {len({i.name for i in new_interfaces})} in {', '.join(new_paths)}"
-        print(f"qemu-dbus diff: {compared}: {', '.join(parts) or 'no changes'}", file=sys.stderr)
+        print(f"qemu-dbus diff: {compared}: {counted(findings) or 'no changes'}", file=sys.stderr)
     return EXIT_INCOMPATIBLE if counts[Severity.ERROR] else EXIT_OK

@@ -106,12 +106,16 @@ def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict
     }
 
 
-def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def counted(diagnostics: Sequence[Diagnostic]) -> str:
+    """``2 errors, 1 warning``: the findings by severity, worst first; empty when there are none."""
     counts = Counter(d.severity for d in diagnostics)
-    parts = [
+    return ", ".join(
         f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}"
         for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)
         if counts[s]
-    ]
+    )
+
+
+def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
     checked = f"{files} file{'' if files == 1 else 's'} checked"
-    return f"{checked}: {', '.join(parts)}" if parts else f"{checked}: no problems"
+    return f"{checked}: {counted(diagnostics) or 'no problems'}"

@@ -13,6 +13,7 @@ Codes are grouped by their letter:
 ``U``     uniqueness: duplicates across files, members and args
 ``F``     file layout
 ``C``     API compatibility (``qemu-dbus diff``)
+``L``     live conformance of a running peer (``qemu-dbus conform``)
 ========  ===================================================================
 
 The documentation page that lists the rules is generated from this table, so it cannot drift.
@@ -55,6 +56,7 @@ GROUPS: Mapping[str, str] = {
     "U": "Duplicates",
     "F": "File layout",
     "C": "API compatibility",
+    "L": "Live conformance",
 }
 
 _QEMU = ("qemu",)
@@ -589,6 +591,61 @@ _TABLE: tuple[Rule, ...] = (
         "unstable-change",
         N,
         "An incompatible change to an interface marked unstable in the registry: allowed, reported for review.",
+    ),
+    Rule(
+        "L001",
+        "live-member-missing",
+        E,
+        "A registered method, signal or property is missing from the running peer's object.",
+        "Export the member, or fix the registry if the interface never had it.",
+    ),
+    Rule(
+        "L002",
+        "live-member-kind",
+        E,
+        "A member is a method, signal or property on the bus but another kind in the registry.",
+    ),
+    Rule(
+        "L003",
+        "live-signature",
+        E,
+        "A method's in or out args, or a signal's args, have other types on the bus than in the registry.",
+        "Make the registry and the implementation agree; an interface's signatures never change once released.",
+    ),
+    Rule("L004", "live-property-type", E, "A property has another type on the bus than in the registry."),
+    Rule("L005", "live-property-access", E, "A property's access (read, write, readwrite) differs from the registry."),
+    Rule(
+        "L010",
+        "live-introspection-failed",
+        E,
+        "An object could not be introspected: no reply, an error reply, or a reply that is not usable introspection XML.",
+        "Check the bus address, the peer's bus name and the object path.",
+    ),
+    Rule(
+        "L101",
+        "live-member-unregistered",
+        W,
+        "The running peer exports a member its interface has not in the registry: undocumented API.",
+        "Add it to the registry (with its documentation), or stop exporting it.",
+    ),
+    Rule(
+        "L102",
+        "live-interface-unregistered",
+        W,
+        "The running peer exports an org.qemu.* interface that is not in the registry (for its platform).",
+        "Add the interface to the registry.",
+    ),
+    Rule(
+        "L103",
+        "live-object-path",
+        W,
+        "An interface is exported at an object path its registry ObjectPath does not match.",
+    ),
+    Rule(
+        "L104",
+        "live-annotation",
+        W,
+        "Method.NoReply or Property.EmitsChangedSignal, as the running peer introspects it, says otherwise than the registry.",
     ),
 )
 

@@ -214,7 +214,8 @@ AMBIGUOUS = {
 
 
 def test_every_rule_has_a_case() -> None:
-    missing = {code for code in RULES if not code.startswith("C")} - set(CASES) - NOT_INLINE
+    # C (qemu-dbus diff) and L (qemu-dbus conform) rules have their cases in test_diff and test_conform.
+    missing = {code for code in RULES if code[0] not in "CL"} - set(CASES) - NOT_INLINE
     assert not missing
 
 

@@ -1,0 +1,340 @@
+"""Live conformance: compare what a running process exports on a D-Bus bus with the registry.
+
+``qemu-dbus conform --address ADDRESS --dest NAME`` introspects the objects of one bus peer (QEMU,
+say, as ``org.qemu`` on a VM's private bus) over a real connection, parses every reply with the
+checker's own safe parser (a peer's reply is untrusted input like any file), and compares each
+``org.qemu.*`` interface it finds with the registry, both seen as the peer's platform builds them:
+
+* errors (``L0``): a registered member the object lacks, or has with another kind, signature,
+  property type or access; an object that cannot be introspected;
+* warnings (``L1``): what the object exports beyond the registry (a member, an ``org.qemu.*``
+  interface) and an interface exported at a path its registered object path does not match, plus
+  a NoReply or EmitsChangedSignal annotation that says otherwise than the registry.
+
+Registered-side findings are located in the registry file, live-side ones at ``DEST:PATH:LINE``,
+the line of the peer's introspection XML.  The comparison (`compare_object`) is pure; only
+`introspect_objects` talks to the bus, through jeepney (the ``live`` extra), imported when needed.
+Peer-to-peer connections (a display listener's socket) have no bus to ask and are not covered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .checker import RESERVED_PREFIX
+from .diagnostics import Diagnostic, Location, Severity
+from .frozen import frozen
+from .model import (
+    PLATFORMS,
+    Direction,
+    Interface,
+    Member,
+    Method,
+    Node,
+    Property,
+    interface_for_platform,
+    platforms_of,
+)
+from .names import bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
+from .output import FORMATS, counted, render
+from .parser import parse_bytes
+from .registry import Entry, Registry
+from .rules import diagnostic
+
+if TYPE_CHECKING:
+    from jeepney.io.blocking import DBusConnection
+
+INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+#: Introspecting stops after this many objects: a peer must not keep the tool busy forever.
+MAX_OBJECTS = 10_000
+DEFAULT_TIMEOUT = 5.0
+
+
+# --- what was found on the bus ----------------------------------------------------------------
+
+
+@frozen
+class LiveObject:
+    """One introspected object: its parsed reply (None when there is none) and what went wrong."""
+
+    path: str
+    node: Node | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def live_location(dest: str, path: str, line: int = 0) -> Location:
+    """``DEST:PATH`` and the line in that object's introspection XML."""
+    return Location(f"{dest}:{path}", line)
+
+
+def parse_reply(dest: str, path: str, xml: str) -> LiveObject:
+    """Parse an Introspect reply with the checker's parser; its errors are the object's findings."""
+    parsed = parse_bytes(xml.encode("utf-8", "surrogatepass"), str(live_location(dest, path)))
+    errors = [d for d in parsed.diagnostics if d.severity is Severity.ERROR]
+    return LiveObject(path, None if errors else parsed.node, parsed.diagnostics)
+
+
+# --- the comparison ---------------------------------------------------------------------------------
+
+
+def current_platform() -> str:
+    return "windows" if sys.platform == "win32" else "unix"
+
+
+def compare_object(registry: Registry, dest: str, live: LiveObject, platform: str) -> list[Diagnostic]:
+    """Every conformance finding for one introspected object."""
+    findings = list(live.diagnostics)
+    if live.node is None:
+        return findings
+    for found in live.node.interfaces:
+        name = found.name
+        if name.startswith("org.freedesktop.DBus."):
+            continue  # the standard interfaces every GDBus object has
+        where = live_location(dest, live.path, found.location.line)
+        if name not in registry:
+            if is_under_prefix(name, RESERVED_PREFIX):
+                message = f"{live.path} exports {name}, which is not in the registry"
+                findings.append(diagnostic("L102", where, message))
+            continue
+        entry = registry.entry(name)
+        if platform not in platforms_of(entry.interface.conditions):
+            message = f"{live.path} exports {name}, which the registry has only for other platforms than {platform}"
+            findings.append(diagnostic("L102", where, message))
+            continue
+        pattern = entry.metadata.object_path
+        if pattern is not None and not path_pattern_regex(pattern).match(live.path):
+            message = f"{name} is exported at {live.path}; the registry places it at {pattern}"
+            findings.append(diagnostic("L103", where, message))
+        findings += compare_interface(entry, found, dest, live.path, platform)
+    return findings
+
+
+def compare_interface(entry: Entry, found: Interface, dest: str, path: str, platform: str) -> list[Diagnostic]:
+    """The registered interface against the one found at ``path``, both projected on ``platform``."""
+    registered = interface_for_platform(entry.interface, platform)
+    live = interface_for_platform(found, platform)
+    name = registered.name
+    live_members = {member.name: member for member in live.members}
+    findings: list[Diagnostic] = []
+    for member in registered.members:
+        other = live_members.pop(member.name, None)
+        here = f"{path} ({platform})"
+        if other is None:
+            message = f"{member.kind} {name}.{member.name} is missing from {here}"
+            findings.append(diagnostic("L001", member.location, message))
+        elif other.kind != member.kind:
+            message = f"{name}.{member.name} is a {member.kind} in the registry but a {other.kind} on {here}"
+            findings.append(diagnostic("L002", member.location, message))
+        else:
+            findings += _compare_member(name, member, other, here, live_location(dest, path, other.location.line))
+    for extra in live_members.values():
+        message = f"{path} has {extra.kind} {name}.{extra.name}, which the registry does not list"
+        findings.append(diagnostic("L101", live_location(dest, path, extra.location.line), message))
+    return findings
+
+
+def _signature(member: Member, direction: Direction) -> str:
+    assert not isinstance(member, Property)
+    return "".join(arg.type for arg in member.args if arg.direction is direction)
+
+
+def _compare_member(interface: str, member: Member, other: Member, here: str, there: Location) -> Iterator[Diagnostic]:
+    full = f"{interface}.{member.name}"
+    if isinstance(member, Property):
+        assert isinstance(other, Property)
+        if other.type != member.type:
+            message = f"property {full} has type {other.type!r} on {here}; the registry says {member.type!r}"
+            yield diagnostic("L004", member.location, message)
+        if other.access is not member.access:
+            message = f"property {full} is {other.access.value} on {here}; the registry says {member.access.value}"
+            yield diagnostic("L005", member.location, message)
+        if other.emits_changed is not member.emits_changed:
+            message = (
+                f"property {full} announces EmitsChangedSignal={other.emits_changed.value} on {here}; "
+                f"the registry says {member.emits_changed.value}"
+            )
+            yield diagnostic("L104", there, message)
+        return
+    directions = (Direction.IN, Direction.OUT) if isinstance(member, Method) else (Direction.OUT,)
+    for direction in directions:
+        registered, live = _signature(member, direction), _signature(other, direction)
+        if registered != live:
+            what = (
+                {Direction.IN: "takes", Direction.OUT: "returns"}[direction]
+                if isinstance(member, Method)
+                else "carries"
+            )
+            message = f"{member.kind} {full} {what} ({live}) on {here}; the registry says ({registered})"
+            yield diagnostic("L003", member.location, message)
+    if isinstance(member, Method) and isinstance(other, Method) and other.no_reply != member.no_reply:
+        said = "is" if other.no_reply else "is not"
+        message = f"method {full} {said} marked Method.NoReply on {here}, unlike the registry"
+        yield diagnostic("L104", there, message)
+
+
+# --- the bus ------------------------------------------------------------------------------------
+
+
+class LiveError(Exception):
+    """The bus cannot be used at all (no jeepney, no connection): a usage or I/O error."""
+
+
+def connect(address: str) -> DBusConnection:
+    """A connection to the bus at ``address`` (a D-Bus address, or SESSION / SYSTEM)."""
+    try:
+        from jeepney.io.blocking import open_dbus_connection
+    except ImportError as error:
+        raise LiveError("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'") from error
+    try:
+        return open_dbus_connection(bus=address)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise LiveError(f"cannot connect to {address}: {error}") from error
+
+
+def introspect_objects(
+    connection: DBusConnection, dest: str, roots: Sequence[str], recursive: bool, timeout: float
+) -> list[LiveObject]:
+    """Introspect ``roots`` (and, with ``recursive``, every object below them), breadth first."""
+    pending = list(roots)
+    seen: set[str] = set()
+    found: list[LiveObject] = []
+    while pending:
+        path = pending.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        if len(found) == MAX_OBJECTS:
+            message = f"stopped after {MAX_OBJECTS} objects; name the objects to check with --object"
+            found.append(LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),)))
+            break
+        live = _introspect(connection, dest, path, timeout)
+        if recursive and live.node is not None:
+            children, problems = _children(dest, path, live.node)
+            pending += children
+            live = LiveObject(path, live.node, live.diagnostics + problems)
+        found.append(live)
+    return found
+
+
+def _children(dest: str, path: str, node: Node) -> tuple[list[str], tuple[Diagnostic, ...]]:
+    """The paths of the child nodes an object lists, and the names that are not one path element."""
+    children: list[str] = []
+    problems: list[Diagnostic] = []
+    for child in node.nodes:
+        name = child.name or ""
+        full = f"{path.rstrip('/')}/{name}"
+        if "/" in name or object_path_error(full):
+            message = f"child node {name!r} of {path} is not one path element; not followed"
+            problems.append(diagnostic("L010", live_location(dest, path, child.location.line), message))
+        else:
+            children.append(full)
+    return children, tuple(problems)
+
+
+def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float) -> LiveObject:
+    from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+
+    where = live_location(dest, path)
+    call = new_method_call(DBusAddress(path, bus_name=dest, interface=INTROSPECTABLE), "Introspect")
+    try:
+        reply: Any = connection.send_and_get_reply(call, timeout=timeout)
+    except TimeoutError:
+        return _failed(path, where, f"no reply to Introspect within {timeout:g} s")
+    except (OSError, ValueError) as error:
+        return _failed(path, where, f"Introspect failed: {error}")
+    if reply.header.message_type is MessageType.error:
+        name = reply.header.fields.get(HeaderFields.error_name, "an error")
+        detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
+        return _failed(path, where, f"Introspect failed with {name}{detail}")
+    if len(reply.body) != 1 or not isinstance(reply.body[0], str):
+        return _failed(path, where, "Introspect replied with something other than one string")
+    return parse_reply(dest, path, reply.body[0])
+
+
+def _failed(path: str, where: Location, message: str) -> LiveObject:
+    return LiveObject(path, None, (diagnostic("L010", where, f"cannot introspect {path}: {message}"),))
+
+
+# --- the ``qemu-dbus conform`` subcommand -----------------------------------------------------
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``qemu-dbus conform`` on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "conform",
+        help="compare a running peer's D-Bus objects with the registry",
+        description="Introspect the objects a peer exports on a bus and compare every org.qemu.* "
+        "interface with the registry.  Exit status: 0 when there is no error (with --strict, no "
+        "warning either), 1 when there are findings, 2 for usage or connection problems.",
+    )
+    parser.add_argument("--address", required=True, help="the bus: a D-Bus address, or SESSION or SYSTEM")
+    parser.add_argument("--dest", required=True, metavar="NAME", help="the peer's bus name (QEMU: org.qemu)")
+    parser.add_argument(
+        "--object",
+        action="append",
+        default=[],
+        metavar="PATH",
+        dest="objects",
+        help="an object to check (repeatable; default: / and everything below it)",
+    )
+    parser.add_argument("--recursive", action="store_true", help="also check every object below each --object")
+    parser.add_argument("--registry", default="interfaces/", metavar="PATH", help="the registry (default: interfaces/)")
+    parser.add_argument(
+        "--platform",
+        choices=tuple(PLATFORMS),
+        default=current_platform(),
+        help="the peer's platform, for the registry's platform variants (default: this machine's)",
+    )
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per call")
+    parser.add_argument("--strict", action="store_true", help="fail on warnings too")
+    parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    parser.set_defaults(func=run_conform)
+
+
+def _fail(message: str) -> int:
+    print(f"qemu-dbus conform: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_conform(args: argparse.Namespace) -> int:
+    if problem := bus_name_error(args.dest):
+        return _fail(f"invalid --dest {args.dest!r}: {problem}")
+    for path in args.objects:
+        if problem := object_path_error(path):
+            return _fail(f"invalid --object {path!r}: {problem}")
+    if not os.path.exists(args.registry):
+        return _fail(f"{args.registry}: no such file or folder")
+    registry = Registry.load([args.registry])
+    errors = [d for d in registry.diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        sys.stdout.write(render(errors, args.fmt, version=__version__))
+        return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
+    roots = args.objects or ["/"]
+    recursive = args.recursive or not args.objects
+    try:
+        connection = connect(args.address)
+    except LiveError as error:
+        return _fail(str(error))
+    with connection:
+        objects = introspect_objects(connection, args.dest, roots, recursive, args.timeout)
+    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform)]
+    findings.sort(key=Diagnostic.sort_key)
+    sys.stdout.write(render(findings, args.fmt, version=__version__))
+    if args.fmt == "text" and not args.quiet:
+        checked = sum(1 for live in objects if live.node is not None)
+        print(
+            f"qemu-dbus conform: {checked} of {len(objects)} objects of {args.dest} introspected "
+            f"({args.platform}): {counted(findings) or 'conforms to the registry'}",
+            file=sys.stderr,
+        )
+    worst = max((d.severity.rank for d in findings), default=-1)
+    threshold = Severity.WARNING.rank if args.strict else Severity.ERROR.rank
+    return EXIT_FINDINGS if worst >= threshold else EXIT_OK

@@ -1,0 +1,206 @@
+"""`qemu-dbus conform`: the comparison of introspected objects with the registry.
+
+The comparison is pure, so it is tested here on introspection XML written the way GDBus replies
+(no doc comments, no platform conditionals); ``test_conform_live.py`` runs the command against a
+real bus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sphinxext_qemudbus.conform import compare_object, parse_reply
+from sphinxext_qemudbus.diagnostics import Diagnostic
+from sphinxext_qemudbus.registry import Registry
+from sphinxext_qemudbus.rules import RULES
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRY = Registry.load([ROOT / "interfaces"])
+DEST = "org.qemu"
+
+VM = """
+<node>
+  <interface name="org.freedesktop.DBus.Properties">
+    <method name="Get"><arg type="s" direction="in"/><arg type="s" direction="in"/><arg type="v" direction="out"/></method>
+  </interface>
+  <interface name="org.qemu.Display1.VM">
+    <property type="s" name="Name" access="read"/>
+    <property type="s" name="UUID" access="read"/>
+    <property type="au" name="ConsoleIDs" access="read"/>
+    <property type="as" name="Interfaces" access="read"/>
+  </interface>
+</node>
+"""
+
+# The registry's Console as QEMU on Unix introspects it: RegisterListener takes a file descriptor.
+CONSOLE = """
+<node>
+  <interface name="org.qemu.Display1.Console">
+    <method name="RegisterListener"><arg type="h" name="listener" direction="in"/></method>
+    <method name="SetUIInfo">
+      <arg type="q" name="width_mm" direction="in"/>
+      <arg type="q" name="height_mm" direction="in"/>
+      <arg type="i" name="xoff" direction="in"/>
+      <arg type="i" name="yoff" direction="in"/>
+      <arg type="u" name="width" direction="in"/>
+      <arg type="u" name="height" direction="in"/>
+    </method>
+    <property type="s" name="Label" access="read"/>
+    <property type="u" name="Head" access="read"/>
+    <property type="s" name="Type" access="read"/>
+    <property type="u" name="Width" access="read"/>
+    <property type="u" name="Height" access="read"/>
+    <property type="s" name="DeviceAddress" access="read"/>
+    <property type="as" name="Interfaces" access="read"/>
+  </interface>
+</node>
+"""
+
+
+def conform(xml: str, path: str = "/org/qemu/Display1/VM", platform: str = "unix") -> list[Diagnostic]:
+    return compare_object(REGISTRY, DEST, parse_reply(DEST, path, xml), platform)
+
+
+def codes(findings: list[Diagnostic]) -> list[str]:
+    return [d.code for d in findings]
+
+
+def registry_line(interface: str, marker: str) -> int:
+    text = (ROOT / "interfaces" / f"{interface}.xml").read_text().splitlines()
+    return next(number for number, line in enumerate(text, 1) if marker in line)
+
+
+def test_console_fixture_matches_the_registry() -> None:
+    # Guards the fixture itself: it must list what the registry has on Unix, member for member.
+    console = REGISTRY.interface("org.qemu.Display1.Console")
+    assert {m.name for m in console.members} == {
+        "RegisterListener",
+        "SetUIInfo",
+        "Label",
+        "Head",
+        "Type",
+        "Width",
+        "Height",
+        "DeviceAddress",
+        "Interfaces",
+    }
+
+
+def test_a_conforming_object_has_no_findings() -> None:
+    assert conform(VM) == []
+    assert conform(CONSOLE, "/org/qemu/Display1/Console_0") == []
+
+
+def test_the_registry_file_itself_conforms() -> None:
+    # Doc comments and annotations in the reply change nothing.
+    text = (ROOT / "interfaces" / "org.qemu.Display1.VM.xml").read_text()
+    assert conform(text) == []
+
+
+def test_platform_variants_are_compared_on_the_peers_platform() -> None:
+    findings = conform(CONSOLE, "/org/qemu/Display1/Console_0", platform="windows")
+    assert codes(findings) == ["L003"]
+    assert "takes (h)" in findings[0].message
+    assert "the registry says (ay)" in findings[0].message
+    assert "(windows)" in findings[0].message
+
+
+def test_missing_member_is_located_in_the_registry() -> None:
+    findings = conform(VM.replace('<property type="s" name="UUID" access="read"/>', ""))
+    assert codes(findings) == ["L001"]
+    (finding,) = findings
+    assert finding.location.path.endswith("interfaces/org.qemu.Display1.VM.xml")
+    assert finding.location.line == registry_line("org.qemu.Display1.VM", '<property name="UUID"')
+    assert finding.message == "property org.qemu.Display1.VM.UUID is missing from /org/qemu/Display1/VM (unix)"
+
+
+def test_extra_member_is_located_in_the_reply() -> None:
+    xml = VM.replace("</interface>\n</node>", '  <method name="Quit"/>\n  </interface>\n</node>')
+    findings = conform(xml)
+    assert codes(findings) == ["L101"]
+    assert str(findings[0].location) == f"org.qemu:/org/qemu/Display1/VM:{xml.lstrip().count(chr(10)) - 1}"
+    assert findings[0].format().startswith("org.qemu:/org/qemu/Display1/VM:")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "words"),
+    [
+        ('type="u" name="Head" access="read"', 'type="i" name="Head" access="read"', "L004", "has type 'i'"),
+        ('type="s" name="Label" access="read"', 'type="s" name="Label" access="readwrite"', "L005", "is readwrite"),
+        (
+            '<arg type="i" name="yoff" direction="in"/>',
+            '<arg type="i" name="yoff" direction="in"/><arg type="b" name="extra" direction="out"/>',
+            "L003",
+            "returns (b)",
+        ),
+        (
+            '<method name="RegisterListener"><arg type="h" name="listener" direction="in"/></method>',
+            '<signal name="RegisterListener"><arg type="h" name="listener"/></signal>',
+            "L002",
+            "is a method in the registry but a signal",
+        ),
+        (
+            '<property type="u" name="Width" access="read"/>',
+            '<property type="u" name="Width" access="read">'
+            '<annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/></property>',
+            "L104",
+            "EmitsChangedSignal=false",
+        ),
+        (
+            '<method name="SetUIInfo">',
+            '<method name="SetUIInfo"><annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>',
+            "L104",
+            "is marked Method.NoReply",
+        ),
+    ],
+)
+def test_member_differences(old: str, new: str, code: str, words: str) -> None:
+    assert old in CONSOLE
+    findings = conform(CONSOLE.replace(old, new), "/org/qemu/Display1/Console_0")
+    assert codes(findings) == [code]
+    assert words in findings[0].message
+
+
+def test_unregistered_interfaces() -> None:
+    xml = VM.replace(
+        "</node>",
+        '<interface name="org.qemu.Display1.Secret"><method name="Tell"/></interface>'
+        '<interface name="org.example.Other1"><method name="Any"/></interface></node>',
+    )
+    findings = conform(xml)
+    assert codes(findings) == ["L102"]
+    assert "org.qemu.Display1.Secret, which is not in the registry" in findings[0].message
+
+
+def test_interface_at_another_path_than_registered() -> None:
+    findings = conform(VM, "/org/qemu/Display1/Elsewhere")
+    assert codes(findings) == ["L103"]
+    assert "the registry places it at /org/qemu/Display1/VM" in findings[0].message
+    # A placeholder matches one path element.
+    assert conform(CONSOLE, "/org/qemu/Display1/Console_12") == []
+    assert codes(conform(CONSOLE, "/org/qemu/Display1/Console_1/x")) == ["L103"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ("<node><interface name='org.qemu.Display1.VM'>", "X001"),
+        ('<!DOCTYPE node [<!ENTITY a "aaaa">]><node/>', "X003"),
+        ("", "X005"),
+        ("<busconfig/>", "X013"),
+    ],
+)
+def test_a_hostile_reply_is_a_finding_not_a_crash(reply: str, code: str) -> None:
+    live = parse_reply(DEST, "/org/qemu/Display1/VM", reply)
+    assert live.node is None
+    findings = compare_object(REGISTRY, DEST, live, "unix")
+    assert code in codes(findings)
+    assert all(d.location.path == "org.qemu:/org/qemu/Display1/VM" for d in findings)
+
+
+def test_every_live_rule_has_a_case() -> None:
+    # The cases above, and L010 (an object that cannot be introspected) in test_conform_live.
+    covered = {"L001", "L002", "L003", "L004", "L005", "L010", "L101", "L102", "L103", "L104"}
+    assert {code for code in RULES if code.startswith("L")} == covered

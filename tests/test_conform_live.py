@@ -1,0 +1,162 @@
+"""`qemu-dbus conform` against a real dbus-daemon and a real peer process.
+
+The peer (``conform_service.py``, jeepney) owns ``org.qemu`` and answers Introspect with the XML
+a test gives it, like QEMU's GDBus objects would; the command runs as its own process, as a
+developer runs it against a VM's bus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from .test_conform import CONSOLE, VM
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE = Path(__file__).resolve().parent / "conform_service.py"
+
+CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={folder}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+# A QEMU display's object tree: GDBus answers for the nodes between the root and each object.
+TREE = {
+    "/": '<node><node name="org"/></node>',
+    "/org": '<node><node name="qemu"/></node>',
+    "/org/qemu": '<node><node name="Display1"/></node>',
+    "/org/qemu/Display1": '<node><node name="VM"/><node name="Console_0"/></node>',
+    "/org/qemu/Display1/VM": VM,
+    "/org/qemu/Display1/Console_0": CONSOLE,
+}
+
+
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a private dbus-daemon for this module."""
+    daemon = shutil.which("dbus-daemon")
+    if daemon is None:
+        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
+            pytest.fail("QEMU_DBUS_REQUIRE_MATRIX is set but there is no dbus-daemon")
+        pytest.skip("no dbus-daemon on this machine")
+    folder = tmp_path_factory.mktemp("bus")
+    config = folder / "bus.conf"
+    config.write_text(CONFIG.format(folder=folder))
+    command = [daemon, f"--config-file={config}", "--nofork", "--print-address=1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        assert process.stdout is not None
+        address = process.stdout.readline().strip()
+        try:
+            assert address.startswith("unix:"), address
+            yield address
+        finally:
+            process.terminate()
+
+
+@contextmanager
+def peer(bus: str, table: dict[str, str], folder: Path, name: str = "org.qemu") -> Iterator[None]:
+    """A process that owns ``name`` and serves ``table`` (object path → introspection XML)."""
+    table_file = folder / "table.json"
+    table_file.write_text(json.dumps(table))
+    command = [sys.executable, str(SERVICE), bus, name, str(table_file)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        try:
+            assert process.stdout.readline().strip() == "ready"
+            yield
+        finally:
+            process.terminate()
+
+
+def conform(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--platform", "unix", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def findings(result: subprocess.CompletedProcess[str]) -> list[tuple[str, str]]:
+    return sorted((d["code"], d["path"]) for d in json.loads(result.stdout))
+
+
+def test_a_conforming_peer(bus: str, tmp_path: Path) -> None:
+    with peer(bus, TREE, tmp_path):
+        result = conform("--address", bus, "--dest", "org.qemu", "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "6 of 6 objects of org.qemu introspected (unix): conforms to the registry" in result.stderr
+
+
+def test_a_deviating_peer(bus: str, tmp_path: Path) -> None:
+    tree = dict(TREE)
+    tree["/org/qemu/Display1/Console_0"] = CONSOLE.replace('<property type="s" name="Type" access="read"/>', "")
+    tree["/org/qemu/Display1/VM"] = VM.replace("</interface>\n</node>", '<method name="Quit"/></interface></node>')
+    tree["/org/qemu/Display1"] = '<node><node name="VM"/><node name="Console_0"/><node name="Gone"/></node>'
+    with peer(bus, tree, tmp_path):
+        result = conform("--address", bus, "--dest", "org.qemu", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    assert findings(result) == [
+        ("L001", "interfaces/org.qemu.Display1.Console.xml"),
+        ("L010", "org.qemu:/org/qemu/Display1/Gone"),
+        ("L101", "org.qemu:/org/qemu/Display1/VM"),
+    ]
+    gone = next(d for d in json.loads(result.stdout) if d["code"] == "L010")
+    assert "org.freedesktop.DBus.Error.UnknownObject" in gone["message"]
+
+
+def test_named_objects_only(bus: str, tmp_path: Path) -> None:
+    tree = dict(TREE)
+    tree["/org/qemu/Display1/Console_0"] = CONSOLE.replace('name="Head" access="read"', 'name="Head" access="write"')
+    with peer(bus, tree, tmp_path):
+        vm = conform("--address", bus, "--dest", "org.qemu", "--object", "/org/qemu/Display1/VM")
+        console = conform("--address", bus, "--dest", "org.qemu", "--object", "/org/qemu/Display1/Console_0")
+    assert vm.returncode == 0, vm.stdout + vm.stderr
+    assert "1 of 1 objects" in vm.stderr
+    assert console.returncode == 1
+    assert "[L005]" in console.stdout
+    assert "Console.xml:" in console.stdout
+
+
+def test_a_name_nobody_owns(bus: str) -> None:
+    result = conform("--address", bus, "--dest", "org.qemu.Nobody", "--object", "/", "--format", "json")
+    assert result.returncode == 1
+    assert findings(result) == [("L010", "org.qemu.Nobody:/")]
+    assert "ServiceUnknown" in json.loads(result.stdout)[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--address", "unix:path=/nonexistent/bus", "--dest", "org.qemu"), "cannot connect to unix:path=/nonexistent"),
+        (("--address", "nonsense", "--dest", "org.qemu"), "cannot connect to nonsense"),
+        (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--object", "rel"), "invalid --object"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such file"),
+    ],
+)
+def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> None:
+    result = conform(*args)
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
