@@ -8,12 +8,14 @@ checker's own safe parser (a peer's reply is untrusted input like any file), and
 * errors (``L0``): a registered member the object lacks, or has with another kind, signature,
   property type or access; an object that cannot be introspected;
 * warnings (``L1``): what the object exports beyond the registry (a member, an ``org.qemu.*``
-  interface) and an interface exported at a path its registered object path does not match, plus
-  a NoReply or EmitsChangedSignal annotation that says otherwise than the registry.
+  interface), an interface exported at a path its registered object path does not match, a NoReply
+  or EmitsChangedSignal annotation that says otherwise than the registry, and a peer that neither
+  owns nor queues for the bus name the registry gives an interface it exports (the name its
+  callers look for: QEMU finds vmstate helpers in the queue of ``org.qemu.VMState1``).
 
 Registered-side findings are located in the registry file, live-side ones at ``DEST:PATH:LINE``,
 the line of the peer's introspection XML.  The comparison (`compare_object`) is pure; only
-`introspect_objects` talks to the bus, through jeepney (the ``live`` extra), imported when needed.
+`introspect_objects` and `read_bus_names` talk to the bus, through jeepney (the ``live`` extra), imported when needed.
 Peer-to-peer connections (a display listener's socket) have no bus to ask and are not covered.
 """
 
@@ -22,7 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -67,6 +70,21 @@ class LiveObject:
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class BusNames:
+    """Who the peer is on the bus: its unique name, and the owners queued for the bus names the
+    registry gives.  A name missing from ``queued`` (the bus would not say) is not checked."""
+
+    peer: str | None = None
+    queued: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def holds(self, name: str) -> bool | None:
+        """Whether the peer owns or queues for ``name``; None when the bus did not tell."""
+        if self.peer is None or name not in self.queued:
+            return None
+        return self.peer in self.queued[name]
+
+
 def live_location(dest: str, path: str, line: int = 0) -> Location:
     """``DEST:PATH`` and the line in that object's introspection XML."""
     return Location(f"{dest}:{path}", line)
@@ -86,8 +104,11 @@ def current_platform() -> str:
     return "windows" if sys.platform == "win32" else "unix"
 
 
-def compare_object(registry: Registry, dest: str, live: LiveObject, platform: str) -> list[Diagnostic]:
-    """Every conformance finding for one introspected object."""
+def compare_object(
+    registry: Registry, dest: str, live: LiveObject, platform: str, names: BusNames | None = None
+) -> list[Diagnostic]:
+    """Every conformance finding for one introspected object; with ``names``, also whether the
+    peer holds the bus name the registry gives each interface it exports."""
     findings = list(live.diagnostics)
     if live.node is None:
         return findings
@@ -110,6 +131,13 @@ def compare_object(registry: Registry, dest: str, live: LiveObject, platform: st
         if pattern is not None and not path_pattern_regex(pattern).match(live.path):
             message = f"{name} is exported at {live.path}; the registry places it at {pattern}"
             findings.append(diagnostic("L103", where, message))
+        bus_name = entry.metadata.bus_name
+        if names is not None and bus_name is not None and names.holds(bus_name) is False:
+            message = (
+                f"{dest} exports {name} at {live.path} but neither owns nor queues for {bus_name}, "
+                "the bus name the registry gives it"
+            )
+            findings.append(diagnostic("L105", where, message))
         findings += compare_interface(entry, found, dest, live.path, platform)
     return findings
 
@@ -256,6 +284,34 @@ def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float
     return parse_reply(dest, path, reply.body[0])
 
 
+def read_bus_names(connection: DBusConnection, dest: str, names: Iterable[str], timeout: float) -> BusNames:
+    """Ask the bus driver who ``dest`` is and who is queued for each of ``names``; whatever the
+    bus will not say (a policy that denies the call, a name nobody holds) is left out."""
+    peer = dest if dest.startswith(":") else _driver_call(connection, "GetNameOwner", dest, timeout)
+    queued: dict[str, tuple[str, ...]] = {}
+    for name in sorted(set(names)):
+        owners = _driver_call(connection, "ListQueuedOwners", name, timeout)
+        if isinstance(owners, list):
+            queued[name] = tuple(owners)
+        elif owners is None and _driver_call(connection, "NameHasOwner", name, timeout) is False:
+            queued[name] = ()  # nobody holds it: then the peer does not either
+    return BusNames(peer if isinstance(peer, str) else None, queued)
+
+
+def _driver_call(connection: DBusConnection, method: str, argument: str, timeout: float) -> Any:
+    """The one value a bus-driver method returns, or None when it fails in any way."""
+    from jeepney import MessageType
+    from jeepney.bus_messages import message_bus
+
+    try:
+        reply: Any = connection.send_and_get_reply(getattr(message_bus, method)(argument), timeout=timeout)
+    except (OSError, ValueError):
+        return None
+    if reply.header.message_type is MessageType.error or len(reply.body) != 1:
+        return None
+    return reply.body[0]
+
+
 def _failed(path: str, where: Location, message: str) -> LiveObject:
     return LiveObject(path, None, (diagnostic("L010", where, f"cannot introspect {path}: {message}"),))
 
@@ -325,7 +381,15 @@ def run_conform(args: argparse.Namespace) -> int:
         return _fail(str(error))
     with connection:
         objects = introspect_objects(connection, args.dest, roots, recursive, args.timeout)
-    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform)]
+        wanted = [
+            registry.metadata(interface.name).bus_name
+            for live in objects
+            if live.node is not None
+            for interface in live.node.interfaces
+            if interface.name in registry
+        ]
+        names = read_bus_names(connection, args.dest, [n for n in wanted if n is not None], args.timeout)
+    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform, names)]
     findings.sort(key=Diagnostic.sort_key)
     sys.stdout.write(render(findings, args.fmt, version=__version__))
     if args.fmt == "text" and not args.quiet:

@@ -647,6 +647,14 @@ _TABLE: tuple[Rule, ...] = (
         W,
         "Method.NoReply or Property.EmitsChangedSignal, as the running peer introspects it, says otherwise than the registry.",
     ),
+    Rule(
+        "L105",
+        "live-bus-name",
+        W,
+        "The peer exports an interface but neither owns nor queues for the bus name the registry gives it, "
+        "so callers that look for that name do not find it.",
+        "Request the name (queued, if several peers share it), or fix the registry's BusName.",
+    ),
 )
 
 RULES: Mapping[str, Rule] = {rule.code: rule for rule in _TABLE}

@@ -1,8 +1,9 @@
 """A bus peer for the live conformance tests: owns a name and answers Introspect from a table.
 
-Usage: ``conform_service.py ADDRESS NAME TABLE.json`` where the table maps object paths to the
-introspection XML to reply with.  It prints ``ready`` once it owns NAME, then serves until it is
-terminated.  Any other call, or an unknown path, gets the error GDBus would give.
+Usage: ``conform_service.py ADDRESS NAME TABLE.json [--queue]`` where the table maps object paths
+to the introspection XML to reply with.  It prints ``ready UNIQUE-NAME`` once it owns NAME (with
+``--queue``: once it owns it or waits in its queue), then serves until it is terminated.  Any
+other call, or an unknown path, gets the error GDBus would give.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from jeepney.wrappers import new_error, new_method_return
 
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 DO_NOT_QUEUE = 0x4
-PRIMARY_OWNER = 1
+PRIMARY_OWNER, IN_QUEUE = 1, 2
 
 
-def main(address: str, name: str, table_path: str) -> int:
+def main(address: str, name: str, table_path: str, queue: bool) -> int:
     with open(table_path, encoding="utf-8") as stream:
         table: dict[str, str] = json.load(stream)
     connection = open_dbus_connection(bus=address)
-    reply = connection.send_and_get_reply(message_bus.RequestName(name, DO_NOT_QUEUE), timeout=10)
-    if reply.body != (PRIMARY_OWNER,):
+    flags = 0 if queue else DO_NOT_QUEUE
+    reply = connection.send_and_get_reply(message_bus.RequestName(name, flags), timeout=10)
+    if reply.body not in ((PRIMARY_OWNER,), (IN_QUEUE,) if queue else (PRIMARY_OWNER,)):
         print(f"could not own {name}: {reply.body}", flush=True)
         return 1
-    print("ready", flush=True)
+    print("ready", connection.unique_name, flush=True)
     while True:
         message = connection.receive()
         fields = message.header.fields
@@ -45,4 +47,4 @@ def main(address: str, name: str, table_path: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:4]))
+    raise SystemExit(main(*sys.argv[1:4], queue="--queue" in sys.argv[4:]))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.conform import compare_object, parse_reply
+from sphinxext_qemudbus.conform import BusNames, compare_object, parse_reply
 from sphinxext_qemudbus.diagnostics import Diagnostic
 from sphinxext_qemudbus.registry import Registry
 from sphinxext_qemudbus.rules import RULES
@@ -184,6 +184,22 @@ def test_interface_at_another_path_than_registered() -> None:
 
 
 @pytest.mark.parametrize(
+    ("names", "found"),
+    [
+        (BusNames(":1.7", {"org.qemu": (":1.7",)}), []),
+        (BusNames(":1.7", {"org.qemu": (":1.3", ":1.7")}), []),  # waiting in the queue counts
+        (BusNames(":1.7", {"org.qemu": (":1.3",)}), ["L105"]),
+        (BusNames(":1.7", {"org.qemu": ()}), ["L105"]),
+        (BusNames(":1.7", {}), []),  # the bus would not say
+        (BusNames(None, {"org.qemu": (":1.3",)}), []),
+    ],
+)
+def test_the_bus_name_the_registry_gives(names: BusNames, found: list[str]) -> None:
+    findings = compare_object(REGISTRY, DEST, parse_reply(DEST, "/org/qemu/Display1/VM", VM), "unix", names)
+    assert codes(findings) == found
+
+
+@pytest.mark.parametrize(
     ("reply", "code"),
     [
         ("<node><interface name='org.qemu.Display1.VM'>", "X001"),
@@ -202,5 +218,5 @@ def test_a_hostile_reply_is_a_finding_not_a_crash(reply: str, code: str) -> None
 
 def test_every_live_rule_has_a_case() -> None:
     # The cases above, and L010 (an object that cannot be introspected) in test_conform_live.
-    covered = {"L001", "L002", "L003", "L004", "L005", "L010", "L101", "L102", "L103", "L104"}
+    covered = {"L001", "L002", "L003", "L004", "L005", "L010", "L101", "L102", "L103", "L104", "L105"}
     assert {code for code in RULES if code.startswith("L")} == covered

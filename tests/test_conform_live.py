@@ -71,16 +71,18 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def peer(bus: str, table: dict[str, str], folder: Path, name: str = "org.qemu") -> Iterator[None]:
-    """A process that owns ``name`` and serves ``table`` (object path → introspection XML)."""
-    table_file = folder / "table.json"
+def peer(bus: str, table: dict[str, str], folder: Path, name: str = "org.qemu", queue: bool = False) -> Iterator[str]:
+    """A process that owns ``name`` (or, with ``queue``, may wait in its queue) and serves
+    ``table`` (object path → introspection XML); yields the peer's unique name."""
+    table_file = folder / f"table-{name}-{queue}.json"
     table_file.write_text(json.dumps(table))
-    command = [sys.executable, str(SERVICE), bus, name, str(table_file)]
+    command = [sys.executable, str(SERVICE), bus, name, str(table_file), *(["--queue"] if queue else [])]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         try:
-            assert process.stdout.readline().strip() == "ready"
-            yield
+            ready, unique = process.stdout.readline().split()
+            assert ready == "ready"
+            yield unique
         finally:
             process.terminate()
 
@@ -143,6 +145,26 @@ def test_a_name_nobody_owns(bus: str) -> None:
     assert result.returncode == 1
     assert findings(result) == [("L010", "org.qemu.Nobody:/")]
     assert "ServiceUnknown" in json.loads(result.stdout)[0]["message"]
+
+
+def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
+    vmstate = {"/org/qemu/VMState1": (ROOT / "interfaces" / "org.qemu.VMState1.xml").read_text()}
+    with (
+        peer(bus, vmstate, tmp_path, "org.qemu.VMState1"),
+        peer(bus, vmstate, tmp_path, "org.qemu.VMState1", queue=True) as queued,
+        peer(bus, vmstate, tmp_path, "org.qemu.Helper"),
+    ):
+        # QEMU walks the queue of org.qemu.VMState1: a helper waiting in it is found.
+        first = conform("--address", bus, "--dest", "org.qemu.VMState1", "--object", "/org/qemu/VMState1", "--strict")
+        second = conform("--address", bus, "--dest", queued, "--object", "/org/qemu/VMState1", "--strict")
+        third = conform(
+            "--address", bus, "--dest", "org.qemu.Helper", "--object", "/org/qemu/VMState1", "--format", "json"
+        )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert third.returncode == 0, third.stderr  # a warning
+    assert findings(third) == [("L105", "org.qemu.Helper:/org/qemu/VMState1")]
+    assert "neither owns nor queues for org.qemu.VMState1" in json.loads(third.stdout)[0]["message"]
 
 
 @pytest.mark.parametrize(
