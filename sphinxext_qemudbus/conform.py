@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -228,11 +229,11 @@ def introspect_objects(
     connection: DBusConnection, dest: str, roots: Sequence[str], recursive: bool, timeout: float
 ) -> list[LiveObject]:
     """Introspect ``roots`` (and, with ``recursive``, every object below them), breadth first."""
-    pending = list(roots)
+    pending = deque(roots)
     seen: set[str] = set()
     found: list[LiveObject] = []
     while pending:
-        path = pending.pop(0)
+        path = pending.popleft()
         if path in seen:
             continue
         seen.add(path)
@@ -265,23 +266,16 @@ def _children(dest: str, path: str, node: Node) -> tuple[list[str], tuple[Diagno
 
 
 def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float) -> LiveObject:
-    from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+    from jeepney import DBusAddress, new_method_call
 
-    where = live_location(dest, path)
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=INTROSPECTABLE), "Introspect")
-    try:
-        reply: Any = connection.send_and_get_reply(call, timeout=timeout)
-    except TimeoutError:
-        return _failed(path, where, f"no reply to Introspect within {timeout:g} s")
-    except (OSError, ValueError) as error:
-        return _failed(path, where, f"Introspect failed: {error}")
-    if reply.header.message_type is MessageType.error:
-        name = reply.header.fields.get(HeaderFields.error_name, "an error")
-        detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
-        return _failed(path, where, f"Introspect failed with {name}{detail}")
-    if len(reply.body) != 1 or not isinstance(reply.body[0], str):
-        return _failed(path, where, "Introspect replied with something other than one string")
-    return parse_reply(dest, path, reply.body[0])
+    body, problem = _call(connection, call, timeout)
+    if problem is None and (len(body) != 1 or not isinstance(body[0], str)):
+        problem = "Introspect replied with something other than one string"
+    if problem is not None:
+        message = f"cannot introspect {path}: {problem}"
+        return LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),))
+    return parse_reply(dest, path, body[0])
 
 
 def read_bus_names(connection: DBusConnection, dest: str, names: Iterable[str], timeout: float) -> BusNames:
@@ -300,20 +294,28 @@ def read_bus_names(connection: DBusConnection, dest: str, names: Iterable[str], 
 
 def _driver_call(connection: DBusConnection, method: str, argument: str, timeout: float) -> Any:
     """The one value a bus-driver method returns, or None when it fails in any way."""
-    from jeepney import MessageType
     from jeepney.bus_messages import message_bus
 
+    body, problem = _call(connection, getattr(message_bus, method)(argument), timeout)
+    return body[0] if problem is None and len(body) == 1 else None
+
+
+def _call(connection: DBusConnection, call: Any, timeout: float) -> tuple[tuple[Any, ...], str | None]:
+    """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken connection."""
+    from jeepney import HeaderFields, MessageType
+
+    member = call.header.fields.get(HeaderFields.member)
     try:
-        reply: Any = connection.send_and_get_reply(getattr(message_bus, method)(argument), timeout=timeout)
-    except (OSError, ValueError):
-        return None
-    if reply.header.message_type is MessageType.error or len(reply.body) != 1:
-        return None
-    return reply.body[0]
-
-
-def _failed(path: str, where: Location, message: str) -> LiveObject:
-    return LiveObject(path, None, (diagnostic("L010", where, f"cannot introspect {path}: {message}"),))
+        reply: Any = connection.send_and_get_reply(call, timeout=timeout)
+    except TimeoutError:
+        return (), f"no reply to {member} within {timeout:g} s"
+    except (OSError, ValueError) as error:
+        return (), f"{member} failed: {error}"
+    if reply.header.message_type is MessageType.error:
+        name = reply.header.fields.get(HeaderFields.error_name, "an error")
+        detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
+        return (), f"{member} failed with {name}{detail}"
+    return tuple(reply.body), None
 
 
 # --- the ``qemu-dbus conform`` subcommand -----------------------------------------------------

@@ -1,7 +1,7 @@
 """A bus peer for the live conformance tests: owns a name and answers Introspect from a table.
 
 Usage: ``conform_service.py ADDRESS NAME TABLE.json [--queue]`` where the table maps object paths
-to the introspection XML to reply with.  It prints ``ready UNIQUE-NAME`` once it owns NAME (with
+to the introspection XML to reply with (null: never reply, like a peer that hangs).  It prints ``ready UNIQUE-NAME`` once it owns NAME (with
 ``--queue``: once it owns it or waits in its queue), then serves until it is terminated.  Any
 other call, or an unknown path, gets the error GDBus would give.
 """
@@ -23,7 +23,7 @@ PRIMARY_OWNER, IN_QUEUE = 1, 2
 
 def main(address: str, name: str, table_path: str, queue: bool) -> int:
     with open(table_path, encoding="utf-8") as stream:
-        table: dict[str, str] = json.load(stream)
+        table: dict[str, str | None] = json.load(stream)
     connection = open_dbus_connection(bus=address)
     flags = 0 if queue else DO_NOT_QUEUE
     reply = connection.send_and_get_reply(message_bus.RequestName(name, flags), timeout=10)
@@ -41,7 +41,9 @@ def main(address: str, name: str, table_path: str, queue: bool) -> int:
         if path not in table:
             connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownObject", "s", (str(path),)))
         elif fields.get(HeaderFields.interface) == INTROSPECTABLE and member == "Introspect":
-            connection.send(new_method_return(message, "s", (table[path],)))
+            xml = table[path]
+            if xml is not None:
+                connection.send(new_method_return(message, "s", (xml,)))
         else:
             connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (str(member),)))
 

@@ -71,7 +71,9 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextmanager
-def peer(bus: str, table: dict[str, str], folder: Path, name: str = "org.qemu", queue: bool = False) -> Iterator[str]:
+def peer(
+    bus: str, table: dict[str, str | None], folder: Path, name: str = "org.qemu", queue: bool = False
+) -> Iterator[str]:
     """A process that owns ``name`` (or, with ``queue``, may wait in its queue) and serves
     ``table`` (object path → introspection XML); yields the peer's unique name."""
     table_file = folder / f"table-{name}-{queue}.json"
@@ -138,6 +140,15 @@ def test_named_objects_only(bus: str, tmp_path: Path) -> None:
     assert console.returncode == 1
     assert "[L005]" in console.stdout
     assert "Console.xml:" in console.stdout
+
+
+def test_a_peer_that_does_not_answer(bus: str, tmp_path: Path) -> None:
+    tree: dict[str, str | None] = {**TREE, "/org/qemu/Display1/VM": None}
+    with peer(bus, tree, tmp_path):
+        result = conform("--address", bus, "--dest", "org.qemu", "--timeout", "0.5", "--format", "json")
+    assert result.returncode == 1
+    assert findings(result) == [("L010", "org.qemu:/org/qemu/Display1/VM")]
+    assert "no reply to Introspect within 0.5 s" in json.loads(result.stdout)[0]["message"]
 
 
 def test_a_name_nobody_owns(bus: str) -> None:
