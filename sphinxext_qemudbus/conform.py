@@ -6,16 +6,19 @@ checker's own safe parser (a peer's reply is untrusted input like any file), and
 ``org.qemu.*`` interface it finds with the registry, both seen as the peer's platform builds them:
 
 * errors (``L0``): a registered member the object lacks, or has with another kind, signature,
-  property type or access; an object that cannot be introspected;
+  property type or access; a property value sent with another type than registered (read with
+  ``Properties.GetAll``, unless ``--no-values``); an object that cannot be introspected;
 * warnings (``L1``): what the object exports beyond the registry (a member, an ``org.qemu.*``
   interface), an interface exported at a path its registered object path does not match, a NoReply
-  or EmitsChangedSignal annotation that says otherwise than the registry, and a peer that neither
-  owns nor queues for the bus name the registry gives an interface it exports (the name its
-  callers look for: QEMU finds vmstate helpers in the queue of ``org.qemu.VMState1``).
+  or EmitsChangedSignal annotation that says otherwise than the registry, a peer that neither owns
+  nor queues for the bus name the registry gives an interface it exports (the name its callers
+  look for: QEMU finds vmstate helpers in the queue of ``org.qemu.VMState1``), and properties
+  GetAll does not return.
 
 Registered-side findings are located in the registry file, live-side ones at ``DEST:PATH:LINE``,
 the line of the peer's introspection XML.  The comparison (`compare_object`) is pure; only
-`introspect_objects` and `read_bus_names` talk to the bus, through jeepney (the ``live`` extra), imported when needed.
+`introspect_objects` and `read_bus_facts` talk to the bus, through jeepney (the ``live`` extra),
+imported when needed.
 Peer-to-peer connections (a display listener's socket) have no bus to ask and are not covered.
 """
 
@@ -25,7 +28,7 @@ import argparse
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from jeepney.io.blocking import DBusConnection
 
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Introspecting stops after this many objects: a peer must not keep the tool busy forever.
 MAX_OBJECTS = 10_000
 DEFAULT_TIMEOUT = 5.0
@@ -72,12 +76,16 @@ class LiveObject:
 
 
 @dataclass(frozen=True, slots=True)
-class BusNames:
-    """Who the peer is on the bus: its unique name, and the owners queued for the bus names the
-    registry gives.  A name missing from ``queued`` (the bus would not say) is not checked."""
+class BusFacts:
+    """What the bus told besides introspection: the peer's unique name, the owners queued for the
+    bus names the registry gives, and the type of every property value the peer sent.  What the bus
+    would not say is left out, and then not checked."""
 
     peer: str | None = None
     queued: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: (object path, interface) → property → the signature of the value GetAll returned, or why
+    #: GetAll returned nothing.
+    values: Mapping[tuple[str, str], Mapping[str, str] | str] = field(default_factory=dict)
 
     def holds(self, name: str) -> bool | None:
         """Whether the peer owns or queues for ``name``; None when the bus did not tell."""
@@ -106,10 +114,11 @@ def current_platform() -> str:
 
 
 def compare_object(
-    registry: Registry, dest: str, live: LiveObject, platform: str, names: BusNames | None = None
+    registry: Registry, dest: str, live: LiveObject, platform: str, facts: BusFacts | None = None
 ) -> list[Diagnostic]:
-    """Every conformance finding for one introspected object; with ``names``, also whether the
-    peer holds the bus name the registry gives each interface it exports."""
+    """Every conformance finding for one introspected object; with ``facts``, also whether the
+    peer holds the bus name the registry gives each interface it exports, and the types of the
+    property values it sent."""
     findings = list(live.diagnostics)
     if live.node is None:
         return findings
@@ -133,18 +142,27 @@ def compare_object(
             message = f"{name} is exported at {live.path}; the registry places it at {pattern}"
             findings.append(diagnostic("L103", where, message))
         bus_name = entry.metadata.bus_name
-        if names is not None and bus_name is not None and names.holds(bus_name) is False:
+        if facts is not None and bus_name is not None and facts.holds(bus_name) is False:
             message = (
                 f"{dest} exports {name} at {live.path} but neither owns nor queues for {bus_name}, "
                 "the bus name the registry gives it"
             )
             findings.append(diagnostic("L105", where, message))
-        findings += compare_interface(entry, found, dest, live.path, platform)
+        values = facts.values.get((live.path, name)) if facts is not None else None
+        findings += compare_interface(entry, found, dest, live.path, platform, values)
     return findings
 
 
-def compare_interface(entry: Entry, found: Interface, dest: str, path: str, platform: str) -> list[Diagnostic]:
-    """The registered interface against the one found at ``path``, both projected on ``platform``."""
+def compare_interface(
+    entry: Entry,
+    found: Interface,
+    dest: str,
+    path: str,
+    platform: str,
+    values: Mapping[str, str] | str | None = None,
+) -> list[Diagnostic]:
+    """The registered interface against the one found at ``path``, both projected on ``platform``;
+    ``values`` are the signatures of the property values GetAll returned (or why it did not)."""
     registered = interface_for_platform(entry.interface, platform)
     live = interface_for_platform(found, platform)
     name = registered.name
@@ -164,7 +182,31 @@ def compare_interface(entry: Entry, found: Interface, dest: str, path: str, plat
     for extra in live_members.values():
         message = f"{path} has {extra.kind} {name}.{extra.name}, which the registry does not list"
         findings.append(diagnostic("L101", live_location(dest, path, extra.location.line), message))
+    if values is not None:
+        where = live_location(dest, path, found.location.line)
+        findings += _compare_values(registered, live, values, where, path)
     return findings
+
+
+def _compare_values(
+    registered: Interface, live: Interface, values: Mapping[str, str] | str, where: Location, path: str
+) -> Iterator[Diagnostic]:
+    """The types of the values GetAll returned against the registry's property types, for the
+    readable properties the object declares (one it lacks is already an L001)."""
+    name = registered.name
+    if isinstance(values, str):
+        yield diagnostic("L106", where, f"cannot read the properties of {name} at {path}: {values}")
+        return
+    declared = {member.name for member in live.properties}
+    for member in registered.properties:
+        if not member.access.readable or member.name not in declared:
+            continue
+        sent = values.get(member.name)
+        if sent is None:
+            yield diagnostic("L106", where, f"GetAll({name}) at {path} leaves out readable property {member.name}")
+        elif sent != member.type:
+            message = f"property {name}.{member.name} is sent as {sent!r} at {path}; the registry says {member.type!r}"
+            yield diagnostic("L006", member.location, message)
 
 
 def _signature(member: Member, direction: Direction) -> str:
@@ -278,18 +320,57 @@ def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float
     return parse_reply(dest, path, body[0])
 
 
-def read_bus_names(connection: DBusConnection, dest: str, names: Iterable[str], timeout: float) -> BusNames:
-    """Ask the bus driver who ``dest`` is and who is queued for each of ``names``; whatever the
-    bus will not say (a policy that denies the call, a name nobody holds) is left out."""
+def read_bus_facts(
+    connection: DBusConnection,
+    dest: str,
+    registry: Registry,
+    objects: Sequence[LiveObject],
+    platform: str,
+    timeout: float,
+    read_values: bool = True,
+) -> BusFacts:
+    """Ask the bus driver who ``dest`` is and who holds the bus name the registry gives each
+    registered interface found, and (with ``read_values``) ask the peer for the values of their
+    readable properties.  Whatever the bus will not say (a policy that denies the call, a name
+    nobody holds) is left out."""
+    found = [
+        (live.path, interface.name)
+        for live in objects
+        if live.node is not None
+        for interface in live.node.interfaces
+        if interface.name in registry
+    ]
+    names = [registry.metadata(name).bus_name for _, name in found]
     peer = dest if dest.startswith(":") else _driver_call(connection, "GetNameOwner", dest, timeout)
     queued: dict[str, tuple[str, ...]] = {}
-    for name in sorted(set(names)):
+    for name in sorted({name for name in names if name is not None}):
         owners = _driver_call(connection, "ListQueuedOwners", name, timeout)
         if isinstance(owners, list):
             queued[name] = tuple(owners)
         elif owners is None and _driver_call(connection, "NameHasOwner", name, timeout) is False:
             queued[name] = ()  # nobody holds it: then the peer does not either
-    return BusNames(peer if isinstance(peer, str) else None, queued)
+    values: dict[tuple[str, str], Mapping[str, str] | str] = {}
+    for path, name in found if read_values else ():
+        registered = interface_for_platform(registry.interface(name), platform)
+        if any(p.access.readable for p in registered.properties):
+            values[(path, name)] = _property_types(connection, dest, path, name, timeout)
+    return BusFacts(peer if isinstance(peer, str) else None, queued, values)
+
+
+def _property_types(
+    connection: DBusConnection, dest: str, path: str, interface: str, timeout: float
+) -> dict[str, str] | str:
+    """Property → the signature of its value, as GetAll returns them; or what went wrong."""
+    from jeepney import DBusAddress, new_method_call
+
+    call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (interface,))
+    body, problem = _call(connection, call, timeout)
+    if problem is not None:
+        return problem
+    if len(body) != 1 or not isinstance(body[0], dict):
+        return "GetAll replied with something other than a{sv}"
+    # jeepney reads a variant as (signature, value).
+    return {str(key): str(value[0]) for key, value in body[0].items() if isinstance(value, tuple) and value}
 
 
 def _driver_call(connection: DBusConnection, method: str, argument: str, timeout: float) -> Any:
@@ -350,6 +431,9 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=current_platform(),
         help="the peer's platform, for the registry's platform variants (default: this machine's)",
     )
+    parser.add_argument(
+        "--no-values", action="store_true", help="do not read property values (GetAll runs the peer's getters)"
+    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per call")
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
@@ -383,15 +467,10 @@ def run_conform(args: argparse.Namespace) -> int:
         return _fail(str(error))
     with connection:
         objects = introspect_objects(connection, args.dest, roots, recursive, args.timeout)
-        wanted = [
-            registry.metadata(interface.name).bus_name
-            for live in objects
-            if live.node is not None
-            for interface in live.node.interfaces
-            if interface.name in registry
-        ]
-        names = read_bus_names(connection, args.dest, [n for n in wanted if n is not None], args.timeout)
-    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform, names)]
+        facts = read_bus_facts(
+            connection, args.dest, registry, objects, args.platform, args.timeout, read_values=not args.no_values
+        )
+    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform, facts)]
     findings.sort(key=Diagnostic.sort_key)
     sys.stdout.write(render(findings, args.fmt, version=__version__))
     if args.fmt == "text" and not args.quiet:

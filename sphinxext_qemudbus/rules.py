@@ -615,6 +615,14 @@ _TABLE: tuple[Rule, ...] = (
     Rule("L004", "live-property-type", E, "A property has another type on the bus than in the registry."),
     Rule("L005", "live-property-access", E, "A property's access (read, write, readwrite) differs from the registry."),
     Rule(
+        "L006",
+        "live-property-value-type",
+        E,
+        "A property's value, as Properties.GetAll returns it, has another type than the registry gives "
+        "(an implementation that builds its variants by hand, not from the introspection data).",
+        "Send the value with the registered type.",
+    ),
+    Rule(
         "L010",
         "live-introspection-failed",
         E,
@@ -654,6 +662,13 @@ _TABLE: tuple[Rule, ...] = (
         "The peer exports an interface but neither owns nor queues for the bus name the registry gives it, "
         "so callers that look for that name do not find it.",
         "Request the name (queued, if several peers share it), or fix the registry's BusName.",
+    ),
+    Rule(
+        "L106",
+        "live-property-unread",
+        W,
+        "Properties.GetAll failed for an interface, or left out a readable property the object declares.",
+        "Make every readable property readable through GetAll (a getter that fails drops it).",
     ),
 )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.conform import BusNames, compare_object, parse_reply
+from sphinxext_qemudbus.conform import BusFacts, compare_object, parse_reply
 from sphinxext_qemudbus.diagnostics import Diagnostic
 from sphinxext_qemudbus.registry import Registry
 from sphinxext_qemudbus.rules import RULES
@@ -186,17 +186,45 @@ def test_interface_at_another_path_than_registered() -> None:
 @pytest.mark.parametrize(
     ("names", "found"),
     [
-        (BusNames(":1.7", {"org.qemu": (":1.7",)}), []),
-        (BusNames(":1.7", {"org.qemu": (":1.3", ":1.7")}), []),  # waiting in the queue counts
-        (BusNames(":1.7", {"org.qemu": (":1.3",)}), ["L105"]),
-        (BusNames(":1.7", {"org.qemu": ()}), ["L105"]),
-        (BusNames(":1.7", {}), []),  # the bus would not say
-        (BusNames(None, {"org.qemu": (":1.3",)}), []),
+        (BusFacts(":1.7", {"org.qemu": (":1.7",)}), []),
+        (BusFacts(":1.7", {"org.qemu": (":1.3", ":1.7")}), []),  # waiting in the queue counts
+        (BusFacts(":1.7", {"org.qemu": (":1.3",)}), ["L105"]),
+        (BusFacts(":1.7", {"org.qemu": ()}), ["L105"]),
+        (BusFacts(":1.7", {}), []),  # the bus would not say
+        (BusFacts(None, {"org.qemu": (":1.3",)}), []),
     ],
 )
-def test_the_bus_name_the_registry_gives(names: BusNames, found: list[str]) -> None:
-    findings = compare_object(REGISTRY, DEST, parse_reply(DEST, "/org/qemu/Display1/VM", VM), "unix", names)
+def test_the_bus_name_the_registry_gives(names: BusFacts, found: list[str]) -> None:
+    assert codes(conform_with(VM, names)) == found
+
+
+VM_TYPES = {"Name": "s", "UUID": "s", "ConsoleIDs": "au", "Interfaces": "as"}
+
+
+@pytest.mark.parametrize(
+    ("values", "found", "words"),
+    [
+        (VM_TYPES, [], ""),
+        ({**VM_TYPES, "ConsoleIDs": "ai"}, ["L006"], "ConsoleIDs is sent as 'ai' at /org/qemu/Display1/VM"),
+        ({k: v for k, v in VM_TYPES.items() if k != "UUID"}, ["L106"], "leaves out readable property UUID"),
+        ("GetAll failed with org.freedesktop.DBus.Error.AccessDenied", ["L106"], "cannot read the properties"),
+    ],
+)
+def test_property_values(values: dict[str, str] | str, found: list[str], words: str) -> None:
+    facts = BusFacts(values={("/org/qemu/Display1/VM", "org.qemu.Display1.VM"): values})
+    findings = conform_with(VM, facts)
     assert codes(findings) == found
+    assert all(words in d.message for d in findings)
+
+
+def test_a_property_the_object_lacks_is_reported_once() -> None:
+    xml = VM.replace('<property type="s" name="UUID" access="read"/>', "")
+    facts = BusFacts(values={("/org/qemu/Display1/VM", "org.qemu.Display1.VM"): VM_TYPES})
+    assert codes(conform_with(xml, facts)) == ["L001"]
+
+
+def conform_with(xml: str, facts: BusFacts) -> list[Diagnostic]:
+    return compare_object(REGISTRY, DEST, parse_reply(DEST, "/org/qemu/Display1/VM", xml), "unix", facts)
 
 
 @pytest.mark.parametrize(
@@ -218,5 +246,5 @@ def test_a_hostile_reply_is_a_finding_not_a_crash(reply: str, code: str) -> None
 
 def test_every_live_rule_has_a_case() -> None:
     # The cases above, and L010 (an object that cannot be introspected) in test_conform_live.
-    covered = {"L001", "L002", "L003", "L004", "L005", "L010", "L101", "L102", "L103", "L104", "L105"}
+    covered = {"L001", "L002", "L003", "L004", "L005", "L006", "L010", "L101", "L102", "L103", "L104", "L105", "L106"}
     assert {code for code in RULES if code.startswith("L")} == covered

@@ -72,12 +72,18 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @contextmanager
 def peer(
-    bus: str, table: dict[str, str | None], folder: Path, name: str = "org.qemu", queue: bool = False
+    bus: str,
+    objects: dict[str, str | None],
+    folder: Path,
+    name: str = "org.qemu",
+    queue: bool = False,
+    sent: dict[str, dict[str, dict[str, str | None]]] | None = None,
 ) -> Iterator[str]:
     """A process that owns ``name`` (or, with ``queue``, may wait in its queue) and serves
-    ``table`` (object path → introspection XML); yields the peer's unique name."""
+    ``objects`` (object path → introspection XML), sending property values of the types the XML
+    gives, or of those in ``sent``; yields the peer's unique name."""
     table_file = folder / f"table-{name}-{queue}.json"
-    table_file.write_text(json.dumps(table))
+    table_file.write_text(json.dumps({"objects": objects, "sent": sent or {}}))
     command = [sys.executable, str(SERVICE), bus, name, str(table_file), *(["--queue"] if queue else [])]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
@@ -140,6 +146,22 @@ def test_named_objects_only(bus: str, tmp_path: Path) -> None:
     assert console.returncode == 1
     assert "[L005]" in console.stdout
     assert "Console.xml:" in console.stdout
+
+
+def test_property_values_sent_with_another_type(bus: str, tmp_path: Path) -> None:
+    # A helper that builds its variants by hand: Head announced as 'u', sent as 'i'; Label left out.
+    sent: dict[str, dict[str, dict[str, str | None]]] = {
+        "/org/qemu/Display1/Console_0": {"org.qemu.Display1.Console": {"Head": "i", "Label": None}}
+    }
+    with peer(bus, TREE, tmp_path, sent=sent):
+        result = conform("--address", bus, "--dest", "org.qemu", "--format", "json")
+        unread = conform("--address", bus, "--dest", "org.qemu", "--no-values", "--strict")
+    assert result.returncode == 1
+    assert findings(result) == [
+        ("L006", "interfaces/org.qemu.Display1.Console.xml"),
+        ("L106", "org.qemu:/org/qemu/Display1/Console_0"),
+    ]
+    assert unread.returncode == 0, unread.stdout + unread.stderr
 
 
 def test_a_peer_that_does_not_answer(bus: str, tmp_path: Path) -> None:
