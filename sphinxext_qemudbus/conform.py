@@ -263,7 +263,9 @@ def connect(address: str) -> DBusConnection:
         raise LiveError("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'") from error
     try:
         return open_dbus_connection(bus=address)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except KeyError as error:  # SESSION without DBUS_SESSION_BUS_ADDRESS
+        raise LiveError(f"cannot connect to {address}: {error.args[0]} is not set") from error
+    except (OSError, ValueError, RuntimeError) as error:
         raise LiveError(f"cannot connect to {address}: {error}") from error
 
 

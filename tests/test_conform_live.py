@@ -95,10 +95,11 @@ def peer(
             process.terminate()
 
 
-def conform(*args: str) -> subprocess.CompletedProcess[str]:
+def conform(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--platform", "unix", *args],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -205,13 +206,15 @@ def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
     [
         (("--address", "unix:path=/nonexistent/bus", "--dest", "org.qemu"), "cannot connect to unix:path=/nonexistent"),
         (("--address", "nonsense", "--dest", "org.qemu"), "cannot connect to nonsense"),
+        (("--address", "SESSION", "--dest", "org.qemu"), "DBUS_SESSION_BUS_ADDRESS is not set"),
+        (("--address", "tcp:host=localhost,port=1", "--dest", "org.qemu"), "not supported"),
         (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--object", "rel"), "invalid --object"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such file"),
     ],
 )
 def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> None:
-    result = conform(*args)
+    result = conform(*args, env={k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"})
     assert result.returncode == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr
