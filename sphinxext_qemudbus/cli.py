@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from . import __version__
 from .checker import CheckOptions, check_paths
 from .conform import add_cli as add_conform_cli
-from .diagnostics import Severity
 from .diff import add_cli as add_diff_cli
-from .output import FORMATS, render, summary
+from .output import FORMATS, fails, render, summary
 from .policy import add_cli as add_policy_cli
 from .rules import GROUPS, PROFILES, RULES, expand_selection
 
@@ -109,9 +108,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(summary(result.diagnostics, result.files), file=sys.stderr)
     if any(d.code == "X006" for d in result.diagnostics):
         return EXIT_USAGE
-    worst = max((d.severity.rank for d in result.diagnostics), default=-1)
-    threshold = Severity.WARNING.rank if args.strict else Severity.ERROR.rank
-    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
+    return EXIT_FINDINGS if fails(result.diagnostics, args.strict) else EXIT_OK
 
 
 def run_rules(args: argparse.Namespace) -> int:

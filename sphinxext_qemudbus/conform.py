@@ -48,7 +48,7 @@ from .model import (
     platforms_of,
 )
 from .names import bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
-from .output import FORMATS, counted, render
+from .output import FORMATS, counted, fails, render
 from .parser import parse_bytes
 from .registry import Entry, Registry
 from .rules import diagnostic
@@ -457,9 +457,8 @@ def run_conform(args: argparse.Namespace) -> int:
     if not os.path.exists(args.registry):
         return _fail(f"{args.registry}: no such file or folder")
     registry = Registry.load([args.registry])
-    errors = [d for d in registry.diagnostics if d.severity is Severity.ERROR]
-    if errors:
-        sys.stdout.write(render(errors, args.fmt, version=__version__))
+    if registry.errors:
+        sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
         return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
     roots = args.objects or ["/"]
     recursive = args.recursive or not args.objects
@@ -482,6 +481,4 @@ def run_conform(args: argparse.Namespace) -> int:
             f"({args.platform}): {counted(findings) or 'conforms to the registry'}",
             file=sys.stderr,
         )
-    worst = max((d.severity.rank for d in findings), default=-1)
-    threshold = Severity.WARNING.rank if args.strict else Severity.ERROR.rank
-    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
+    return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK

@@ -116,6 +116,12 @@ def counted(diagnostics: Sequence[Diagnostic]) -> str:
     )
 
 
+def fails(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
+    """Whether findings fail a run: any error, or with ``strict`` any warning too."""
+    threshold = Severity.WARNING.rank if strict else Severity.ERROR.rank
+    return any(d.severity.rank >= threshold for d in diagnostics)
+
+
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
     checked = f"{files} file{'' if files == 1 else 's'} checked"
     return f"{checked}: {counted(diagnostics) or 'no problems'}"

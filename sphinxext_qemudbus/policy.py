@@ -601,9 +601,9 @@ def load_registry(path: str) -> Registry:
         registry = Registry.load([path])
     except FileNotFoundError:
         raise DeploymentError([_problem(path, "no such registry file or folder")]) from None
-    errors = [d for d in registry.diagnostics if d.severity.value == "error"]
-    if errors:
-        raise DeploymentError([DeploymentProblem(d.location, f"registry: {d.message} [{d.code}]") for d in errors])
+    if registry.errors:
+        problems = [DeploymentProblem(d.location, f"registry: {d.message} [{d.code}]") for d in registry.errors]
+        raise DeploymentError(problems)
     if not len(registry):
         raise DeploymentError([_problem(path, "the registry has no interfaces")])
     return registry

@@ -218,3 +218,11 @@ def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> Non
     assert result.returncode == 2
     assert words in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_registry_with_xml_errors_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "org.qemu.Broken1.xml").write_text("<node><interface name='org.qemu.Broken1'>")
+    result = conform("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", str(tmp_path))
+    assert result.returncode == 2
+    assert "[X001]" in result.stdout
+    assert "the registry has XML errors" in result.stderr
