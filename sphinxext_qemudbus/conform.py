@@ -60,6 +60,8 @@ INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Introspecting stops after this many objects: a peer must not keep the tool busy forever.
 MAX_OBJECTS = 10_000
+#: Calls in a row a peer may leave unanswered before it is taken to hang.
+MAX_SILENT = 3
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -269,9 +271,41 @@ def connect(address: str) -> DBusConnection:
         raise LiveError(f"cannot connect to {address}: {error}") from error
 
 
-def introspect_objects(
-    connection: DBusConnection, dest: str, roots: Sequence[str], recursive: bool, timeout: float
-) -> list[LiveObject]:
+class LiveBus:
+    """A connection and the timeout of every call on it.  A peer that left ``MAX_SILENT`` calls in
+    a row unanswered is taken to hang: later calls to it fail at once instead of each waiting out
+    the timeout (a hung peer with thousands of objects would otherwise hold the tool for hours)."""
+
+    def __init__(self, connection: DBusConnection, timeout: float) -> None:
+        self.connection = connection
+        self.timeout = timeout
+        self._silent: dict[str, int] = {}  # destination → calls in a row without a reply
+
+    def call(self, message: Any) -> tuple[tuple[Any, ...], str | None]:
+        """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken
+        connection, a peer that stopped answering."""
+        from jeepney import HeaderFields, MessageType
+
+        fields = message.header.fields
+        member, destination = fields.get(HeaderFields.member), str(fields.get(HeaderFields.destination))
+        if self._silent.get(destination, 0) >= MAX_SILENT:
+            return (), f"{member} not sent: {destination} left the last {MAX_SILENT} calls unanswered"
+        try:
+            reply: Any = self.connection.send_and_get_reply(message, timeout=self.timeout)
+        except TimeoutError:
+            self._silent[destination] = self._silent.get(destination, 0) + 1
+            return (), f"no reply to {member} within {self.timeout:g} s"
+        except (OSError, ValueError) as error:
+            return (), f"{member} failed: {error}"
+        self._silent[destination] = 0
+        if reply.header.message_type is MessageType.error:
+            name = reply.header.fields.get(HeaderFields.error_name, "an error")
+            detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
+            return (), f"{member} failed with {name}{detail}"
+        return tuple(reply.body), None
+
+
+def introspect_objects(bus: LiveBus, dest: str, roots: Sequence[str], recursive: bool) -> list[LiveObject]:
     """Introspect ``roots`` (and, with ``recursive``, every object below them), breadth first."""
     pending = deque(roots)
     seen: set[str] = set()
@@ -285,7 +319,7 @@ def introspect_objects(
             message = f"stopped after {MAX_OBJECTS} objects; name the objects to check with --object"
             found.append(LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),)))
             break
-        live = _introspect(connection, dest, path, timeout)
+        live = _introspect(bus, dest, path)
         if recursive and live.node is not None:
             children, problems = _children(dest, path, live.node)
             pending += children
@@ -309,11 +343,11 @@ def _children(dest: str, path: str, node: Node) -> tuple[list[str], tuple[Diagno
     return children, tuple(problems)
 
 
-def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float) -> LiveObject:
+def _introspect(bus: LiveBus, dest: str, path: str) -> LiveObject:
     from jeepney import DBusAddress, new_method_call
 
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=INTROSPECTABLE), "Introspect")
-    body, problem = _call(connection, call, timeout)
+    body, problem = bus.call(call)
     if problem is None and (len(body) != 1 or not isinstance(body[0], str)):
         problem = "Introspect replied with something other than one string"
     if problem is not None:
@@ -323,12 +357,11 @@ def _introspect(connection: DBusConnection, dest: str, path: str, timeout: float
 
 
 def read_bus_facts(
-    connection: DBusConnection,
+    bus: LiveBus,
     dest: str,
     registry: Registry,
     objects: Sequence[LiveObject],
     platform: str,
-    timeout: float,
     read_values: bool = True,
 ) -> BusFacts:
     """Ask the bus driver who ``dest`` is and who holds the bus name the registry gives each
@@ -343,30 +376,28 @@ def read_bus_facts(
         if interface.name in registry
     ]
     names = [registry.metadata(name).bus_name for _, name in found]
-    peer = dest if dest.startswith(":") else _driver_call(connection, "GetNameOwner", dest, timeout)
+    peer = dest if dest.startswith(":") else _driver_call(bus, "GetNameOwner", dest)
     queued: dict[str, tuple[str, ...]] = {}
     for name in sorted({name for name in names if name is not None}):
-        owners = _driver_call(connection, "ListQueuedOwners", name, timeout)
+        owners = _driver_call(bus, "ListQueuedOwners", name)
         if isinstance(owners, list):
             queued[name] = tuple(owners)
-        elif owners is None and _driver_call(connection, "NameHasOwner", name, timeout) is False:
+        elif owners is None and _driver_call(bus, "NameHasOwner", name) is False:
             queued[name] = ()  # nobody holds it: then the peer does not either
     values: dict[tuple[str, str], Mapping[str, str] | str] = {}
     for path, name in found if read_values else ():
         registered = interface_for_platform(registry.interface(name), platform)
         if any(p.access.readable for p in registered.properties):
-            values[(path, name)] = _property_types(connection, dest, path, name, timeout)
+            values[(path, name)] = _property_types(bus, dest, path, name)
     return BusFacts(peer if isinstance(peer, str) else None, queued, values)
 
 
-def _property_types(
-    connection: DBusConnection, dest: str, path: str, interface: str, timeout: float
-) -> dict[str, str] | str:
+def _property_types(bus: LiveBus, dest: str, path: str, interface: str) -> dict[str, str] | str:
     """Property → the signature of its value, as GetAll returns them; or what went wrong."""
     from jeepney import DBusAddress, new_method_call
 
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (interface,))
-    body, problem = _call(connection, call, timeout)
+    body, problem = bus.call(call)
     if problem is not None:
         return problem
     if len(body) != 1 or not isinstance(body[0], dict):
@@ -375,30 +406,12 @@ def _property_types(
     return {str(key): str(value[0]) for key, value in body[0].items() if isinstance(value, tuple) and value}
 
 
-def _driver_call(connection: DBusConnection, method: str, argument: str, timeout: float) -> Any:
+def _driver_call(bus: LiveBus, method: str, argument: str) -> Any:
     """The one value a bus-driver method returns, or None when it fails in any way."""
     from jeepney.bus_messages import message_bus
 
-    body, problem = _call(connection, getattr(message_bus, method)(argument), timeout)
+    body, problem = bus.call(getattr(message_bus, method)(argument))
     return body[0] if problem is None and len(body) == 1 else None
-
-
-def _call(connection: DBusConnection, call: Any, timeout: float) -> tuple[tuple[Any, ...], str | None]:
-    """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken connection."""
-    from jeepney import HeaderFields, MessageType
-
-    member = call.header.fields.get(HeaderFields.member)
-    try:
-        reply: Any = connection.send_and_get_reply(call, timeout=timeout)
-    except TimeoutError:
-        return (), f"no reply to {member} within {timeout:g} s"
-    except (OSError, ValueError) as error:
-        return (), f"{member} failed: {error}"
-    if reply.header.message_type is MessageType.error:
-        name = reply.header.fields.get(HeaderFields.error_name, "an error")
-        detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
-        return (), f"{member} failed with {name}{detail}"
-    return tuple(reply.body), None
 
 
 # --- the ``qemu-dbus conform`` subcommand -----------------------------------------------------
@@ -467,10 +480,9 @@ def run_conform(args: argparse.Namespace) -> int:
     except LiveError as error:
         return _fail(str(error))
     with connection:
-        objects = introspect_objects(connection, args.dest, roots, recursive, args.timeout)
-        facts = read_bus_facts(
-            connection, args.dest, registry, objects, args.platform, args.timeout, read_values=not args.no_values
-        )
+        bus = LiveBus(connection, args.timeout)
+        objects = introspect_objects(bus, args.dest, roots, recursive)
+        facts = read_bus_facts(bus, args.dest, registry, objects, args.platform, read_values=not args.no_values)
     findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform, facts)]
     findings.sort(key=Diagnostic.sort_key)
     sys.stdout.write(render(findings, args.fmt, version=__version__))

@@ -174,6 +174,22 @@ def test_a_peer_that_does_not_answer(bus: str, tmp_path: Path) -> None:
     assert "no reply to Introspect within 0.5 s" in json.loads(result.stdout)[0]["message"]
 
 
+def test_a_peer_that_hangs_is_given_up_on(bus: str, tmp_path: Path) -> None:
+    children = [f"Console_{n}" for n in range(5)]
+    tree: dict[str, str | None] = {
+        **{path: xml for path, xml in TREE.items() if not path.startswith("/org/qemu/Display1/")},
+        "/org/qemu/Display1": "<node>" + "".join(f'<node name="{c}"/>' for c in children) + "</node>",
+        **{f"/org/qemu/Display1/{c}": None for c in children},
+    }
+    with peer(bus, tree, tmp_path):
+        result = conform("--address", bus, "--dest", "org.qemu", "--timeout", "0.3", "--format", "json")
+    assert result.returncode == 1
+    messages = [d["message"] for d in json.loads(result.stdout)]
+    assert [d["code"] for d in json.loads(result.stdout)] == ["L010"] * 5
+    assert sum("no reply to Introspect within 0.3 s" in m for m in messages) == 3
+    assert sum("not sent: org.qemu left the last 3 calls unanswered" in m for m in messages) == 2
+
+
 def test_a_name_nobody_owns(bus: str) -> None:
     result = conform("--address", bus, "--dest", "org.qemu.Nobody", "--object", "/", "--format", "json")
     assert result.returncode == 1
