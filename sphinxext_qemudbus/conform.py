@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .checker import RESERVED_PREFIX
-from .diagnostics import Diagnostic, Location, Severity
+from .diagnostics import Diagnostic, Location
 from .frozen import frozen
 from .model import (
     PLATFORMS,
@@ -104,8 +104,7 @@ def live_location(dest: str, path: str, line: int = 0) -> Location:
 def parse_reply(dest: str, path: str, xml: str) -> LiveObject:
     """Parse an Introspect reply with the checker's parser; its errors are the object's findings."""
     parsed = parse_bytes(xml.encode("utf-8", "surrogatepass"), str(live_location(dest, path)))
-    errors = [d for d in parsed.diagnostics if d.severity is Severity.ERROR]
-    return LiveObject(path, None if errors else parsed.node, parsed.diagnostics)
+    return LiveObject(path, None if parsed.errors else parsed.node, parsed.diagnostics)
 
 
 # --- the comparison ---------------------------------------------------------------------------------
@@ -170,9 +169,9 @@ def compare_interface(
     name = registered.name
     live_members = {member.name: member for member in live.members}
     findings: list[Diagnostic] = []
+    here = f"{path} ({platform})"
     for member in registered.members:
         other = live_members.pop(member.name, None)
-        here = f"{path} ({platform})"
         if other is None:
             message = f"{member.kind} {name}.{member.name} is missing from {here}"
             findings.append(diagnostic("L001", member.location, message))

@@ -557,7 +557,7 @@ def run_diff(args: argparse.Namespace) -> int:
         return _fail(f"{error}: no such file or folder")
 
     def broken(files: Sequence[ParsedFile]) -> list[Diagnostic]:
-        return [d for f in files for d in f.diagnostics if d.severity is Severity.ERROR]
+        return [d for f in files for d in f.errors]
 
     problems = broken(old_files) + broken(new_files)
     if problems:

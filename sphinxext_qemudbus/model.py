@@ -166,7 +166,8 @@ class DocComment:
     ``body_line`` is the file line of the first body line, so renderers can point warnings at the
     XML.  The body is kept as the comment's own lines (``Since:``/``Deprecated:`` paragraphs
     blanked, so line numbers stay true) and dedented only when `body` is asked for: the checker
-    never needs it dedented, nor split into lines.  ``symbol`` is empty for a docstring from ``org.gtk.GDBus.DocString``.
+    never needs it dedented, nor split into lines.  ``symbol`` is empty for a docstring from
+    ``org.gtk.GDBus.DocString``.
     """
 
     symbol: str

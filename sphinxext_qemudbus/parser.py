@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from lxml import etree
 
-from .diagnostics import Diagnostic, Location
+from .diagnostics import Diagnostic, Location, Severity
 from .doccomment import read_doc_comment
 from .model import (
     GDBUS_DOCSTRING,
@@ -100,6 +100,11 @@ class ParsedFile:
     @property
     def interfaces(self) -> tuple[Interface, ...]:
         return tuple(self.node.walk_interfaces()) if self.node else ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The parse errors: a file with any is incomplete, and comparing it would mislead."""
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
 
 
 def parse_file(path: str | os.PathLike[str]) -> ParsedFile:

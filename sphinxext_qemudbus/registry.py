@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .checker import collect_paths
-from .diagnostics import Diagnostic, Severity
+from .diagnostics import Diagnostic
 from .metadata import InterfaceMetadata, interface_metadata
 from .model import Interface
 from .parser import ParsedFile, parse_file
@@ -47,7 +47,7 @@ class Registry:
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
         """The parse errors: a registry with any is incomplete, and its consumers refuse it."""
-        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+        return tuple(d for parsed in self.files for d in parsed.errors)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
