@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .checker import CheckOptions, FileSummary, ReferenceEntry
 from .diagnostics import Diagnostic, Location, Severity
+from .summary import CheckOptions, FileSummary, ReferenceEntry
 
 DEFAULT_DIRECTORY = ".qemu-dbus-cache"
 _SCHEMA = 3

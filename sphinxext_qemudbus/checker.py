@@ -14,12 +14,10 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from .diagnostics import Diagnostic, Location
-from .frozen import frozen
+from .files import collect_paths
 from .metadata import (
     KEYS_BY_NAME,
     NAMESPACE,
@@ -46,6 +44,7 @@ from .model import (
     signature_variants,
 )
 from .names import (
+    RESERVED_PREFIX,
     interface_name_error,
     is_under_prefix,
     member_name_error,
@@ -54,11 +53,11 @@ from .names import (
 )
 from .parser import ParsedFile, parse_file
 from .references import ROLE_KINDS, exact_match, references_in, resolve, suffix_index
-from .rules import RULES, diagnostic
+from .rules import diagnostic
 from .signature import SignatureError, single_type_error
 from .source import SourceText
+from .summary import DEFAULT_OPTIONS, CheckOptions, CheckResult, FileSummary, ReferenceEntry
 
-RESERVED_PREFIX = "org.qemu"
 _UNDER_RESERVED = RESERVED_PREFIX + "."
 
 _STANDARD_VALUES = {
@@ -103,110 +102,13 @@ _INTEGER = frozenset("ynqiuxt")
 _REQUIRED_KEYS = tuple(k.name for k in KEYS_BY_NAME.values() if k.required and "interface" in k.applies_to)
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
-    profile: str = "qemu"
-    select: frozenset[str] | None = None
-    ignore: frozenset[str] = frozenset()
-    #: The codes these options enable, worked out once (every finding and file asks).
-    codes: frozenset[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        enabled = frozenset(
-            code
-            for code, rule in RULES.items()
-            if self.profile in rule.profiles
-            and (self.select is None or code in self.select)
-            and code not in self.ignore
-        )
-        object.__setattr__(self, "codes", enabled)
-
-    def any_enabled(self, codes: Iterable[str]) -> bool:
-        return not self.codes.isdisjoint(codes)
-
-    def enabled(self, code: str) -> bool:
-        return code in self.codes
-
-
-@dataclass(slots=True)
-class CheckResult:
-    files: int
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-
-# What the cross-file rules need from a file, as plain tuples: a file's summary crosses a process
-# boundary (and goes into the cache), and plain values are what pickle and JSON handle fastest.
-# Lines only: a column is computed from the file (`_Columns`) when a diagnostic needs it.
-#: (interface name, platforms it exists on, line)
-InterfaceEntry = tuple[str, frozenset[str], int]
-#: (interface the reference is in, role, target, line, column or 0)
-ReferenceEntry = tuple[str, str, str, int, int]
-
-
-@frozen
-class FileSummary:
-    """What the cross-file rules need from one file: its own diagnostics, what it defines (full
-    name and kind, first definition only) and what it refers to.
-
-    References that resolve within the file itself are kept apart, in ``resolved``: they resolve
-    the same way among all files unless another file defines one of this file's names too, and
-    only then does `_conclude` look at them again.  In a registry nearly every reference is to
-    the interface's own members, so this keeps most of the resolving in the worker processes."""
-
-    path: str
-    diagnostics: tuple[Diagnostic, ...]
-    interfaces: tuple[InterfaceEntry, ...]
-    objects: tuple[tuple[str, str], ...]
-    references: tuple[ReferenceEntry, ...]
-    resolved: tuple[ReferenceEntry, ...] = ()
-
-
 # Below this many files a process pool costs more to start than it saves.
 PARALLEL_THRESHOLD = 400
 
 
-def collect_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders into the ``*.xml`` files under them, in path order (folder by folder, as
-    ``sorted(Path.rglob())`` orders them); files are kept as given.  Symbolic links to folders are
-    not followed.  Raises FileNotFoundError for a path that does not exist."""
-    result: list[str] = []
-    for raw in paths:
-        path = os.fspath(raw)
-        if os.path.isdir(path):
-            result.extend(_xml_files(path))
-        elif os.path.exists(path):
-            result.append(str(Path(path)))
-        else:
-            raise FileNotFoundError(path)
-    return result
-
-
-def _xml_files(folder: str) -> list[str]:
-    # A directory entry tells whether a name is a folder or a file: no stat per file, which was
-    # most of the time Path.rglob took on a large tree.
-    found: list[tuple[tuple[str, ...], str]] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [(str(Path(folder)), ())]
-    while pending:
-        top, parts = pending.pop()
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            # Kept as a path to check: reading it fails, which reports it (X006) where a
-            # silently skipped folder would hide its files.
-            found.append((parts, top))
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, (*parts, entry.name)))
-            elif entry.name.endswith(".xml") and entry.is_file():
-                found.append(((*parts, entry.name), entry.path))
-    found.sort()
-    return [path for _, path in found]
-
-
 def check_paths(
     paths: Sequence[str | os.PathLike[str]],
-    options: CheckOptions = CheckOptions(),
+    options: CheckOptions = DEFAULT_OPTIONS,
     jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> CheckResult:
@@ -248,7 +150,7 @@ def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None
     return [_summarize_path(path, options) for path in paths]
 
 
-def check_files(files: Sequence[ParsedFile], options: CheckOptions = CheckOptions()) -> list[Diagnostic]:
+def check_files(files: Sequence[ParsedFile], options: CheckOptions = DEFAULT_OPTIONS) -> list[Diagnostic]:
     """All diagnostics for files already parsed, parser findings included, sorted by location."""
     sources = {parsed.path: parsed.source for parsed in files if parsed.source is not None}
     return _conclude([summarize(parsed, options) for parsed in files], options, sources)

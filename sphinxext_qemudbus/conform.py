@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .checker import RESERVED_PREFIX
 from .diagnostics import Diagnostic, Location
 from .frozen import frozen
 from .model import (
@@ -47,7 +46,7 @@ from .model import (
     interface_for_platform,
     platforms_of,
 )
-from .names import bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
+from .names import RESERVED_PREFIX, bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
 from .output import FORMATS, counted, fails, render
 from .parser import parse_bytes
 from .registry import Entry, Registry

@@ -35,8 +35,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from . import __version__
-from .checker import collect_paths
 from .diagnostics import Diagnostic, Location, Severity
+from .files import collect_paths
 from .gitbaseline import BaselineError, load_baseline, read_baseline_file
 from .metadata import NAMESPACE, interface_metadata
 from .model import (

@@ -10,6 +10,8 @@ import functools
 import re
 
 MAX_NAME_LENGTH = 255
+#: The name prefix QEMU reserves for its own interfaces and bus names (``org.qemu.*``).
+RESERVED_PREFIX = "org.qemu"
 
 _ELEMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BUS_ELEMENT = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]*\Z")

@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .checker import collect_paths
 from .diagnostics import Diagnostic
+from .files import collect_paths
 from .metadata import InterfaceMetadata, interface_metadata
 from .model import Interface
 from .parser import ParsedFile, parse_file

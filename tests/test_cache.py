@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 from sphinxext_qemudbus.cache import SummaryCache
-from sphinxext_qemudbus.checker import CheckOptions, check_paths
+from sphinxext_qemudbus.checker import check_paths
+from sphinxext_qemudbus.summary import CheckOptions
 
 CORPUS = Path(__file__).parent / "corpus"
 REGISTRY = Path(__file__).parent.parent / "interfaces"
@@ -72,7 +73,8 @@ def test_summaries_come_back_from_the_cache_unchanged() -> None:
     import json
 
     from sphinxext_qemudbus.cache import _decode, _encode
-    from sphinxext_qemudbus.checker import _summarize_path, collect_paths
+    from sphinxext_qemudbus.checker import _summarize_path
+    from sphinxext_qemudbus.files import collect_paths
 
     for folder, profile in ((CORPUS, "generic"), (REGISTRY, "qemu")):
         for path in collect_paths([folder]):

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.checker import CheckOptions, check_paths
+from sphinxext_qemudbus.checker import check_paths
 from sphinxext_qemudbus.parser import MAX_FILE_SIZE, parse_bytes
 from sphinxext_qemudbus.rules import expand_selection
+from sphinxext_qemudbus.summary import CheckOptions
 
 CORPUS = Path(__file__).parent / "corpus"
 

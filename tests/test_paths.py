@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.checker import collect_paths
+from sphinxext_qemudbus.files import collect_paths
 
 
 def rglob_order(folder: Path) -> list[str]:

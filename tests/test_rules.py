@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sphinxext_qemudbus.checker import CheckOptions
 from sphinxext_qemudbus.rules import RULES, expand_selection
+from sphinxext_qemudbus.summary import CheckOptions
 
 from .helpers import REGISTRY_METADATA, check_xml, codes
 
