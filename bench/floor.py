@@ -1,6 +1,6 @@
 """The floor of a pure-Python checker: the same model, built from the same lxml tree, with no check.
 
-`sphinxext_qemudbus.parser` validates as it builds (attributes, element placement, conditional
+`sphinxext_qemudbus.model.parser` validates as it builds (attributes, element placement, conditional
 blocks, several elements on one line, stray text) and the checker then runs every rule.  This
 builder does none of that: it assumes a valid file and only turns the tree into the model's
 objects, doc comments parsed by the real `read_doc_comment`.  Its time is what any pure-Python
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from sphinxext_qemudbus.diagnostics import Location
-from sphinxext_qemudbus.doccomment import read_doc_comment
-from sphinxext_qemudbus.model import (
+from sphinxext_qemudbus.diagnostics.diagnostic import Location
+from sphinxext_qemudbus.model.doccomment import read_doc_comment
+from sphinxext_qemudbus.model.introspection import (
     Access,
     Annotation,
     Arg,
@@ -38,7 +38,7 @@ from sphinxext_qemudbus.model import (
     Signal,
     effective_emits,
 )
-from sphinxext_qemudbus.parser import _PARSER, parse_bytes
+from sphinxext_qemudbus.model.parser import _PARSER, parse_bytes
 
 _ACCESS = {a.value: a for a in Access}
 _Child = tuple[etree._Element, str, Location, Conditions, DocComment | None]

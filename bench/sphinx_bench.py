@@ -132,7 +132,7 @@ def make_baseline_project(source: Path, paths: Sequence[Path]) -> None:
     directive turned into a container headed by its signature line and its options dropped.
     What remains between the two builds is the cost of the domain and of reading the XML."""
     sys.path.insert(0, str(ROOT))
-    from sphinxext_qemudbus.parser import parse_file
+    from sphinxext_qemudbus.model.parser import parse_file
     from sphinxext_qemudbus.sphinx.render import render_interface
 
     source.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,13 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .checker import check_paths
-from .conform import add_cli as add_conform_cli
-from .diff import add_cli as add_diff_cli
-from .output import FORMATS, fails, render, summary
-from .policy import add_cli as add_policy_cli
-from .rules import GROUPS, PROFILES, RULES, expand_selection
-from .summary import CheckOptions
+from .check.checker import check_paths
+from .check.summary import CheckOptions
+from .compat.diff import add_cli as add_diff_cli
+from .diagnostics.output import FORMATS, fails, render, summary
+from .diagnostics.rules import GROUPS, PROFILES, RULES, expand_selection
+from .live.conform import add_cli as add_conform_cli
+from .security.policy import add_cli as add_policy_cli
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_PATH = "interfaces/"

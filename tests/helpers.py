@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
-from sphinxext_qemudbus.checker import check_files
-from sphinxext_qemudbus.diagnostics import Diagnostic
-from sphinxext_qemudbus.parser import parse_string
-from sphinxext_qemudbus.summary import CheckOptions
+from sphinxext_qemudbus.check.checker import check_files
+from sphinxext_qemudbus.check.summary import CheckOptions
+from sphinxext_qemudbus.diagnostics.diagnostic import Diagnostic
+from sphinxext_qemudbus.model.parser import parse_string
 
 REGISTRY_METADATA = """\
     <annotation name="org.qemu.Registry.Implementers" value="qemu"/>

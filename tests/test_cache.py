@@ -6,9 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
-from sphinxext_qemudbus.cache import SummaryCache
-from sphinxext_qemudbus.checker import check_paths
-from sphinxext_qemudbus.summary import CheckOptions
+from sphinxext_qemudbus.check.cache import SummaryCache
+from sphinxext_qemudbus.check.checker import check_paths
+from sphinxext_qemudbus.check.summary import CheckOptions
 
 CORPUS = Path(__file__).parent / "corpus"
 REGISTRY = Path(__file__).parent.parent / "interfaces"
@@ -29,7 +29,7 @@ def test_warm_run_reads_the_cache_instead_of_the_files(tmp_path: Path, monkeypat
     cache = tmp_path / "cache"
     check_paths([REGISTRY], jobs=1, cache_dir=cache)
     monkeypatch.setattr(
-        "sphinxext_qemudbus.checker.parse_file", lambda path: (_ for _ in ()).throw(AssertionError(path))
+        "sphinxext_qemudbus.check.checker.parse_file", lambda path: (_ for _ in ()).throw(AssertionError(path))
     )
     assert check_paths([REGISTRY], jobs=1, cache_dir=cache).files == len(list(REGISTRY.glob("*.xml")))
 
@@ -72,9 +72,9 @@ def test_cache_keeps_itself_out_of_git(tmp_path: Path) -> None:
 def test_summaries_come_back_from_the_cache_unchanged() -> None:
     import json
 
-    from sphinxext_qemudbus.cache import _decode, _encode
-    from sphinxext_qemudbus.checker import _summarize_path
-    from sphinxext_qemudbus.files import collect_paths
+    from sphinxext_qemudbus.check.cache import _decode, _encode
+    from sphinxext_qemudbus.check.checker import _summarize_path
+    from sphinxext_qemudbus.model.files import collect_paths
 
     for folder, profile in ((CORPUS, "generic"), (REGISTRY, "qemu")):
         for path in collect_paths([folder]):

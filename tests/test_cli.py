@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sphinxext_qemudbus.cli import main
-from sphinxext_qemudbus.parser import parse_file
+from sphinxext_qemudbus.model.parser import parse_file
 
 ROOT = Path(__file__).parent.parent
 CORPUS = Path(__file__).parent / "corpus"
@@ -81,7 +81,7 @@ def test_unreadable_file_is_an_io_error(tmp_path: Path, monkeypatch: pytest.Monk
     assert [d.code for d in parsed.diagnostics] == ["X006"]
     target = tmp_path / "org.example.Clean1.xml"
     target.write_text(CLEAN)
-    monkeypatch.setattr("sphinxext_qemudbus.checker.parse_file", lambda path: parse_file(tmp_path))
+    monkeypatch.setattr("sphinxext_qemudbus.check.checker.parse_file", lambda path: parse_file(tmp_path))
     assert main(["check", "-q", str(target)]) == 2
 
 
@@ -132,8 +132,8 @@ def test_default_path_is_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_parser_checker_and_cli_never_import_sphinx() -> None:
     code = (
         "import sys\n"
-        "import sphinxext_qemudbus, sphinxext_qemudbus.cli, sphinxext_qemudbus.checker\n"
-        "import sphinxext_qemudbus.parser, sphinxext_qemudbus.registry, sphinxext_qemudbus.trust\n"
+        "import sphinxext_qemudbus, sphinxext_qemudbus.cli, sphinxext_qemudbus.check.checker\n"
+        "import sphinxext_qemudbus.model.parser, sphinxext_qemudbus.model.registry, sphinxext_qemudbus.security.trust\n"
         "from sphinxext_qemudbus.cli import main\n"
         "main(['check', '-q', '--no-cache', 'interfaces'])\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sphinx', 'docutils', 'myst_parser'))\n"

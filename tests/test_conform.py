@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.conform import BusFacts, compare_object, parse_reply
-from sphinxext_qemudbus.diagnostics import Diagnostic
-from sphinxext_qemudbus.registry import Registry
-from sphinxext_qemudbus.rules import RULES
+from sphinxext_qemudbus.diagnostics.diagnostic import Diagnostic
+from sphinxext_qemudbus.diagnostics.rules import RULES
+from sphinxext_qemudbus.live.conform import BusFacts, compare_object, parse_reply
+from sphinxext_qemudbus.model.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = Registry.load([ROOT / "interfaces"])

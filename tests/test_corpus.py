@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.checker import check_paths
-from sphinxext_qemudbus.parser import MAX_FILE_SIZE, parse_bytes
-from sphinxext_qemudbus.rules import expand_selection
-from sphinxext_qemudbus.summary import CheckOptions
+from sphinxext_qemudbus.check.checker import check_paths
+from sphinxext_qemudbus.check.summary import CheckOptions
+from sphinxext_qemudbus.diagnostics.rules import expand_selection
+from sphinxext_qemudbus.model.parser import MAX_FILE_SIZE, parse_bytes
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -139,7 +139,7 @@ def test_oversized_file_is_refused_before_parsing() -> None:
 
 
 def test_oversized_file_on_disk_is_refused_without_reading_it(tmp_path: Path) -> None:
-    from sphinxext_qemudbus.parser import parse_file
+    from sphinxext_qemudbus.model.parser import parse_file
 
     big = tmp_path / "big.xml"
     with big.open("wb") as stream:

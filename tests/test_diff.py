@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from sphinxext_qemudbus.cli import main
-from sphinxext_qemudbus.diagnostics import Diagnostic, Severity
-from sphinxext_qemudbus.diff import diff_interfaces, successor_name
-from sphinxext_qemudbus.gitbaseline import BaselineError, read_baseline_file
-from sphinxext_qemudbus.model import Interface
-from sphinxext_qemudbus.parser import parse_string
-from sphinxext_qemudbus.registry import Registry
-from sphinxext_qemudbus.rules import RULES
+from sphinxext_qemudbus.compat.diff import diff_interfaces, successor_name
+from sphinxext_qemudbus.compat.gitbaseline import BaselineError, read_baseline_file
+from sphinxext_qemudbus.diagnostics.diagnostic import Diagnostic, Severity
+from sphinxext_qemudbus.diagnostics.rules import RULES
+from sphinxext_qemudbus.model.introspection import Interface
+from sphinxext_qemudbus.model.parser import parse_string
+from sphinxext_qemudbus.model.registry import Registry
 
 from .helpers import REGISTRY_METADATA
 
@@ -548,7 +548,7 @@ def test_registry_against_itself_and_a_removal_in_it() -> None:
 
 
 def test_diff_module_does_not_import_sphinx() -> None:
-    code = "import sys, sphinxext_qemudbus.diff, sphinxext_qemudbus.gitbaseline; sys.exit('sphinx' in sys.modules)"
+    code = "import sys, sphinxext_qemudbus.compat.diff, sphinxext_qemudbus.compat.gitbaseline; sys.exit('sphinx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sphinxext_qemudbus.checker import check_files
-from sphinxext_qemudbus.parser import parse_bytes
-from sphinxext_qemudbus.summary import CheckOptions
+from sphinxext_qemudbus.check.checker import check_files
+from sphinxext_qemudbus.check.summary import CheckOptions
+from sphinxext_qemudbus.model.parser import parse_bytes
 
 REGISTRY = sorted((Path(__file__).parent.parent / "interfaces").glob("*.xml"))
 SAMPLES = [path.read_bytes() for path in REGISTRY]

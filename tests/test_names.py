@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sphinxext_qemudbus.names import (
+from sphinxext_qemudbus.model.names import (
     bus_name_error,
     interface_name_error,
     is_under_prefix,

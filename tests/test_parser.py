@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 import textwrap
 
-from sphinxext_qemudbus.diagnostics import Location
-from sphinxext_qemudbus.doccomment import is_doc_comment, parse_doc_comment
-from sphinxext_qemudbus.model import (
+from sphinxext_qemudbus.diagnostics.diagnostic import Location
+from sphinxext_qemudbus.model.doccomment import is_doc_comment, parse_doc_comment
+from sphinxext_qemudbus.model.introspection import (
     Access,
     Direction,
     EmitsChanged,
@@ -20,7 +20,7 @@ from sphinxext_qemudbus.model import (
     platforms_of,
     signature_variants,
 )
-from sphinxext_qemudbus.parser import parse_string
+from sphinxext_qemudbus.model.parser import parse_string
 
 
 def parse(xml: str, *expected: str) -> Interface:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.files import collect_paths
+from sphinxext_qemudbus.model.files import collect_paths
 
 
 def rglob_order(folder: Path) -> list[str]:
@@ -51,7 +51,7 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unreadable_folder_is_reported_not_skipped(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sphinxext_qemudbus.checker import check_paths
+    from sphinxext_qemudbus.check.checker import check_paths
 
     real = os.scandir
     locked = str(tree / "a")

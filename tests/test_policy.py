@@ -11,7 +11,8 @@ import pytest
 from lxml import etree
 
 from sphinxext_qemudbus.cli import main
-from sphinxext_qemudbus.deployment import (
+from sphinxext_qemudbus.model.registry import Registry
+from sphinxext_qemudbus.security.deployment import (
     BUILTIN_DEPLOYMENTS,
     SCENARIOS,
     Deployment,
@@ -22,9 +23,8 @@ from sphinxext_qemudbus.deployment import (
     parse_deployment,
     resolve_deployment,
 )
-from sphinxext_qemudbus.policy import DEFAULT_LISTEN, build_config, generate_policy, snippet
-from sphinxext_qemudbus.registry import Registry
-from sphinxext_qemudbus.trust import (
+from sphinxext_qemudbus.security.policy import DEFAULT_LISTEN, build_config, generate_policy, snippet
+from sphinxext_qemudbus.security.trust import (
     boundary_flows,
     bus_messages,
     deployment_links,
@@ -192,7 +192,9 @@ def test_snippet_is_a_slice_of_the_full_text(registry: Registry) -> None:
 
 
 def test_calls_list_narrows_a_peer(registry: Registry, tmp_path: Path) -> None:
-    text = (Path(__file__).parent.parent / "sphinxext_qemudbus" / "deployments" / "default.toml").read_text()
+    text = (
+        Path(__file__).parent.parent / "sphinxext_qemudbus" / "security" / "deployments" / "default.toml"
+    ).read_text()
     text = text.replace('id = "viewer"', 'id = "viewer"\ncalls = ["org.qemu.Display1.Keyboard"]')
     deployment = parse_deployment(text, "narrow.toml")
     assert not check_deployment(deployment, registry)

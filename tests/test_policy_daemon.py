@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sphinxext_qemudbus.deployment import builtin_deployment
-from sphinxext_qemudbus.registry import Registry
+from sphinxext_qemudbus.model.registry import Registry
+from sphinxext_qemudbus.security.deployment import builtin_deployment
 from tests.dbusmatrix.harness import (
     ACCESS_DENIED,
     REQUESTED_ERROR,

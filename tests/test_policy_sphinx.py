@@ -13,11 +13,11 @@ import pytest
 from docutils import nodes
 
 from sphinxext_qemudbus.cli import main
-from sphinxext_qemudbus.deployment import SCENARIOS, builtin_deployment, load_deployment
-from sphinxext_qemudbus.policy import build_config, generate_policy, snippet
-from sphinxext_qemudbus.registry import Registry
+from sphinxext_qemudbus.model.registry import Registry
+from sphinxext_qemudbus.security.deployment import SCENARIOS, builtin_deployment, load_deployment
+from sphinxext_qemudbus.security.policy import build_config, generate_policy, snippet
+from sphinxext_qemudbus.security.trust import member_trust_notes
 from sphinxext_qemudbus.sphinx.policy import trust_note_nodes, trust_note_rest
-from sphinxext_qemudbus.trust import member_trust_notes
 
 from .test_policy import REGISTRY
 

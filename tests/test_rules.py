@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sphinxext_qemudbus.rules import RULES, expand_selection
-from sphinxext_qemudbus.summary import CheckOptions
+from sphinxext_qemudbus.check.summary import CheckOptions
+from sphinxext_qemudbus.diagnostics.rules import RULES, expand_selection
 
 from .helpers import REGISTRY_METADATA, check_xml, codes
 
@@ -234,8 +234,8 @@ def test_rule_fires_at_its_line(code: str) -> None:
 def test_rule_can_be_ignored(code: str) -> None:
     profile, xml, _ = CASES[code]
     extra = AMBIGUOUS if code == "R603" else {}
-    from sphinxext_qemudbus.checker import check_files
-    from sphinxext_qemudbus.parser import parse_string
+    from sphinxext_qemudbus.check.checker import check_files
+    from sphinxext_qemudbus.model.parser import parse_string
 
     files = [parse_string(xml, "org.example.Test1.xml")] + [parse_string(b, n) for n, b in extra.items()]
     assert code not in {d.code for d in check_files(files, CheckOptions(profile, ignore=frozenset({code})))}

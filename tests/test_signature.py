@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sphinxext_qemudbus.signature import (
+from sphinxext_qemudbus.model.signature import (
     MAX_DEPTH,
     MAX_SIGNATURE_LENGTH,
     SignatureError,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sphinxext_qemudbus.metadata import KEYS
-from sphinxext_qemudbus.registry import Registry
-from sphinxext_qemudbus.rules import RULES
+from sphinxext_qemudbus.diagnostics.rules import RULES
+from sphinxext_qemudbus.model.metadata import KEYS
+from sphinxext_qemudbus.model.registry import Registry
 from sphinxext_qemudbus.sphinx.config import CONFIG_VALUES
 
 ROOT = Path(__file__).resolve().parent.parent

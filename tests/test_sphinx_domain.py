@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sphinxext_qemudbus.checker import check_paths
-from sphinxext_qemudbus.rules import RULES
+from sphinxext_qemudbus.check.checker import check_paths
+from sphinxext_qemudbus.diagnostics.rules import RULES
 
 XREF_WARNINGS = [
     "SRC/interfaces/org.qemu.Test1.Keyboard.xml:9: WARNING: Inline emphasis start-string without end-string.",

@@ -9,11 +9,11 @@ import sys
 CORE = [
     "sphinxext_qemudbus",
     "sphinxext_qemudbus.cli",
-    "sphinxext_qemudbus.checker",
-    "sphinxext_qemudbus.parser",
-    "sphinxext_qemudbus.registry",
-    "sphinxext_qemudbus.references",
-    "sphinxext_qemudbus.trust",
+    "sphinxext_qemudbus.check.checker",
+    "sphinxext_qemudbus.model.parser",
+    "sphinxext_qemudbus.model.registry",
+    "sphinxext_qemudbus.check.references",
+    "sphinxext_qemudbus.security.trust",
 ]
 
 

@@ -20,7 +20,12 @@ from docutils.statemachine import StringList
 from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
-from ..deployment import (
+from ..diagnostics.diagnostic import Diagnostic, Severity
+from ..diagnostics.rules import GROUPS, PROFILES, RULES
+from ..model.introspection import ALL_PLATFORMS, Interface, platform_label, platforms_of
+from ..model.metadata import KEYS, ROLE_DESCRIPTIONS, interface_metadata
+from ..model.parser import ParsedFile
+from ..security.deployment import (
     BUILTIN_DEPLOYMENTS,
     Deployment,
     DeploymentError,
@@ -28,11 +33,6 @@ from ..deployment import (
     builtin_deployment_path,
     load_deployment,
 )
-from ..diagnostics import Diagnostic, Severity
-from ..metadata import KEYS, ROLE_DESCRIPTIONS, interface_metadata
-from ..model import ALL_PLATFORMS, Interface, platform_label, platforms_of
-from ..parser import ParsedFile
-from ..rules import GROUPS, PROFILES, RULES
 from .config import CONFIG_VALUES
 from .domain import DBusDomain
 from .render import escape, render_file, render_interface
@@ -247,7 +247,7 @@ class GeneratedTable(SphinxDirective):
 
 
 class DBusRulesDirective(GeneratedTable):
-    """``.. dbus-rules::``: every rule code of the checker, from `sphinxext_qemudbus.rules.RULES`.
+    """``.. dbus-rules::``: every rule code of the checker, from `sphinxext_qemudbus.diagnostics.rules.RULES`.
     ``:group: R`` limits it to one letter."""
 
     option_spec = {"group": lambda argument: (argument or "").strip().upper()}  # noqa: RUF012

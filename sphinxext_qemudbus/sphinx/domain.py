@@ -38,10 +38,10 @@ from sphinx.util.docutils import SphinxDirective, switch_source_input
 from sphinx.util.logging import get_node_location
 from sphinx.util.nodes import make_id, make_refnode
 
-from ..metadata import ROLE_DESCRIPTIONS, ROLES
-from ..model import ALL_PLATFORMS, PLATFORM_LABELS, PLATFORMS, EmitsChanged, platform_label
-from ..references import KIND_ROLES, ROLE_KINDS, Resolution, display_text, resolve, suffix_index
-from ..signature import SignatureError, describe, parse_single_type
+from ..check.references import KIND_ROLES, ROLE_KINDS, Resolution, display_text, resolve, suffix_index
+from ..model.introspection import ALL_PLATFORMS, PLATFORM_LABELS, PLATFORMS, EmitsChanged, platform_label
+from ..model.metadata import ROLE_DESCRIPTIONS, ROLES
+from ..model.signature import SignatureError, describe, parse_single_type
 from .config import common_prefixes
 from .reporting import warn
 

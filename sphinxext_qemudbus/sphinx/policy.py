@@ -34,7 +34,9 @@ from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
 from .. import __version__
-from ..deployment import (
+from ..check.references import KIND_ROLES
+from ..model.registry import Registry
+from ..security.deployment import (
     BUILTIN_DEPLOYMENTS,
     SCENARIOS,
     Deployment,
@@ -44,10 +46,8 @@ from ..deployment import (
     check_deployment,
     load_deployment,
 )
-from ..policy import DEFAULT_LISTEN, build_config, snippet
-from ..references import KIND_ROLES
-from ..registry import Registry
-from ..trust import MemberFlow, MemberTrust, boundary_flows
+from ..security.policy import DEFAULT_LISTEN, build_config, snippet
+from ..security.trust import MemberFlow, MemberTrust, boundary_flows
 from .reporting import warn
 from .sources import parse_cached, registry_files
 from .tables import table

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from docutils.statemachine import StringList
 from sphinx.directives import ObjectDescription
 
-from ..deployment import Deployment
-from ..metadata import NAMESPACE, InterfaceMetadata, interface_metadata, waived_codes, waiver_reason
-from ..model import (
+from ..diagnostics.rules import RULES
+from ..model.introspection import (
     ALL_PLATFORMS,
     Access,
     Annotation,
@@ -34,8 +33,9 @@ from ..model import (
     Signal,
     platforms_of,
 )
-from ..rules import RULES
-from ..trust import MemberTrust, ValidationDuty, interface_member_trust, validation_duties
+from ..model.metadata import NAMESPACE, InterfaceMetadata, interface_metadata, waived_codes, waiver_reason
+from ..security.deployment import Deployment
+from ..security.trust import MemberTrust, ValidationDuty, interface_member_trust, validation_duties
 
 INDENT = "   "
 # Sphinx 7.2 renamed :noindex: to :no-index: (the old name still works there, not the new on 5.3).

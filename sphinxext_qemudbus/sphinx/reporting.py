@@ -1,6 +1,6 @@
 """Every warning of the Sphinx side goes through here, as ``type="dbus", subtype=<code>``.
 
-Rule codes (``X001``, ``R601``...) come from `sphinxext_qemudbus.rules`, the same table the checker
+Rule codes (``X001``, ``R601``...) come from `sphinxext_qemudbus.diagnostics.rules`, the same table the checker
 uses; the few problems that exist only in a docs build have the word codes of `SPHINX_WARNINGS`.
 Either can be silenced with ``suppress_warnings = ["dbus.<code>"]`` (or ``"dbus"`` for all).
 """
@@ -14,7 +14,7 @@ import sphinx
 from docutils import nodes
 from sphinx.util import logging
 
-from ..diagnostics import Diagnostic, Location, Severity
+from ..diagnostics.diagnostic import Diagnostic, Location, Severity
 
 logger = logging.getLogger("sphinxext_qemudbus")
 

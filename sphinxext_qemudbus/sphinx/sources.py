@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..model import Interface
-from ..parser import ParsedFile, parse_file
+from ..model.introspection import Interface
+from ..model.parser import ParsedFile, parse_file
 
 _Signature = tuple[int, int, int, int]
 _CACHE: dict[str, tuple[_Signature, ParsedFile]] = {}

@@ -37,11 +37,17 @@ from typing import Any
 
 import jeepney
 
-from sphinxext_qemudbus.deployment import Deployment, User
-from sphinxext_qemudbus.model import Interface, Method, Property, Signal, interface_for_platform
-from sphinxext_qemudbus.policy import DISCOVERY_METHODS, DRIVER, DRIVER_METHODS, FORBIDDEN_DRIVER_CALLS, generate_policy
-from sphinxext_qemudbus.registry import Registry
-from sphinxext_qemudbus.trust import (
+from sphinxext_qemudbus.model.introspection import Interface, Method, Property, Signal, interface_for_platform
+from sphinxext_qemudbus.model.registry import Registry
+from sphinxext_qemudbus.security.deployment import Deployment, User
+from sphinxext_qemudbus.security.policy import (
+    DISCOVERY_METHODS,
+    DRIVER,
+    DRIVER_METHODS,
+    FORBIDDEN_DRIVER_CALLS,
+    generate_policy,
+)
+from sphinxext_qemudbus.security.trust import (
     INTROSPECTABLE,
     OBJECT_MANAGER,
     PROPERTIES,

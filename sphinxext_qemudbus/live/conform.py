@@ -32,10 +32,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .diagnostics import Diagnostic, Location
-from .frozen import frozen
-from .model import (
+from .. import __version__
+from ..diagnostics.diagnostic import Diagnostic, Location
+from ..diagnostics.frozen import frozen
+from ..diagnostics.output import FORMATS, counted, fails, render
+from ..diagnostics.rules import diagnostic
+from ..model.introspection import (
     PLATFORMS,
     Direction,
     Interface,
@@ -46,11 +48,9 @@ from .model import (
     interface_for_platform,
     platforms_of,
 )
-from .names import RESERVED_PREFIX, bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
-from .output import FORMATS, counted, fails, render
-from .parser import parse_bytes
-from .registry import Entry, Registry
-from .rules import diagnostic
+from ..model.names import RESERVED_PREFIX, bus_name_error, is_under_prefix, object_path_error, path_pattern_regex
+from ..model.parser import parse_bytes
+from ..model.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from jeepney.io.blocking import DBusConnection

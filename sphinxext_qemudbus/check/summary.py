@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic
-from .frozen import frozen
-from .rules import RULES
+from ..diagnostics.diagnostic import Diagnostic
+from ..diagnostics.frozen import frozen
+from ..diagnostics.rules import RULES
 
 
 @dataclass(frozen=True, slots=True)

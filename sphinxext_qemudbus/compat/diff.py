@@ -34,12 +34,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-from . import __version__
-from .diagnostics import Diagnostic, Location, Severity
-from .files import collect_paths
-from .gitbaseline import BaselineError, load_baseline, read_baseline_file
-from .metadata import NAMESPACE, interface_metadata
-from .model import (
+from .. import __version__
+from ..diagnostics.diagnostic import Diagnostic, Location, Severity
+from ..diagnostics.output import FORMATS, counted, render
+from ..diagnostics.rules import RULES, diagnostic
+from ..model.files import collect_paths
+from ..model.introspection import (
     PLATFORM_LABELS,
     PLATFORMS,
     Arg,
@@ -54,9 +54,9 @@ from .model import (
     interface_for_platform,
     platforms_of,
 )
-from .output import FORMATS, counted, render
-from .parser import ParsedFile, parse_file
-from .rules import RULES, diagnostic
+from ..model.metadata import NAMESPACE, interface_metadata
+from ..model.parser import ParsedFile, parse_file
+from .gitbaseline import BaselineError, load_baseline, read_baseline_file
 
 __all__ = ["add_cli", "diff_interfaces", "run_diff", "successor_name"]
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .frozen import frozen
-from .model import DocComment
+from ..diagnostics.frozen import frozen
+from ..model.introspection import DocComment
 
 ROLE_KINDS: Mapping[str, str] = {
     "iface": "interface",

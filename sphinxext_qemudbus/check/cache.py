@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .diagnostics import Diagnostic, Location, Severity
+from .. import __version__
+from ..diagnostics.diagnostic import Diagnostic, Location, Severity
 from .summary import CheckOptions, FileSummary, ReferenceEntry
 
 DEFAULT_DIRECTORY = ".qemu-dbus-cache"
@@ -32,7 +32,7 @@ _SCHEMA = 3
 def fingerprint(options: CheckOptions) -> str:
     """What a cached summary depends on besides the file: this tool's code and the options."""
     digest = hashlib.blake2b(f"{_SCHEMA}:{__version__}:{options!r}".encode(), digest_size=16)
-    package = Path(__file__).parent
+    package = Path(__file__).resolve().parent.parent
     for module in sorted(package.rglob("*.py")):
         digest.update(module.name.encode())
         digest.update(module.read_bytes())

@@ -50,10 +50,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .diagnostics import Location
-from .metadata import ROLES
-from .names import bus_name_error
-from .registry import Registry
+from ..diagnostics.diagnostic import Location
+from ..model.metadata import ROLES
+from ..model.names import bus_name_error
+from ..model.registry import Registry
 
 SCENARIOS = ("single-uid", "two-uids", "many-uids")
 SCENARIO_TITLES: Mapping[str, str] = {

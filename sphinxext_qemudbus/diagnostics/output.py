@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .diagnostics import Diagnostic, Severity
+from .diagnostic import Diagnostic, Severity
 from .rules import RULES
 
 FORMATS = ("text", "json", "sarif", "github")

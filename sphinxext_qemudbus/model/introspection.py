@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from .diagnostics import Location
-from .frozen import frozen
+from ..diagnostics.diagnostic import Location
+from ..diagnostics.frozen import frozen
 
 DEPRECATED = "org.freedesktop.DBus.Deprecated"
 NO_REPLY = "org.freedesktop.DBus.Method.NoReply"

@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .diagnostics import Diagnostic
+from ..diagnostics.diagnostic import Diagnostic
 from .files import collect_paths
+from .introspection import Interface
 from .metadata import InterfaceMetadata, interface_metadata
-from .model import Interface
 from .parser import ParsedFile, parse_file
 
 

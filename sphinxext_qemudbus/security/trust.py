@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model.introspection import Arg, Direction, EmitsChanged, Interface, Member, Method, Property, Signal
+from ..model.metadata import InterfaceMetadata, validation_note
+from ..model.registry import Registry
 from .deployment import SCENARIOS, Deployment, builtin_deployment
-from .metadata import InterfaceMetadata, validation_note
-from .model import Arg, Direction, EmitsChanged, Interface, Member, Method, Property, Signal
-from .registry import Registry
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from .diagnostics import Location
+from ..diagnostics.diagnostic import Location
 
 _NEWLINE = re.compile("\n")
 _BACKWARD_LINES = 64  # how far up a start tag may begin before the line where it ends

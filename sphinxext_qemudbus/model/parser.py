@@ -15,9 +15,10 @@ from typing import Any, cast
 
 from lxml import etree
 
-from .diagnostics import Diagnostic, Location, Severity
+from ..diagnostics.diagnostic import Diagnostic, Location, Severity
+from ..diagnostics.rules import diagnostic
 from .doccomment import read_doc_comment
-from .model import (
+from .introspection import (
     GDBUS_DOCSTRING,
     GDBUS_DOCSTRING_SHORT,
     Access,
@@ -36,7 +37,6 @@ from .model import (
     Signal,
     effective_emits,
 )
-from .rules import diagnostic
 from .source import SourceText
 
 MAX_FILE_SIZE = 4 * 1024 * 1024

@@ -16,16 +16,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
-from .diagnostics import Diagnostic, Location
-from .files import collect_paths
-from .metadata import (
-    KEYS_BY_NAME,
-    NAMESPACE,
-    interface_metadata,
-    validation_note,
-    waived_codes,
-)
-from .model import (
+from ..diagnostics.diagnostic import Diagnostic, Location
+from ..diagnostics.rules import diagnostic
+from ..model.files import collect_paths
+from ..model.introspection import (
     ALL_PLATFORMS,
     DEPRECATED,
     EMITS_CHANGED_SIGNAL,
@@ -43,7 +37,14 @@ from .model import (
     platforms_of,
     signature_variants,
 )
-from .names import (
+from ..model.metadata import (
+    KEYS_BY_NAME,
+    NAMESPACE,
+    interface_metadata,
+    validation_note,
+    waived_codes,
+)
+from ..model.names import (
     RESERVED_PREFIX,
     interface_name_error,
     is_under_prefix,
@@ -51,11 +52,10 @@ from .names import (
     object_path_error,
     relative_path_error,
 )
-from .parser import ParsedFile, parse_file
+from ..model.parser import ParsedFile, parse_file
+from ..model.signature import SignatureError, single_type_error
+from ..model.source import SourceText
 from .references import ROLE_KINDS, exact_match, references_in, resolve, suffix_index
-from .rules import diagnostic
-from .signature import SignatureError, single_type_error
-from .source import SourceText
 from .summary import DEFAULT_OPTIONS, CheckOptions, CheckResult, FileSummary, ReferenceEntry
 
 _UNDER_RESERVED = RESERVED_PREFIX + "."

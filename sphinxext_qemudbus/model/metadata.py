@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .model import Arg, Interface, Property
+from .introspection import Arg, Interface, Property
 from .names import bus_name_error, path_pattern_error
 
 NAMESPACE = "org.qemu.Registry."

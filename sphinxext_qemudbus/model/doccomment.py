@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from .diagnostics import Location
-from .model import DocComment, DocParam
+from ..diagnostics.diagnostic import Location
+from .introspection import DocComment, DocParam
 
 # The symbol line: blank lines, then ``Symbol:`` and an optional short text.  No lazy
 # quantifiers before an end anchor: those retry the anchor at every character.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .parser import ParsedFile, parse_bytes
+from ..model.parser import ParsedFile, parse_bytes
 
 _HASH = re.compile(r"[0-9a-f]{7,64}\Z")
 

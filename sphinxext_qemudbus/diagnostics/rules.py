@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .diagnostics import Diagnostic, Location, Severity
+from .diagnostic import Diagnostic, Location, Severity
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 

@@ -38,6 +38,8 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..diagnostics.diagnostic import Location
+from ..model.registry import Registry
 from .deployment import (
     SCENARIO_DESCRIPTIONS,
     SCENARIO_TITLES,
@@ -50,8 +52,6 @@ from .deployment import (
     check_deployment,
     resolve_deployment,
 )
-from .diagnostics import Location
-from .registry import Registry
 from .trust import BusMessage, Link, bus_messages, deployment_links
 
 DEFAULT_LISTEN = "unix:path=/run/qemu/VM/dbus.sock"

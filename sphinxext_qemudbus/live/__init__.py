@@ -1,0 +1,4 @@
+"""``qemu-dbus conform``: a running peer compared with the registry.
+
+Imports only `model` and `diagnostics`.
+"""
