@@ -24,21 +24,15 @@ What is compared, and why that way:
 
 from __future__ import annotations
 
-import argparse
 import difflib
-import os
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-from .. import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location, Severity
-from ..diagnostics.output import FORMATS, counted, render
 from ..diagnostics.rules import RULES, diagnostic
-from ..model.files import collect_paths
 from ..model.introspection import (
     PLATFORM_LABELS,
     PLATFORMS,
@@ -55,10 +49,8 @@ from ..model.introspection import (
     platforms_of,
 )
 from ..model.metadata import NAMESPACE, interface_metadata
-from ..model.parser import ParsedFile, parse_file
-from .gitbaseline import BaselineError, load_baseline, read_baseline_file
 
-__all__ = ["add_cli", "diff_interfaces", "run_diff", "successor_name"]
+__all__ = ["diff_interfaces", "successor_name"]
 
 _EMITS_STRENGTH = {EmitsChanged.FALSE: 0, EmitsChanged.CONST: 1, EmitsChanged.INVALIDATES: 2, EmitsChanged.TRUE: 3}
 _VERSIONED_ELEMENT = re.compile(r"(.*[^0-9])([0-9]+)\Z")
@@ -490,95 +482,3 @@ def diff_interfaces(old: Sequence[Interface], new: Sequence[Interface]) -> list[
     for name in sorted(old_by_name.keys() | new_by_name.keys()):
         result += _diff_one(name, old_by_name.get(name), new_by_name.get(name))
     return result
-
-
-# --- the ``qemu-dbus diff`` subcommand --------------------------------------------------------
-
-EXIT_OK, EXIT_INCOMPATIBLE, EXIT_USAGE = 0, 1, 2
-DEFAULT_PATH = "interfaces/"
-
-
-def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``qemu-dbus diff`` on the CLI's subparsers."""
-    parser = commands.add_parser(
-        "diff",
-        help="report API-compatibility changes between two versions of the interfaces",
-        description="Compare two versions of D-Bus introspection XML: 'diff OLD NEW' with files or "
-        "folders, or 'diff --baseline REV [PATH]' against PATH (default interfaces/) at a git "
-        "revision.  Removed or changed API is an error on stable interfaces, added API a warning, "
-        "renames, deprecations and documentation notes.  Exit status: 0 when there is no error, 1 "
-        "when there is, 2 for usage, I/O, XML or git problems.",
-    )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="OLD NEW, or with --baseline the work-tree PATH")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--baseline", metavar="REV", help="compare PATH with the same path at git revision REV")
-    source.add_argument(
-        "--baseline-file",
-        metavar="FILE",
-        help="like --baseline, with the revision read from FILE (ci/compat-baseline); it must pin a tag or a commit",
-    )
-    parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
-    parser.set_defaults(func=run_diff)
-
-
-def _fail(message: str) -> int:
-    print(f"qemu-dbus diff: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def run_diff(args: argparse.Namespace) -> int:
-    """The subcommand: load both sides, print the findings, return the exit status."""
-    paths: list[str] = list(args.paths)
-    revision: str | None = args.baseline
-    try:
-        if args.baseline_file is not None:
-            revision = read_baseline_file(args.baseline_file)
-        if revision is not None:
-            if len(paths) > 1:
-                return _fail("with --baseline give at most one PATH (the work-tree files to compare)")
-            new_path = paths[0] if paths else DEFAULT_PATH
-            if not os.path.exists(new_path):
-                return _fail(f"{new_path}: no such file or folder")
-            baseline = load_baseline(revision, new_path, pinned=args.baseline_file is not None)
-            old_files = list(baseline.files)
-            old_label = revision if baseline.commit.startswith(revision) else f"{revision} ({baseline.commit[:12]})"
-            new_paths = [new_path]
-        else:
-            if len(paths) != 2:
-                return _fail("give OLD and NEW (files or folders), or --baseline REV [PATH]")
-            old_files = [parse_file(p) for p in collect_paths([paths[0]])]
-            old_label = paths[0]
-            new_paths = [paths[1]]
-        new_files = [parse_file(p) for p in collect_paths(new_paths)]
-    except BaselineError as error:
-        return _fail(str(error))
-    except FileNotFoundError as error:
-        return _fail(f"{error}: no such file or folder")
-
-    def broken(files: Sequence[ParsedFile]) -> list[Diagnostic]:
-        return [d for f in files for d in f.errors]
-
-    problems = broken(old_files) + broken(new_files)
-    if problems:
-        sys.stdout.write(render(problems, args.fmt, version=__version__))
-        return _fail(
-            f"cannot compare: {len(problems)} XML error{'s' if len(problems) != 1 else ''} above "
-            "would make parts of the interfaces look removed; fix them first (qemu-dbus check shows them all)"
-        )
-    old_interfaces = [i for f in old_files for i in f.interfaces]
-    new_interfaces = [i for f in new_files for i in f.interfaces]
-    if revision is not None and not old_interfaces:
-        if args.fmt == "text":
-            print(f"qemu-dbus diff: baseline {old_label} has no interfaces; nothing to compare", file=sys.stderr)
-        else:
-            sys.stdout.write(render([], args.fmt, version=__version__))
-        return EXIT_OK
-
-    findings = diff_interfaces(old_interfaces, new_interfaces)
-    sys.stdout.write(render(findings, args.fmt, version=__version__))
-    counts = Counter(d.severity for d in findings)
-    if args.fmt == "text" and not args.quiet:
-        compared = f"{len({i.name for i in old_interfaces})} interfaces in {old_label} against {len({i.name for i in new_interfaces})} in {', '.join(new_paths)}"
-        print(f"qemu-dbus diff: {compared}: {counted(findings) or 'no changes'}", file=sys.stderr)
-    return EXIT_INCOMPATIBLE if counts[Severity.ERROR] else EXIT_OK

@@ -1,43 +1,23 @@
-"""The ``qemu-dbus`` command line.  Exit codes: 0 clean, 1 findings, 2 usage or I/O errors.
-
-No Sphinx import here (a test asserts it): the checker starts fast and works without a docs toolchain.
-"""
+"""``qemu-dbus check`` and ``qemu-dbus rules``: the checker on the command line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
-from . import __version__
-from .check.checker import check_paths
-from .check.summary import CheckOptions
-from .compat.diff import add_cli as add_diff_cli
-from .diagnostics.output import FORMATS, fails, render, summary
-from .diagnostics.rules import GROUPS, PROFILES, RULES, expand_selection
-from .live.conform import add_cli as add_conform_cli
-from .security.policy import add_cli as add_policy_cli
+from .. import __version__
+from ..check.checker import check_paths
+from ..check.summary import CheckOptions
+from ..diagnostics.output import FORMATS, fails, render, summary
+from ..diagnostics.rules import GROUPS, PROFILES, RULES, expand_selection
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_PATH = "interfaces/"
 DEFAULT_CACHE = ".qemu-dbus-cache"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qemu-dbus", description="Check, document and secure QEMU's D-Bus interfaces.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_Parser
-    )
-    commands.required = True
-
+def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``qemu-dbus check`` and ``qemu-dbus rules`` on the CLI's subparsers."""
     check = commands.add_parser(
         "check",
         help="check D-Bus introspection XML (names, signatures, guidelines, docs, references)",
@@ -83,11 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rules.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
     rules.set_defaults(func=run_rules)
-
-    add_diff_cli(commands)
-    add_conform_cli(commands)
-    add_policy_cli(commands)
-    return parser
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -138,18 +113,3 @@ def run_rules(args: argparse.Namespace) -> int:
         profiles = "" if len(rule.profiles) == len(PROFILES) else f" ({', '.join(rule.profiles)} profile)"
         print(f"  {rule.code}  {rule.name:<32} {rule.severity.value:<8}{profiles}  {rule.doc}")
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
