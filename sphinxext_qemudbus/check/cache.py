@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location, Severity
 from .summary import CheckOptions, FileSummary, ReferenceEntry
 

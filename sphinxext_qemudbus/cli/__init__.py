@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from .check import add_cli as add_check_cli
 from .conform import add_cli as add_conform_cli
 from .diff import add_cli as add_diff_cli

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .. import __version__
+from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic
 from ..diagnostics.output import FORMATS, counted, fails, render
 from ..live.conform import (

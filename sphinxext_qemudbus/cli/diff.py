@@ -8,7 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..compat.diff import diff_interfaces
 from ..compat.gitbaseline import BaselineError, load_baseline, read_baseline_file
 from ..diagnostics.diagnostic import Diagnostic, Severity

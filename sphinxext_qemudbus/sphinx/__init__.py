@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .._version import __version__
 from . import config, policy
 from .directives import DIRECTIVES
 from .domain import DBusDomain, warn_missing_reference

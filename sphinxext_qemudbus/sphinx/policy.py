@@ -33,7 +33,7 @@ from docutils.parsers.rst import directives
 from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
-from .. import __version__
+from .._version import __version__
 from ..check.references import KIND_ROLES
 from ..model.registry import Registry
 from ..security.deployment import (
