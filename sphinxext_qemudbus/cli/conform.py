@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .._version import __version__
@@ -22,6 +21,7 @@ from ..live.conform import (
 from ..model.introspection import PLATFORMS
 from ..model.names import bus_name_error, object_path_error
 from ..model.registry import Registry
+from .registry import add_registry_option, registry_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +46,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="an object to check (repeatable; default: / and everything below it)",
     )
     parser.add_argument("--recursive", action="store_true", help="also check every object below each --object")
-    parser.add_argument("--registry", default="interfaces/", metavar="PATH", help="the registry (default: interfaces/)")
+    add_registry_option(parser)
     parser.add_argument(
         "--platform",
         choices=tuple(PLATFORMS),
@@ -74,9 +74,10 @@ def run_conform(args: argparse.Namespace) -> int:
     for path in args.objects:
         if problem := object_path_error(path):
             return _fail(f"invalid --object {path!r}: {problem}")
-    if not os.path.exists(args.registry):
-        return _fail(f"{args.registry}: no such file or folder")
-    registry = Registry.load([args.registry])
+    path = registry_path(args, "conform")
+    if path is None:
+        return EXIT_USAGE
+    registry = Registry.load([path])
     if registry.errors:
         sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
         return _fail("the registry has XML errors (above); qemu-dbus check shows them all")

@@ -15,9 +15,9 @@ from ..diagnostics.diagnostic import Diagnostic, Severity
 from ..diagnostics.output import FORMATS, counted, render
 from ..model.files import collect_paths
 from ..model.parser import ParsedFile, parse_file
+from ..model.registry import RegistryLocationError, registry_folder
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_USAGE = 0, 1, 2
-DEFAULT_PATH = "interfaces/"
 
 
 def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,8 +26,8 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "diff",
         help="report API-compatibility changes between two versions of the interfaces",
         description="Compare two versions of D-Bus introspection XML: 'diff OLD NEW' with files or "
-        "folders, or 'diff --baseline REV [PATH]' against PATH (default interfaces/) at a git "
-        "revision.  Removed or changed API is an error on stable interfaces, added API a warning, "
+        "folders, or 'diff --baseline REV [PATH]' against PATH at a git revision (default PATH: "
+        "the registry in use, as 'qemu-dbus registry path' prints it; it must be in a git work tree).  Removed or changed API is an error on stable interfaces, added API a warning, "
         "renames, deprecations and documentation notes.  Exit status: 0 when there is no error, 1 "
         "when there is, 2 for usage, I/O, XML or git problems.",
     )
@@ -59,9 +59,9 @@ def run_diff(args: argparse.Namespace) -> int:
         if revision is not None:
             if len(paths) > 1:
                 return _fail("with --baseline give at most one PATH (the work-tree files to compare)")
-            new_path = paths[0] if paths else DEFAULT_PATH
-            if not os.path.exists(new_path):
-                return _fail(f"{new_path}: no such file or folder")
+            if paths and not os.path.exists(paths[0]):
+                return _fail(f"{paths[0]}: no such file or folder")
+            new_path = paths[0] if paths else registry_folder(None, "PATH")
             baseline = load_baseline(revision, new_path, pinned=args.baseline_file is not None)
             old_files = list(baseline.files)
             old_label = revision if baseline.commit.startswith(revision) else f"{revision} ({baseline.commit[:12]})"
@@ -73,7 +73,7 @@ def run_diff(args: argparse.Namespace) -> int:
             old_label = paths[0]
             new_paths = [paths[1]]
         new_files = [parse_file(p) for p in collect_paths(new_paths)]
-    except BaselineError as error:
+    except (BaselineError, RegistryLocationError) as error:
         return _fail(str(error))
     except FileNotFoundError as error:
         return _fail(f"{error}: no such file or folder")

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ..security.deployment import SCENARIOS, DeploymentError
-from ..security.policy import DEFAULT_LISTEN, DEFAULT_REGISTRY, policy_text
+from ..security.policy import DEFAULT_LISTEN, policy_text
+from .registry import add_registry_option, registry_path
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -29,18 +30,16 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     policy.add_argument(
         "--listen", default=DEFAULT_LISTEN, metavar="ADDRESS", help=f"the bus address (default: {DEFAULT_LISTEN})"
     )
-    policy.add_argument(
-        "--registry",
-        default=DEFAULT_REGISTRY,
-        metavar="PATH",
-        help=f"the registry folder (default: {DEFAULT_REGISTRY})",
-    )
+    add_registry_option(policy)
     policy.set_defaults(func=run_policy)
 
 
 def run_policy(args: argparse.Namespace) -> int:
+    registry = registry_path(args, "policy")
+    if registry is None:
+        return EXIT_USAGE
     try:
-        text = policy_text(args.registry, args.deployment, args.scenario, args.listen)
+        text = policy_text(registry, args.deployment, args.scenario, args.listen)
     except DeploymentError as error:
         for problem in error.problems:
             print(problem.format(), file=sys.stderr)

@@ -2,6 +2,11 @@
 
 One object that the Sphinx directives, the policy generator, the trust notes and the compatibility
 gate all read, so none of them re-parses or re-interprets the XML its own way.
+
+Which registry is used is decided here too, once, for the Sphinx extension and every subcommand
+(`registry_folder`): a folder the user names (``dbus_registry_path``, ``--registry``) wins;
+otherwise the registry that ships in the package (`packaged_registry`), which is the repository's
+``interfaces/`` folder installed as the package data ``sphinxext_qemudbus.interfaces``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,46 @@ from .releases import Release, interface_at_release, parse_release
 
 #: The file beside the interface files that says which QEMU release they describe.
 RELEASE_FILE = "registry.toml"
+#: The package whose folder is the registry shipped with this one (pyproject.toml maps it onto
+#: the repository's ``interfaces/``).
+PACKAGED_REGISTRY = "sphinxext_qemudbus.interfaces"
+
+
+class RegistryLocationError(Exception):
+    """The registry to use cannot be: a named folder that does not exist or holds no interface
+    file, or a package installed without its registry.  The message names the setting to fix."""
+
+
+def packaged_registry() -> str:
+    """The folder of the registry that ships in the package, found through `importlib.resources`
+    (in an editable install, the checkout's ``interfaces/``)."""
+    import importlib.resources
+    from pathlib import Path
+
+    try:
+        folder = importlib.resources.files(PACKAGED_REGISTRY)
+    except ModuleNotFoundError:
+        raise RegistryLocationError(
+            f"the package has no registry ({PACKAGED_REGISTRY} is not installed): reinstall "
+            "sphinxext-qemudbus, or name a registry folder"
+        ) from None
+    if not isinstance(folder, Path):  # a zip import: the tools read files by path
+        raise RegistryLocationError(f"the packaged registry is not a folder on disk ({folder}): name a registry folder")
+    return str(folder)
+
+
+def registry_folder(explicit: str | os.PathLike[str] | None, setting: str) -> str:
+    """The registry to read: ``explicit`` when it is given (the value of ``setting``, such as
+    ``--registry`` or ``dbus_registry_path``), else the packaged one.  Raises
+    `RegistryLocationError`, naming ``setting``, when that registry holds no interface file."""
+    path = os.fspath(explicit) if explicit is not None and os.fspath(explicit) else packaged_registry()
+    where = f"{setting} {path}" if explicit else f"the packaged registry {path}"
+    if os.path.isdir(path):
+        if not _holds_xml(path):
+            raise RegistryLocationError(f"{where}: the folder holds no interface file (*.xml)")
+    elif not os.path.exists(path):
+        raise RegistryLocationError(f"{where}: no such folder")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +153,16 @@ class Registry:
             for member in entry.interface.members:
                 objects.setdefault(f"{entry.interface.name}.{member.name}", member.kind)
         return objects
+
+
+def _holds_xml(folder: str) -> bool:
+    """Whether ``folder`` itself holds a ``*.xml`` file (the registry's layout: one file per
+    interface); stops at the first, and never walks below, so naming ``/`` by mistake is cheap."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.name.endswith(".xml") and entry.is_file() for entry in entries)
+    except OSError:
+        return False
 
 
 def read_release(folder: str) -> tuple[str | None, Diagnostic | None]:

@@ -1,0 +1,425 @@
+"""``qemu-dbus registry``: the registry for the people who use it rather than edit it.
+
+``list`` tables the interfaces (since, stability, how each is reached), ``show NAME`` prints one
+interface as a reader wants it (members with raw and readable types, access, NoReply, deprecation,
+since, what each receiver must validate), ``path`` prints the folder in use.  ``--qemu-version``
+answers for an older QEMU (`Registry.at_release`), ``--platform`` for one platform's build of the
+XML.  Every name that comes from the XML is printed through `shown`, so a control character in a
+hostile file cannot drive the reader's terminal.
+
+`add_registry_option` and `registry_path` are the CLI side of the one rule that picks the
+registry (`registry_folder`): every subcommand that reads it uses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from .._version import __version__
+from ..diagnostics.output import render
+from ..model.introspection import (
+    ALL_PLATFORMS,
+    PLATFORMS,
+    Arg,
+    Direction,
+    Interface,
+    Member,
+    Method,
+    Property,
+    Signal,
+    interface_for_platform,
+    platform_label,
+    platforms_of,
+    signature_variants,
+)
+from ..model.metadata import interface_metadata, validation_note
+from ..model.registry import Registry, RegistryLocationError, registry_folder
+from ..model.releases import Release, parse_release, release_text
+from ..model.signature import SignatureError, describe, parse_single_type
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_registry_option(parser: argparse.ArgumentParser) -> None:
+    """``--registry PATH``: the registry to read, instead of the packaged one."""
+    parser.add_argument(
+        "--registry",
+        default=None,
+        metavar="PATH",
+        help="the registry folder (default: the registry installed with this package; "
+        "'qemu-dbus registry path' prints it)",
+    )
+
+
+def registry_path(args: argparse.Namespace, command: str) -> str | None:
+    """The registry the subcommand reads, or None after saying why there is none."""
+    try:
+        return registry_folder(args.registry, "--registry")
+    except RegistryLocationError as error:
+        print(f"qemu-dbus {command}: error: {error}", file=sys.stderr)
+        return None
+
+
+def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``qemu-dbus registry list|show|path`` on the CLI's subparsers."""
+    parser = commands.add_parser(
+        "registry",
+        help="list the registered interfaces, show one, or print where the registry is",
+        description="Read the registry of QEMU's D-Bus interfaces: 'list' the interfaces, 'show' one, "
+        "or print the 'path' of the registry in use.  Exit status: 0, or 2 for an unknown name, "
+        "usage errors and unreadable registries.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+
+    listing = actions.add_parser("list", help="every interface: since, stability, how it is reached")
+    _view_options(listing)
+    listing.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
+    listing.set_defaults(func=run_list)
+
+    show = actions.add_parser("show", help="one interface, its members and what their receivers validate")
+    show.add_argument("name", metavar="NAME", help="the interface (full name, or its last elements)")
+    _view_options(show)
+    show.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
+    show.set_defaults(func=run_show)
+
+    path = actions.add_parser("path", help="the folder of the registry in use")
+    add_registry_option(path)
+    path.set_defaults(func=run_path)
+
+
+def _view_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--qemu-version",
+        metavar="X.Y",
+        help="what that QEMU release exported: leave out what came later",
+    )
+    parser.add_argument(
+        "--platform",
+        choices=tuple(PLATFORMS),
+        help="as QEMU's build for that platform has it (default: every platform variant)",
+    )
+    add_registry_option(parser)
+
+
+def _fail(message: str) -> int:
+    print(f"qemu-dbus registry: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def shown(text: str) -> str:
+    """``text`` with every control, format and unassigned character (escape sequences, bidi
+    overrides, NUL) written as ``\\u{...}``, so a name from the XML prints as what it is."""
+    if text.isprintable():
+        return text
+    return "".join(
+        f"\\u{{{ord(char):x}}}" if unicodedata.category(char).startswith("C") or char == "\\" else char for char in text
+    )
+
+
+class _View:
+    """The registry as the options ask for it: loaded, seen at a release, on a platform."""
+
+    def __init__(self, registry: Registry, path: str, release: Release | None, platform: str | None) -> None:
+        self.full = registry
+        self.path = path
+        self.release = release
+        self.platform = platform
+        self.registry = registry.at_release(release) if release is not None else registry
+
+    def interface(self, interface: Interface) -> Interface:
+        return interface_for_platform(interface, self.platform) if self.platform else interface
+
+    def entries(self) -> list[tuple[Interface, str]]:
+        """(interface as seen, file) for every interface of the view."""
+        return [
+            (self.interface(entry.interface), entry.path)
+            for entry in self.registry
+            if self.platform is None or self.platform in platforms_of(entry.interface.conditions)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "registry": self.path,
+            "qemu_release": self.full.release,
+            "qemu_version": release_text(self.release) if self.release is not None else None,
+            "platform": self.platform,
+        }
+
+
+def _load_view(args: argparse.Namespace) -> _View | int:
+    release: Release | None = None
+    if args.qemu_version is not None:
+        release = parse_release(args.qemu_version)
+        if release is None:
+            return _fail(f"--qemu-version '{shown(args.qemu_version)}' is not a QEMU release such as 7.2")
+    path = registry_path(args, "registry")
+    if path is None:
+        return EXIT_USAGE
+    registry = Registry.load([path])
+    if registry.errors:
+        sys.stdout.write(render(registry.errors, "text", version=__version__))
+        return _fail("the registry has errors (above); qemu-dbus check shows them all")
+    declared = parse_release(registry.release) if registry.release else None
+    if release is not None and declared is not None and release > declared:
+        print(
+            f"qemu-dbus registry: note: the registry describes QEMU {registry.release}; "
+            f"what {release_text(release)} added after it is not in it",
+            file=sys.stderr,
+        )
+    return _View(registry, path, release, args.platform)
+
+
+# --- list ------------------------------------------------------------------------------------
+
+
+def _since(interface: Interface) -> str:
+    return interface_metadata(interface).since or interface.since or "?"
+
+
+def _reached(interface: Interface) -> str:
+    metadata = interface_metadata(interface)
+    if metadata.peer_to_peer:
+        where = "peer-to-peer"
+    elif metadata.bus_name:
+        where = f"bus name {metadata.bus_name}"
+    else:
+        where = "bus, by unique name"
+    return f"{where} at {metadata.object_path}" if metadata.object_path else where
+
+
+def _platforms(interface: Interface) -> list[str]:
+    return sorted(platforms_of(interface.conditions))
+
+
+def _interface_json(interface: Interface, path: str) -> dict[str, Any]:
+    metadata = interface_metadata(interface)
+    return {
+        "name": interface.name,
+        "since": _since(interface),
+        "stability": metadata.stability,
+        "deprecated": interface.deprecated,
+        "implementers": list(metadata.implementers),
+        "callers": list(metadata.callers),
+        "connection": metadata.connection,
+        "bus_name": metadata.bus_name,
+        "object_path": metadata.object_path,
+        "platforms": _platforms(interface),
+        "summary": interface.doc.short if interface.doc else "",
+        "file": path,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    view = _load_view(args)
+    if isinstance(view, int):
+        return view
+    entries = view.entries()
+    if args.fmt == "json":
+        document = view.describe() | {"interfaces": [_interface_json(i, path) for i, path in entries]}
+        print(json.dumps(document, indent=2))
+        return EXIT_OK
+    rows = [("INTERFACE", "SINCE", "STABILITY", "REACHED")]
+    for interface, _path in entries:
+        metadata = interface_metadata(interface)
+        only = platform_label(frozenset(_platforms(interface)))
+        name = shown(interface.name) + (f" ({only} only)" if only else "")
+        stability = (metadata.stability or "?") + (", deprecated" if interface.deprecated else "")
+        rows.append((name, shown(_since(interface)), stability, shown(_reached(interface))))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return EXIT_OK
+
+
+# --- show ------------------------------------------------------------------------------------
+
+
+def _find(view: _View, name: str) -> Interface | int:
+    """The interface ``name`` (a full name, or its last elements when they are unique), or the
+    exit status after saying what is closest."""
+    names = [entry.interface.name for entry in view.full]
+    matches = [full for full in names if full == name or full.endswith("." + name)]
+    if len(matches) > 1 and name not in matches:
+        return _fail(f"'{shown(name)}' is ambiguous: {', '.join(matches)}")
+    if not matches:
+        close = _close_names(name, names)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; 'qemu-dbus registry list' lists them"
+        return _fail(f"no interface '{shown(name)}' in the registry{hint}")
+    found = name if name in matches else matches[0]
+    if found not in view.registry:
+        since = _since(view.full.interface(found))
+        return _fail(f"{found} is not part of QEMU {release_text(view.release or (0, 0, 0))}: it exists since {since}")
+    interface = view.registry.interface(found)
+    if view.platform is not None and view.platform not in platforms_of(interface.conditions):
+        only = platform_label(frozenset(_platforms(interface)))
+        return _fail(f"{found} does not exist on {view.platform} ({only} only)")
+    return view.interface(interface)
+
+
+def _close_names(name: str, names: Sequence[str]) -> list[str]:
+    """Up to three registered names closest to ``name``, compared as typed: whole, without the
+    ``org.qemu.`` prefix, or by the last element alone."""
+    keys: dict[str, str] = {}
+    for full in names:
+        for key in (full, full.removeprefix("org.qemu."), full.rpartition(".")[2]):
+            keys.setdefault(key.lower(), full)
+    matches = difflib.get_close_matches(name.lower(), list(keys), n=6, cutoff=0.6)
+    return list(dict.fromkeys(keys[match] for match in matches))[:3]
+
+
+def _readable(code: str) -> str:
+    try:
+        text = describe(parse_single_type(code))
+    except SignatureError:
+        return "invalid type"
+    return text
+
+
+def _arg_json(arg: Arg, index: int) -> dict[str, Any]:
+    return {
+        "name": arg.name or f"arg{index}",
+        "type": arg.type,
+        "readable_type": _readable(arg.type),
+        "direction": arg.direction.value,
+        "validate": validation_note(arg),
+    }
+
+
+def _member_json(member: Member, interface: Interface) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "kind": member.kind,
+        "name": member.name,
+        "since": member.since or _since(interface),
+        "deprecated": member.deprecated,
+        "platforms": sorted(platforms_of(member.conditions)),
+        "summary": member.doc.short if member.doc else "",
+    }
+    if isinstance(member, Property):
+        result |= {
+            "type": member.type,
+            "readable_type": _readable(member.type),
+            "access": member.access.value,
+            "emits_changed": member.emits_changed.value,
+            "validate": validation_note(member),
+        }
+    else:
+        if isinstance(member, Method):
+            result["no_reply"] = member.no_reply
+        result["variants"] = [
+            {"platforms": sorted(platforms), "args": [_arg_json(arg, i) for i, arg in enumerate(args)]}
+            for platforms, args in signature_variants(member)
+        ]
+    return result
+
+
+def run_show(args: argparse.Namespace) -> int:
+    view = _load_view(args)
+    if isinstance(view, int):
+        return view
+    interface = _find(view, args.name)
+    if isinstance(interface, int):
+        return interface
+    if args.fmt == "json":
+        path = view.registry.entry(interface.name).path
+        document = view.describe() | _interface_json(interface, path)
+        document["members"] = [_member_json(member, interface) for member in interface.members]
+        print(json.dumps(document, indent=2))
+        return EXIT_OK
+    sys.stdout.write("".join(line + "\n" for line in _show_lines(interface, view)))
+    return EXIT_OK
+
+
+def _show_lines(interface: Interface, view: _View) -> list[str]:
+    metadata = interface_metadata(interface)
+    since = _since(interface)
+    lines = [f"{shown(interface.name)}  (since {shown(since)}, {metadata.stability or 'stability unknown'})"]
+    if view.release is not None:
+        lines.append(f"  as QEMU {release_text(view.release)} exported it")
+    if interface.doc and interface.doc.short:
+        lines.append(f"  {shown(interface.doc.short)}")
+    only = platform_label(frozenset(_platforms(interface)))
+    if only:
+        lines.append(f"  platform: {only} only")
+    if interface.deprecated:
+        lines.append("  deprecated")
+    lines.append(
+        f"  implemented by {', '.join(metadata.implementers) or '?'}; called by {', '.join(metadata.callers) or '?'}"
+    )
+    lines.append(f"  reached: {shown(_reached(interface))}")
+    for kind, title in (("method", "Methods"), ("signal", "Signals"), ("property", "Properties")):
+        members = [m for m in interface.members if m.kind == kind]
+        if not members:
+            continue
+        lines += ["", title + ":"]
+        for member in members:
+            lines += _member_lines(member, since)
+    return lines
+
+
+def _flags(member: Member, interface_since: str) -> str:
+    flags = []
+    member_since = member.since or interface_since
+    flags.append(f"since {shown(member_since)}")
+    if isinstance(member, Method) and member.no_reply:
+        flags.append("NoReply")
+    if member.deprecated:
+        flags.append("deprecated")
+    platforms = platforms_of(member.conditions)
+    if platforms != ALL_PLATFORMS:
+        flags.append(f"{platform_label(platforms)} only")
+    return "[" + ", ".join(flags) + "]"
+
+
+def _member_lines(member: Member, interface_since: str) -> list[str]:
+    name = shown(member.name)
+    flags = _flags(member, interface_since)
+    if isinstance(member, Property):
+        lines = [
+            f"  {name}: {shown(member.type)} ({_readable(member.type)}), {member.access.value}, "
+            f"changes: {member.emits_changed.value}  {flags}"
+        ]
+        lines += _validation_lines(validation_note(member), "    ")
+        return lines
+    assert isinstance(member, Method | Signal)
+    variants = signature_variants(member)
+    lines = []
+    for platforms, args in variants:
+        label = f"  ({platform_label(platforms)})" if len(variants) > 1 else ""
+        lines.append(f"  {name}({_signature(member, args)}){label}  {flags}")
+        for index, arg in enumerate(args):
+            # A signal's args all travel one way; a method's go in or come out.
+            direction = "" if isinstance(member, Signal) else "out " if arg.direction is Direction.OUT else "in "
+            arg_name = shown(arg.name or f"arg{index}")
+            lines.append(f"    {direction}{arg_name}: {shown(arg.type)} ({_readable(arg.type)})")
+            lines += _validation_lines(validation_note(arg), "      ")
+    return lines
+
+
+def _signature(member: Method | Signal, args: Sequence[Arg]) -> str:
+    ins = ", ".join(f"{shown(a.type)} {shown(a.name or '')}".strip() for a in args if a.direction is Direction.IN)
+    if isinstance(member, Signal):
+        return ins
+    outs = ", ".join(f"{shown(a.type)} {shown(a.name or '')}".strip() for a in args if a.direction is Direction.OUT)
+    return f"{ins}) -> ({outs}" if not member.no_reply else ins
+
+
+def _validation_lines(note: str | None, indent: str) -> list[str]:
+    return [f"{indent}validate: {shown(' '.join(note.split()))}"] if note else []
+
+
+# --- path ------------------------------------------------------------------------------------
+
+
+def run_path(args: argparse.Namespace) -> int:
+    path = registry_path(args, "registry")
+    if path is None:
+        return EXIT_USAGE
+    print(shown(path))
+    return EXIT_OK
