@@ -20,7 +20,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build"]
 
-# The registry: one introspection file per interface (this is also the default).
+# The registry: one introspection file per interface.  This checkout's folder, named explicitly
+# (the default is the registry installed with the extension, the same files in a checkout).
 dbus_registry_path = "../interfaces"
 # As QEMU's docs/conf.py: the D-Bus index files org.qemu.Display1.VM under "D".
 dbus_index_common_prefix = ["org.qemu."]

@@ -12,14 +12,16 @@ otherwise the registry that ships in the package (`packaged_registry`), which is
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
 from .files import collect_paths
 from .introspection import Interface
 from .metadata import InterfaceMetadata, interface_metadata
+from .names import interface_name_error
 from .parser import ParsedFile, parse_file
 from .releases import Release, interface_at_release, parse_release
 
@@ -78,11 +80,18 @@ class Registry:
     """Interfaces by name.  The first definition of a name wins; the checker reports duplicates."""
 
     def __init__(
-        self, files: Sequence[ParsedFile], release: str | None = None, problems: Sequence[Diagnostic] = ()
+        self,
+        files: Sequence[ParsedFile],
+        release: str | None = None,
+        problems: Sequence[Diagnostic] = (),
+        pages: Mapping[str, str] | None = None,
     ) -> None:
         self.files = tuple(files)
         #: The QEMU release the registry describes (its ``registry.toml``), when it says.
         self.release = release
+        #: Name prefix → the page of the registry's published documentation that renders those
+        #: interfaces (``registry.toml``'s ``[pages]``).
+        self.pages: Mapping[str, str] = dict(pages or {})
         self._problems = tuple(problems)
         self._entries: dict[str, Entry] = {}
         for parsed in self.files:
@@ -95,13 +104,15 @@ class Registry:
         ``registry.toml`` declares."""
         names = [os.fspath(path) for path in paths]
         release: str | None = None
+        pages: dict[str, str] = {}
         problems: list[Diagnostic] = []
         for name in names:
             if os.path.isdir(name):
-                declared, problem = read_release(name)
-                release = release or declared
-                problems += [problem] if problem is not None else []
-        return cls([parse_file(path) for path in collect_paths(names)], release, problems)
+                settings = read_registry_file(name)
+                release = release or settings.release
+                pages = {**settings.pages, **pages}
+                problems += settings.problems
+        return cls([parse_file(path) for path in collect_paths(names)], release, problems, pages)
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -116,7 +127,7 @@ class Registry:
     def at_release(self, release: Release) -> Registry:
         """The registry as QEMU ``release`` exported it: the interfaces and members whose Since
         is newer are not part of it (see `releases`)."""
-        view = Registry((), self.release, self._problems)
+        view = Registry((), self.release, self._problems, self.pages)
         view.files = self.files
         for name, entry in self._entries.items():
             interface = interface_at_release(entry.interface, release)
@@ -145,6 +156,11 @@ class Registry:
     def interfaces(self) -> tuple[Interface, ...]:
         return tuple(entry.interface for entry in self)
 
+    def page(self, name: str) -> str | None:
+        """The published page of interface or member ``name``: that of the longest ``[pages]``
+        prefix it falls under."""
+        return page_of(name, self.pages)
+
     def objects(self) -> dict[str, str]:
         """Full name → kind (interface, method, signal, property) of everything registered."""
         objects: dict[str, str] = {}
@@ -165,9 +181,28 @@ def _holds_xml(folder: str) -> bool:
         return False
 
 
-def read_release(folder: str) -> tuple[str | None, Diagnostic | None]:
-    """The ``qemu-release`` that ``folder/registry.toml`` declares, or what is wrong with it; (None,
-    None) when there is no such file."""
+def page_of(name: str, pages: Mapping[str, str]) -> str | None:
+    """The page of the longest prefix of ``pages`` that ``name`` is, or is under."""
+    best = max((prefix for prefix in pages if name == prefix or name.startswith(prefix + ".")), key=len, default=None)
+    return pages[best] if best is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    """What ``registry.toml`` says: the QEMU release, the published pages, and what is wrong."""
+
+    release: str | None = None
+    pages: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[Diagnostic, ...] = ()
+
+
+_PAGE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\Z")
+
+
+def read_registry_file(folder: str) -> RegistrySettings:
+    """``folder/registry.toml``: the ``qemu-release`` it declares and its ``[pages]`` (interface
+    name prefix → page path, without suffix), or what is wrong with it (M303).  Nothing when there
+    is no such file."""
     import tomllib
 
     path = os.path.join(folder, RELEASE_FILE)
@@ -175,11 +210,25 @@ def read_release(folder: str) -> tuple[str | None, Diagnostic | None]:
         with open(path, "rb") as stream:
             data = tomllib.load(stream)
     except FileNotFoundError:
-        return None, None
+        return RegistrySettings()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        return None, diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {error}")
+        return RegistrySettings(problems=(diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {error}"),))
+    problems: list[Diagnostic] = []
     value = data.get("qemu-release")
-    if not isinstance(value, str) or parse_release(value) is None:
+    release = value if isinstance(value, str) and parse_release(value) is not None else None
+    if release is None:
         message = f'{RELEASE_FILE}: qemu-release must be a QEMU release such as "11.1", not {value!r}'
-        return None, diagnostic("M303", Location(path), message)
-    return value, None
+        problems.append(diagnostic("M303", Location(path), message))
+    raw_pages = data.get("pages", {})
+    pages: dict[str, str] = {}
+    if not isinstance(raw_pages, dict):
+        problems.append(diagnostic("M303", Location(path), f"{RELEASE_FILE}: [pages] must be a table"))
+        raw_pages = {}
+    for prefix, page in raw_pages.items():
+        # A page becomes part of a URL: a relative path of plain characters, no scheme, no "..".
+        if not isinstance(page, str) or not _PAGE.match(page) or ".." in page or interface_name_error(prefix):
+            message = f"{RELEASE_FILE}: [pages] {prefix!r} = {page!r}: expected an interface name prefix and a relative page path"
+            problems.append(diagnostic("M303", Location(path), message))
+            continue
+        pages[prefix] = page
+    return RegistrySettings(release, pages, tuple(problems))

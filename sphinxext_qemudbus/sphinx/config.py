@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..model.registry import RegistryLocationError, registry_folder
+from .reporting import warn
+
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
     from sphinx.config import Config
@@ -37,12 +40,28 @@ class ConfigValue:
 CONFIG_VALUES: tuple[ConfigValue, ...] = (
     ConfigValue(
         "dbus_registry_path",
-        "../interfaces",
+        None,
         "env",
-        (str,),
+        (str, type(None)),
         "The folder of the registry's introspection XML, one ``<interface name>.xml`` file per "
-        "interface.  A relative path is taken from the folder of ``conf.py``.  Read by "
-        "``dbus-interface`` and ``dbus-registry``.",
+        "interface.  A relative path is taken from the folder of ``conf.py``.  None (the default) "
+        "uses the registry installed with the extension (``qemu-dbus registry path`` prints "
+        "where).  Read by ``dbus-interface``, ``dbus-registry``, ``dbus-policy``, "
+        "``dbus-trust-table`` and ``dbus-deployment``, and to resolve references to registry "
+        "objects the project does not render.  A folder that does not exist or holds no "
+        "``*.xml`` file is one warning (``dbus.registry``) at ``conf.py``.",
+    ),
+    ConfigValue(
+        "dbus_registry_url",
+        None,
+        "env",
+        (str, type(None)),
+        "The root URL of the registry's published documentation, such as QEMU's "
+        "``https://www.qemu.org/docs/master/``.  A reference to a registry interface or member "
+        "that the project does not render itself links to ``<URL><page>.html#<full name>``, with "
+        "the page that the registry's ``registry.toml`` gives the interface's family "
+        "(``interop/dbus-display`` for ``org.qemu.Display1.*``).  When it is None such a "
+        "reference is shown as code text, without a link and without a warning.",
     ),
     ConfigValue(
         "dbusdoc_srctree",
@@ -112,6 +131,36 @@ def _resolve_paths(app: Sphinx, config: Config) -> None:
     deployment = config["dbus_trust_deployment"]
     if isinstance(deployment, str) and deployment.endswith(".toml") and not os.path.isabs(deployment):
         config.dbus_trust_deployment = os.path.normpath(os.path.join(app.confdir, deployment))
+    _choose_registry(app, config)
+
+
+def _choose_registry(app: Sphinx, config: Config) -> None:
+    """Settle which registry the build reads (`registry_folder`: the configured folder, else the
+    packaged one) and store it in ``dbus_registry_path``.  A registry that cannot be used is one
+    warning here, at ``conf.py``, naming the setting; the setting then becomes ``""`` and every
+    directive that needs the registry renders nothing without a warning of its own."""
+    try:
+        config.dbus_registry_path = registry_folder(config["dbus_registry_path"], "dbus_registry_path")
+    except RegistryLocationError as error:
+        config.dbus_registry_path = ""
+        message = f"{error}; set dbus_registry_path to a folder of introspection XML files"
+        warn("registry", message, _setting_location(os.path.join(app.confdir, "conf.py"), "dbus_registry_path"))
+
+
+def _setting_location(conf_py: str, name: str) -> str:
+    """``conf.py:LINE`` of the line that sets ``name`` (line 1 when it is not set there)."""
+    try:
+        with open(conf_py, encoding="utf-8", errors="replace") as stream:
+            line = next((number for number, text in enumerate(stream, 1) if text.lstrip().startswith(name)), 1)
+    except OSError:
+        line = 1
+    return f"{conf_py}:{line}"
+
+
+def registry_in_use(config: Config) -> str | None:
+    """The registry folder the build reads, or None when it is unusable (already reported)."""
+    folder = config["dbus_registry_path"]
+    return str(folder) if folder else None
 
 
 def common_prefixes(config: Config) -> Sequence[str]:

@@ -33,7 +33,7 @@ from ..security.deployment import (
     builtin_deployment_path,
     load_deployment,
 )
-from .config import CONFIG_VALUES
+from .config import CONFIG_VALUES, registry_in_use
 from .domain import DBusDomain
 from .render import escape, render_file, render_interface
 from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
@@ -92,7 +92,9 @@ class DBusInterfaceDirective(XMLDirective):
 
     def run(self) -> list[Node]:
         name = self.arguments[0].strip()
-        folder = self.config.dbus_registry_path
+        folder = registry_in_use(self.config)
+        if folder is None:
+            return []  # the unusable registry was reported once, at conf.py
         lookup = find_interface(folder, name)
         for path in lookup.read:
             self.env.note_dependency(path)
@@ -166,7 +168,9 @@ class DBusRegistryDirective(XMLDirective):
     has_content = False
 
     def run(self) -> list[Node]:
-        folder = self.arguments[0] if self.arguments else self.config.dbus_registry_path
+        folder = self.arguments[0] if self.arguments else registry_in_use(self.config)
+        if folder is None:
+            return []  # the unusable registry was reported once, at conf.py
         if self.arguments and not os.path.isabs(folder):
             folder = os.fspath(self.env.relfn2path(folder, self.env.docname)[1])
         rows: list[list[list[Node]]] = []

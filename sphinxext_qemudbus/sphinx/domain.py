@@ -42,8 +42,9 @@ from ..check.references import KIND_ROLES, ROLE_KINDS, Resolution, display_text,
 from ..model.introspection import ALL_PLATFORMS, PLATFORM_LABELS, PLATFORMS, EmitsChanged, platform_label
 from ..model.metadata import ROLE_DESCRIPTIONS, ROLES
 from ..model.signature import SignatureError, describe, parse_single_type
-from .config import common_prefixes
+from .config import common_prefixes, registry_in_use
 from .reporting import warn
+from .sources import registry_index
 
 if TYPE_CHECKING:
     from docutils.parsers.rst.states import Inliner
@@ -806,7 +807,10 @@ class DBusDomain(Domain):
         entry = self.objects[name]
         return make_refnode(builder, fromdocname, entry.docname, entry.node_id, contnode, name)
 
-    def resolve_xref(
+    # The resolver puts whatever node this returns in place of the reference; for a registry
+    # object the project does not render and no dbus_registry_url, that is the code text alone,
+    # which Sphinx's annotation (a reference) does not allow for.
+    def resolve_xref(  # type: ignore[override]
         self,
         env: BuildEnvironment,
         fromdocname: str,
@@ -815,14 +819,42 @@ class DBusDomain(Domain):
         target: str,
         node: pending_xref,
         contnode: Element,
-    ) -> nodes.reference | None:
+    ) -> Element | None:
         kind = ROLE_KINDS.get(typ)
         if kind is None:
             return None
         result = self.resolve_target(target, kind, node.get(_CURRENT))
         if result.name is None:
-            return None  # Sphinx then calls warn_missing_reference, which explains why
+            # Not rendered here: an object of the registry links to its published page, or is
+            # code text; anything else is None, and Sphinx then calls warn_missing_reference.
+            return self._registry_reference(target, kind, node, contnode)
         return self._refnode(builder, fromdocname, result.name, contnode)
+
+    def _registry_resolution(self, target: str, kind: str, interface: str | None) -> tuple[Resolution, str] | None:
+        """``target`` resolved among the objects of the registry in use (the project's own
+        objects aside), with the URL of its published page ("" when there is none)."""
+        folder = registry_in_use(self.env.config)
+        if folder is None:
+            return None
+        index = registry_index(folder)
+        result = resolve(target, kind, interface, index.kinds, index.suffixes)
+        url = self.env.config.dbus_registry_url
+        page = index.page(result.name) if result.name else None
+        return result, f"{url.rstrip('/')}/{page}.html#{result.name}" if url and page else ""
+
+    def _registry_reference(self, target: str, kind: str, node: pending_xref, contnode: Element) -> Element | None:
+        """A reference to a registry object the project does not render: a link to its page of
+        the registry's published documentation (``dbus_registry_url``), else the code text
+        alone.  Never a warning: the project chose not to render it."""
+        found = self._registry_resolution(target, kind, node.get(_CURRENT))
+        if found is None or found[0].name is None:
+            return None
+        resolution, url = found
+        if not url:
+            return contnode
+        reference = nodes.reference("", "", internal=False, refuri=url, reftitle=resolution.name)
+        reference += contnode
+        return reference
 
     def resolve_any_xref(
         self,
@@ -853,6 +885,11 @@ class DBusDomain(Domain):
             return True  # a link that is welcome but not required (the registry table)
         target = node["reftarget"]
         result = self.resolve_target(target, kind, node.get(_CURRENT))
+        if result.problem == "unresolved":
+            # Nothing of the name here: say what the registry has, if that is closer.
+            in_registry = self._registry_resolution(target, kind, node.get(_CURRENT))
+            if in_registry is not None and in_registry[0].problem in ("wrong-kind", "ambiguous"):
+                result = in_registry[0]
         if result.problem == "wrong-kind":
             warn("R602", f":dbus:{role}: reference to {target!r}, but {result.detail}", node)
         elif result.problem == "ambiguous":

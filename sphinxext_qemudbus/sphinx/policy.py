@@ -48,6 +48,7 @@ from ..security.deployment import (
 )
 from ..security.policy import DEFAULT_LISTEN, build_config, snippet
 from ..security.trust import MemberFlow, MemberTrust, boundary_flows
+from .config import registry_in_use
 from .reporting import warn
 from .sources import parse_cached, registry_files
 from .tables import table
@@ -67,8 +68,11 @@ class _PolicyDirective(SphinxDirective):
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {"deployment": directives.unchanged_required}
 
-    def registry(self) -> Registry:
-        folder = str(self.config.dbus_registry_path)
+    def registry(self) -> Registry | None:
+        """The registry in use, or None when it is unusable (reported once, at conf.py)."""
+        folder = registry_in_use(self.config)
+        if folder is None:
+            return None
         files = registry_files(folder)
         for path in files:
             self.env.note_dependency(os.path.abspath(path))
@@ -110,8 +114,8 @@ class DBusPolicyDirective(_PolicyDirective):
         if "scenario" not in self.options:
             raise self.error(f"dbus-policy needs :scenario: ({', '.join(SCENARIOS)})")
         registry = self.registry()
-        deployment = self.deployment(registry)
-        if deployment is None:
+        deployment = self.deployment(registry) if registry is not None else None
+        if registry is None or deployment is None:
             return []
         config = build_config(
             registry, deployment, self.options["scenario"], self.options.get("listen", DEFAULT_LISTEN)
@@ -166,8 +170,8 @@ class DBusTrustTableDirective(_PolicyDirective):
             raise self.error(f"dbus-trust-table needs :scenario: ({', '.join(SCENARIOS)})")
         scenario = self.options["scenario"]
         registry = self.registry()
-        deployment = self.deployment(registry)
-        if deployment is None:
+        deployment = self.deployment(registry) if registry is not None else None
+        if registry is None or deployment is None:
             return []
         wanted = self.options.get("interface")
         flows = [
@@ -230,8 +234,8 @@ class DBusDeploymentDirective(_PolicyDirective):
 
     def run(self) -> list[Node]:
         registry = self.registry()
-        deployment = self.deployment(registry)
-        if deployment is None:
+        deployment = self.deployment(registry) if registry is not None else None
+        if registry is None or deployment is None:
             return []
         rows: list[list[list[Node]]] = []
         for peer in deployment.peers:

@@ -21,8 +21,11 @@ logger = logging.getLogger("sphinxext_qemudbus")
 #: Warnings that only a docs build can produce, with what they mean (rendered on the
 #: extension's documentation page).
 SPHINX_WARNINGS: Mapping[str, str] = {
+    "registry": "The registry that ``dbus_registry_path`` names (or, when it is not set, the one "
+    "installed with the extension) does not exist or holds no ``*.xml`` file.  Reported once, at "
+    "``conf.py``; the directives that read the registry then render nothing.",
     "missing-interface": "A ``dbus-interface`` names an interface that no file of the registry "
-    "defines (or the registry folder does not exist).",
+    "defines, or a ``dbus-registry`` names a folder without interfaces.",
     "duplicate-object": "Two descriptions of the same D-Bus object (by full name).  The warning "
     "gives both locations; links go to the description in the first document by name.",
     "deployment": "A ``dbus-policy``, ``dbus-trust-table`` or ``dbus-deployment`` (or the "

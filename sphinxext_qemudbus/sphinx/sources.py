@@ -1,4 +1,5 @@
-"""Where the XML comes from: parse each file once per build, find registry interfaces by name.
+"""Where the XML comes from: parse each file once per build, find registry interfaces by name,
+and index the whole registry for references to objects the project does not render.
 
 The cache is a plain module-level dict keyed by absolute path and holding the file's stat
 signature (mtime and ctime in nanoseconds, size, inode) next to the parsed tree.  It is
@@ -10,10 +11,13 @@ environment is pickled between builds, and parsed trees do not belong in it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..check.references import suffix_index
 from ..model.introspection import Interface
 from ..model.parser import ParsedFile, parse_file
+from ..model.registry import RELEASE_FILE, Registry, page_of, read_registry_file
 
 _Signature = tuple[int, int, int, int]
 _CACHE: dict[str, tuple[_Signature, ParsedFile]] = {}
@@ -82,3 +86,33 @@ def find_interface(folder: str, name: str) -> Lookup:
             if interface.name == name:
                 return Lookup(interface, parsed, tuple(read))
     return Lookup(None, None, tuple(read))
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryIndex:
+    """Every object of the registry in use, for references to objects the project does not
+    render: full name → kind, the suffix index of `resolve`, and the ``[pages]`` of its
+    published documentation."""
+
+    kinds: Mapping[str, str]
+    suffixes: Mapping[str, tuple[str, ...]]
+    pages: Mapping[str, str]
+
+    def page(self, name: str) -> str | None:
+        return page_of(name, self.pages)
+
+
+_INDEX: dict[str, tuple[tuple[tuple[str, _Signature | None], ...], RegistryIndex]] = {}
+
+
+def registry_index(folder: str) -> RegistryIndex:
+    """The `RegistryIndex` of ``folder``, rebuilt only when one of its files changed on disk."""
+    paths = registry_files(folder)
+    key = tuple((path, _signature(path)) for path in [*paths, os.path.join(folder, RELEASE_FILE)])
+    cached = _INDEX.get(folder)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    kinds = Registry([parse_cached(path) for path in paths]).objects()
+    index = RegistryIndex(kinds, suffix_index(kinds), read_registry_file(folder).pages)
+    _INDEX[folder] = (key, index)
+    return index
