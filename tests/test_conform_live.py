@@ -128,7 +128,7 @@ def test_a_deviating_peer(bus: str, tmp_path: Path) -> None:
         result = conform("--address", bus, "--dest", "org.qemu", "--format", "json")
     assert result.returncode == 1, result.stderr
     assert findings(result) == [
-        ("L001", "interfaces/org.qemu.Display1.Console.xml"),
+        ("L001", f"{ROOT}/interfaces/org.qemu.Display1.Console.xml"),
         ("L010", "org.qemu:/org/qemu/Display1/Gone"),
         ("L101", "org.qemu:/org/qemu/Display1/VM"),
     ]
@@ -159,7 +159,7 @@ def test_property_values_sent_with_another_type(bus: str, tmp_path: Path) -> Non
         unread = conform("--address", bus, "--dest", "org.qemu", "--no-values", "--strict")
     assert result.returncode == 1
     assert findings(result) == [
-        ("L006", "interfaces/org.qemu.Display1.Console.xml"),
+        ("L006", f"{ROOT}/interfaces/org.qemu.Display1.Console.xml"),
         ("L106", "org.qemu:/org/qemu/Display1/Console_0"),
     ]
     assert unread.returncode == 0, unread.stdout + unread.stderr
@@ -226,7 +226,7 @@ def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
         (("--address", "tcp:host=localhost,port=1", "--dest", "org.qemu"), "not supported"),
         (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--object", "rel"), "invalid --object"),
-        (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such file"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such folder"),
     ],
 )
 def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> None:

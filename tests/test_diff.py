@@ -25,6 +25,7 @@ from sphinxext_qemudbus.model.registry import Registry
 from .helpers import REGISTRY_METADATA
 
 ROOT = Path(__file__).parent.parent
+INTERFACES = (ROOT / "interfaces").resolve()
 
 # Line numbers matter: the expectations below point at them.
 BASE = """\
@@ -688,7 +689,7 @@ def test_baseline_unchanged_passes(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(repo)
-    assert main(["diff", "--baseline", "v1.0"]) == 0
+    assert main(["diff", "--baseline", "v1.0", "interfaces"]) == 0
     assert "no changes" in capsys.readouterr().err
 
 
@@ -697,7 +698,7 @@ def test_baseline_broken_stable_interface_fails(
 ) -> None:
     break_interface(repo)
     monkeypatch.chdir(repo)
-    assert main(["diff", "--baseline", "v1.0"]) == 1
+    assert main(["diff", "--baseline", "v1.0", "interfaces"]) == 1
     out = capsys.readouterr().out
     assert out == (
         "v1.0:interfaces/org.qemu.Test1.xml:11: error: method org.qemu.Test1.Bar was removed; this breaks clients "
@@ -720,7 +721,7 @@ def test_baseline_without_interfaces_is_nothing_to_compare(
 ) -> None:
     break_interface(repo)
     monkeypatch.chdir(repo)
-    assert main(["diff", "--baseline", "v1.0~1"]) == 0
+    assert main(["diff", "--baseline", "v1.0~1", "interfaces"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "has no interfaces; nothing to compare" in captured.err
@@ -730,11 +731,11 @@ def test_baseline_unknown_revision(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(repo)
-    assert main(["diff", "--baseline", "v9.9"]) == 2
+    assert main(["diff", "--baseline", "v9.9", "interfaces"]) == 2
     err = capsys.readouterr().err
     assert "unknown revision 'v9.9'" in err
     assert "git fetch --tags" in err
-    assert main(["diff", "--baseline=--output=x"]) == 2
+    assert main(["diff", "--baseline=--output=x", "interfaces"]) == 2
     assert "'--output=x' is not a git revision" in capsys.readouterr().err
 
 
@@ -744,7 +745,7 @@ def test_baseline_outside_a_repository(
     plain = tmp_path / "plain"
     (plain / "interfaces").mkdir(parents=True)
     monkeypatch.chdir(plain)
-    assert main(["diff", "--baseline", "v1.0"]) == 2
+    assert main(["diff", "--baseline", "v1.0", "interfaces"]) == 2
     err = capsys.readouterr().err
     assert "is not inside a git work tree" in err
     assert "qemu-dbus diff OLD NEW" in err
@@ -759,7 +760,7 @@ def test_baseline_missing_from_a_shallow_clone(
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--depth", "1", "--no-tags", f"file://{repo}", str(clone))
     monkeypatch.chdir(clone)
-    assert main(["diff", "--baseline", first]) == 2
+    assert main(["diff", "--baseline", first, "interfaces"]) == 2
     err = capsys.readouterr().err
     assert "is not in this shallow clone" in err
     assert "git fetch --unshallow" in err
@@ -770,14 +771,22 @@ def test_baseline_file(repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyte
     pin.write_text("# the last release\n\nv1.0   # moved on each release\n")
     break_interface(repo)
     monkeypatch.chdir(repo)
-    assert main(["diff", "--baseline-file", str(pin)]) == 1
+    assert main(["diff", "--baseline-file", str(pin), "interfaces"]) == 1
     assert "org.qemu.Test2" in capsys.readouterr().out
     pin.write_text(git(repo, "rev-parse", "v1.0") + "\n")
     assert main(["diff", "--baseline-file", str(pin), "interfaces"]) == 1
     for moving in ("HEAD", "main", "HEAD~0"):
         pin.write_text(f"{moving}\n")
-        assert main(["diff", "--baseline-file", str(pin)]) == 2
+        assert main(["diff", "--baseline-file", str(pin), "interfaces"]) == 2
         assert "moves with every commit" in capsys.readouterr().err
+
+
+def test_baseline_compares_the_registry_in_use_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without PATH, --baseline compares the registry 'qemu-dbus registry path' prints (in this
+    editable install, the checkout's interfaces/) with the revision."""
+    assert main(["diff", "--baseline", "HEAD"]) in (0, 1)  # 1 only while XML edits are uncommitted
+    err = capsys.readouterr().err
+    assert f"against {len(list(INTERFACES.glob('*.xml')))} in {INTERFACES}" in err
 
 
 @pytest.mark.parametrize(

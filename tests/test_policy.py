@@ -367,7 +367,7 @@ def test_cli_errors_exit_2_without_traceback(tmp_path: Path, capsys: pytest.Capt
     assert main(["policy", "--scenario", "many-uids", "--deployment", str(wrong), "--registry", REGISTRY]) == 2
     assert "org.qemu.Nope1, which is not in the registry" in capsys.readouterr().err
     assert main(["policy", "--scenario", "many-uids", "--registry", str(tmp_path / "nowhere")]) == 2
-    assert "no such registry" in capsys.readouterr().err
+    assert "no such folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as caught:
         main(["policy", "--scenario", "three-uids"])
     assert caught.value.code == 2

@@ -95,6 +95,8 @@ CASES: dict[str, tuple[str, str, int]] = {
         registry("<!--\n  P:\n\n  Text.\n\n  Since: 8.0\n-->\n" + '<property name="P" type="b" access="read"/>'),
         22,
     ),
+    "M308": ("qemu", registry(doc("P") + '\n<property name="P" type="b" access="read"/>'), 20),
+    "M309": ("qemu", registry("").replace("Text.\n-->", "Text.\n\n  Since: 6.2\n-->", 1), 2),
     "G401": ("generic", generic("", name="org.example.Test"), 7),
     "G402": ("qemu", registry("", metadata=REGISTRY_METADATA.replace("/org/qemu/Test1", "/org/qemu/Other")), 12),
     "G403": ("generic", generic(doc("get_size") + '\n<method name="get_size"/>'), 13),
@@ -296,7 +298,7 @@ def test_duplicate_member_on_one_platform_only() -> None:
 
 def test_clean_registry_interface_has_no_findings() -> None:
     body = (
-        "<!--\n  Press:\n  @keycode: a key.\n\n  Press a key.\n-->\n"
+        "<!--\n  Press:\n  @keycode: a key.\n\n  Press a key.\n\n  Since: 9.0\n-->\n"
         '<method name="Press">\n<arg name="keycode" type="u" direction="in">\n'
         '<annotation name="org.qemu.Registry.Validate" value="QEMU ignores unknown keys."/>\n</arg>\n</method>'
     )

@@ -246,12 +246,14 @@ def test_domain_state_survives_clear_and_merge() -> None:
 
 
 @pytest.mark.sphinx("html", testroot="missing", freshenv=True)
-def test_unknown_interface_or_folder_is_a_located_warning(app: Any, built: Callable[[Any], Any]) -> None:
+def test_a_registry_folder_that_does_not_exist_is_one_warning_at_the_setting(
+    app: Any, built: Callable[[Any], Any]
+) -> None:
+    """Not one warning per directive: one, at the line of conf.py that names the folder."""
     app.build()
-    folder = "SRC/no-such-folder"
     assert built(app).warnings() == [
-        f"SRC/index.rst:4: WARNING: interface org.qemu.Test1.Nowhere is not in the registry ({folder}) "
-        "[dbus.missing-interface]",
-        f"SRC/index.rst:6: WARNING: no registry interfaces found in {folder} [dbus.missing-interface]",
+        "SRC/conf.py:4: WARNING: dbus_registry_path SRC/no-such-folder: no such folder; name a folder of "
+        "introspection XML files, or leave the setting out to use the registry installed with the extension "
+        "[dbus.registry]"
     ]
     assert "The page goes on." in built(app).html("index")

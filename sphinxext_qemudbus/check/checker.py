@@ -446,6 +446,21 @@ class _FileChecker:
                 )
         if meta.object_path is not None:
             self.check_object_path(interface, meta.object_path)
+        for member in interface.members:
+            if member.since is None:
+                self.report(
+                    "M308",
+                    member,
+                    f"{member.kind} {member.name} does not say since which QEMU release it exists",
+                    (interface, member),
+                )
+        if meta.since is not None and interface.doc is not None and interface.doc.since not in (None, meta.since):
+            self.report(
+                "M309",
+                interface.doc,
+                f"the doc comment says Since: {interface.doc.since}, the annotation {meta.since}",
+                owners,
+            )
         if meta.since is not None:
             for member in interface.members:
                 since = member.since

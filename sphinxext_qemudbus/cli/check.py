@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .._version import __version__
@@ -71,6 +72,13 @@ def run_check(args: argparse.Namespace) -> int:
         ignore = expand_selection(args.ignore)
     except ValueError as error:
         print(f"qemu-dbus check: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.paths and not os.path.exists(DEFAULT_PATH):
+        print(
+            f"qemu-dbus check: error: no PATH given and no {DEFAULT_PATH} folder here; name the files or folders "
+            'to check (the installed registry: qemu-dbus check "$(qemu-dbus registry path)")',
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     paths = args.paths or [DEFAULT_PATH]
     try:

@@ -292,7 +292,15 @@ def _arg_json(arg: Arg, index: int) -> dict[str, Any]:
     }
 
 
-def _member_json(member: Member, interface: Interface) -> dict[str, Any]:
+def _variants(member: Method | Signal, platform: str | None) -> list[tuple[frozenset[str], tuple[Arg, ...]]]:
+    """The member's arg lists per platform; only ``platform``'s when the view has one."""
+    variants = signature_variants(member)
+    if platform is None:
+        return variants
+    return [(frozenset({platform}), args) for platforms, args in variants if platform in platforms]
+
+
+def _member_json(member: Member, interface: Interface, platform: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "kind": member.kind,
         "name": member.name,
@@ -314,7 +322,7 @@ def _member_json(member: Member, interface: Interface) -> dict[str, Any]:
             result["no_reply"] = member.no_reply
         result["variants"] = [
             {"platforms": sorted(platforms), "args": [_arg_json(arg, i) for i, arg in enumerate(args)]}
-            for platforms, args in signature_variants(member)
+            for platforms, args in _variants(member, platform)
         ]
     return result
 
@@ -329,7 +337,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.fmt == "json":
         path = view.registry.entry(interface.name).path
         document = view.describe() | _interface_json(interface, path)
-        document["members"] = [_member_json(member, interface) for member in interface.members]
+        document["members"] = [_member_json(member, interface, view.platform) for member in interface.members]
         print(json.dumps(document, indent=2))
         return EXIT_OK
     sys.stdout.write("".join(line + "\n" for line in _show_lines(interface, view)))
@@ -359,7 +367,7 @@ def _show_lines(interface: Interface, view: _View) -> list[str]:
             continue
         lines += ["", title + ":"]
         for member in members:
-            lines += _member_lines(member, since)
+            lines += _member_lines(member, since, view.platform)
     return lines
 
 
@@ -377,7 +385,7 @@ def _flags(member: Member, interface_since: str) -> str:
     return "[" + ", ".join(flags) + "]"
 
 
-def _member_lines(member: Member, interface_since: str) -> list[str]:
+def _member_lines(member: Member, interface_since: str, platform: str | None) -> list[str]:
     name = shown(member.name)
     flags = _flags(member, interface_since)
     if isinstance(member, Property):
@@ -388,7 +396,7 @@ def _member_lines(member: Member, interface_since: str) -> list[str]:
         lines += _validation_lines(validation_note(member), "    ")
         return lines
     assert isinstance(member, Method | Signal)
-    variants = signature_variants(member)
+    variants = _variants(member, platform)
     lines = []
     for platforms, args in variants:
         label = f"  ({platform_label(platforms)})" if len(variants) > 1 else ""

@@ -304,6 +304,22 @@ _TABLE: tuple[Rule, ...] = (
         "Fix the Since line.",
         _QEMU,
     ),
+    Rule(
+        "M308",
+        "member-without-since",
+        E,
+        "A registry member (method, signal, property) does not say since which QEMU release it exists, so a view of an older release (qemu-dbus registry --qemu-version, conform --qemu-version) cannot tell whether that release has it.",
+        "End its doc comment with a 'Since: X.Y' line: the release that added the member (the interface's own release when it came with it), as verified in QEMU's history and recorded in interfaces/SOURCES.md.",
+        _QEMU,
+    ),
+    Rule(
+        "M309",
+        "conflicting-since",
+        E,
+        "An interface's doc comment has a Since: line that differs from its org.qemu.Registry.Since annotation.",
+        "Make the two agree (the annotation is what tools read).",
+        _QEMU,
+    ),
     # --- G: guidelines -------------------------------------------------------------------------
     Rule(
         "G401",

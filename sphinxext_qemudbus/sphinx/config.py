@@ -139,11 +139,13 @@ def _choose_registry(app: Sphinx, config: Config) -> None:
     packaged one) and store it in ``dbus_registry_path``.  A registry that cannot be used is one
     warning here, at ``conf.py``, naming the setting; the setting then becomes ``""`` and every
     directive that needs the registry renders nothing without a warning of its own."""
+    configured = config["dbus_registry_path"]
     try:
-        config.dbus_registry_path = registry_folder(config["dbus_registry_path"], "dbus_registry_path")
+        config.dbus_registry_path = registry_folder(configured, "dbus_registry_path")
     except RegistryLocationError as error:
         config.dbus_registry_path = ""
-        message = f"{error}; set dbus_registry_path to a folder of introspection XML files"
+        fix = "name a folder of introspection XML files, or leave the setting out to use the registry installed with the extension"
+        message = f"{error}; {fix if configured else 'set dbus_registry_path to a folder of introspection XML files'}"
         warn("registry", message, _setting_location(os.path.join(app.confdir, "conf.py"), "dbus_registry_path"))
 
 
