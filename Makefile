@@ -1,6 +1,7 @@
 # make docs   build the documentation into docs/_build/html
 # make check  install what is needed, then run every test, the registry check, the compatibility
-#             gate and warnings-as-errors docs builds on the newest and the oldest supported Sphinx
+#             gate, warnings-as-errors docs builds on the newest and the oldest supported Sphinx,
+#             and the packaging checks
 # make bench  benchmarks (see bench/)
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ OLDEST := .venv-sphinx-oldest
 STAMP := .installed
 PYTEST_ARGS ?=
 
-.PHONY: all docs check lint test registry compat docs-strict docs-oldest bench compare-qemu clean
+.PHONY: all docs check lint test registry compat docs-strict docs-oldest package bench compare-qemu clean
 
 all: check
 
@@ -30,7 +31,7 @@ docs: $(VENV)/$(STAMP)
 	$(BIN)/sphinx-build -b html -n --keep-going docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 
-check: lint test registry compat docs-strict docs-oldest
+check: lint test registry compat docs-strict docs-oldest package
 
 lint: $(VENV)/$(STAMP)
 	$(BIN)/ruff check sphinxext_qemudbus tests bench
@@ -53,6 +54,11 @@ docs-strict: $(VENV)/$(STAMP)
 docs-oldest: $(OLDEST)/$(STAMP)
 	rm -rf docs/_build/oldest
 	$(OLDEST)/bin/sphinx-build -b html -W -n --keep-going -q docs docs/_build/oldest
+
+# The sdist and the wheel as a user gets them: contents, then the wheel in a fresh venv used from
+# a folder outside the repository (ci/check_package.py says what it proves).
+package: $(VENV)/$(STAMP)
+	$(BIN)/python ci/check_package.py
 
 bench: $(VENV)/$(STAMP)
 	$(BIN)/python bench/run.py
