@@ -10,8 +10,10 @@ an interface that has errors instead of failing the build.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from docutils import nodes
 from docutils.nodes import Node
@@ -317,6 +319,25 @@ class DBusConfigDirective(GeneratedTable):
         return ["Setting", "Default", "Type", "Rebuild", "Meaning"], rows, "20 14 10 8 48"
 
 
+class DBusDirectivesDirective(GeneratedTable):
+    """``.. dbus-directives::``: every directive of the extension with its options, read from
+    the directives' own ``option_spec`` (and the first paragraph of each one's documentation),
+    so the list cannot miss a directive or an option."""
+
+    def rows(self) -> tuple[list[str], list[list[str]], str]:
+        from .domain import DBusDomain
+        from .policy import DIRECTIVES as POLICY_DIRECTIVES
+
+        every: dict[str, type[Any]] = {f"dbus:{name}": cls for name, cls in DBusDomain.directives.items()}
+        every |= {**DIRECTIVES, **POLICY_DIRECTIVES}
+        rows = []
+        for name, directive in sorted(every.items()):
+            options = sorted(getattr(directive, "option_spec", None) or {})
+            summary = " ".join((inspect.getdoc(directive) or "").split("\n\n")[0].split())
+            rows.append([f"``{name}``", ", ".join(f"``:{option}:``" for option in options) or "none", summary])
+        return ["Directive", "Options", "What it does"], rows, "18 32 50"
+
+
 class DBusWarningsDirective(GeneratedTable):
     """``.. dbus-warnings::``: the warning codes only a docs build produces."""
 
@@ -333,4 +354,5 @@ DIRECTIVES: dict[str, type[SphinxDirective]] = {
     "dbus-metadata-keys": DBusMetadataKeysDirective,
     "dbus-config": DBusConfigDirective,
     "dbus-warnings": DBusWarningsDirective,
+    "dbus-directives": DBusDirectivesDirective,
 }
