@@ -85,21 +85,28 @@ class _Served(threading.Thread):
         self.stop_at = stop_at
         self.result = result
         self.stopping = threading.Event()
+        #: What went wrong on the connection (reported unless the registration itself failed).
+        self.problem: Diagnostic | None = None
+        self.handshake: float | None = None
+        self.registered = False
 
     def run(self) -> None:
         where = Location(f"{self.label}:{next(iter(self.objects))}")
         started = time.monotonic()
         try:
             authenticate_client(self.sock, min(started + self.timeout, self.stop_at))
-        except (TimeoutError, WireError) as error:
-            if not self.stopping.is_set():
-                reason = str(error) or f"no answer within {self.timeout:g} s"
-                message = f"the handshake on {self.label}'s listener socket did not complete: {reason}"
-                with self.lock:
-                    self.result.findings.append(diagnostic("L013", where, message))
+        except TimeoutError:
+            self.problem = diagnostic(
+                "L013",
+                where,
+                f"the handshake on {self.label}'s listener socket did not complete: no answer within {self.timeout:g} s",
+            )
             return
-        with self.lock:
-            self.result.handshakes[self.label] = time.monotonic() - started
+        except WireError as error:
+            message = f"the handshake on {self.label}'s listener socket did not complete: {error}"
+            self.problem = diagnostic("L013", where, message)
+            return
+        self.handshake = time.monotonic() - started
         wire = Wire(self.sock)
         try:
             while True:
@@ -112,9 +119,7 @@ class _Served(threading.Thread):
             pass  # the listening time is over
         except WireError as error:
             if not self.stopping.is_set() and "closed the connection" not in str(error):
-                with self.lock:
-                    message = f"{self.label}'s listener connection failed: {error}"
-                    self.result.findings.append(diagnostic("L018", where, message))
+                self.problem = diagnostic("L018", where, f"{self.label}'s listener connection failed: {error}")
         finally:
             wire.close()
 
@@ -303,6 +308,7 @@ def listen(
                 message = f"{interface}.{method} on {target.path} failed: {problem}"
                 result.findings.append(diagnostic("L014", where, message))
             else:
+                thread.registered = True
                 result.registered.append(target.label)
         for thread in threads:
             thread.join(max(remaining(stop_at), 0) + 1.0)
@@ -313,6 +319,12 @@ def listen(
         for thread in threads:
             thread.join(timeout)
             thread.sock.close()
+    for thread in threads:
+        # A failed registration explains whatever its connection did next.
+        if thread.registered and thread.problem is not None and not thread.is_alive():
+            result.findings.append(thread.problem)
+        if thread.handshake is not None:
+            result.handshakes[thread.label] = thread.handshake
     return result
 
 
