@@ -51,15 +51,15 @@ TREE = {
 }
 
 
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of a private dbus-daemon for this module."""
+@contextmanager
+def private_bus(folder: Path) -> Iterator[str]:
+    """A private dbus-daemon (the policy allows everything, monitoring included: same user);
+    yields its address."""
     daemon = shutil.which("dbus-daemon")
     if daemon is None:
         if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
             pytest.fail("QEMU_DBUS_REQUIRE_MATRIX is set but there is no dbus-daemon")
         pytest.skip("no dbus-daemon on this machine")
-    folder = tmp_path_factory.mktemp("bus")
     config = folder / "bus.conf"
     config.write_text(CONFIG.format(folder=folder))
     command = [daemon, f"--config-file={config}", "--nofork", "--print-address=1"]
@@ -71,6 +71,13 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield address
         finally:
             process.terminate()
+
+
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a private dbus-daemon for this module."""
+    with private_bus(tmp_path_factory.mktemp("bus")) as address:
+        yield address
 
 
 @contextmanager
