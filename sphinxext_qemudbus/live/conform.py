@@ -15,11 +15,16 @@ checker's own safe parser (a peer's reply is untrusted input like any file), and
   look for: QEMU finds vmstate helpers in the queue of ``org.qemu.VMState1``), and properties
   GetAll does not return.
 
+The comparison is against the registry's view of one QEMU release (``--qemu-version``): what the
+registry dates later is not expected, and a peer that exports it anyway gets a warning (L107).
+
 Registered-side findings are located in the registry file, live-side ones at ``DEST:PATH:LINE``,
 the line of the peer's introspection XML.  The comparison (`compare_object`) is pure; only
-`introspect_objects` and `read_bus_facts` talk to the bus, through jeepney (the ``live`` extra),
-imported when needed.
-Peer-to-peer connections (a display listener's socket) have no bus to ask and are not covered.
+`introspect_objects` and `read_bus_facts` talk to the bus, through `wire` (jeepney's low-level
+parts, the ``live`` extra), imported when needed.  Every call waits at most ``--timeout`` and never
+past the run's deadline; the walk is bounded in objects and in bytes kept.  The messages
+themselves (a display listener's peer-to-peer socket, a monitored bus) are checked by `traffic`,
+from `listen` and `monitor`.
 """
 
 from __future__ import annotations
