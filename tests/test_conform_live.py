@@ -275,7 +275,7 @@ def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.Comp
             "org.qemu",
             "--no-values",
             "--listen",
-            "1.5",
+            "1",
             "--timeout",
             "1",
             "--format",

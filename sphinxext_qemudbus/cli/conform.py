@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
 import time
@@ -166,10 +167,18 @@ def run_conform(args: argparse.Namespace) -> int:
         monitoring = run.start_monitor() if args.monitor is not None else None
         if isinstance(monitoring, int):
             return monitoring
-        if args.listen is not None and args.dest is not None:
-            run.listen(connection)
-        if monitoring is not None:
-            monitoring.join()
+        try:
+            if args.listen is not None and args.dest is not None:
+                run.listen(connection)
+            if monitoring is not None:
+                monitoring.join()
+        except KeyboardInterrupt:
+            # Ctrl-C (SIGINT) ends listening and monitoring early; the report covers what was seen.
+            run.interrupted = True
+            if run.monitor_wire is not None:
+                run.monitor_wire.sock.shutdown(socket.SHUT_RDWR)
+            if monitoring is not None:
+                monitoring.join(args.timeout)
     return run.report(time.monotonic() - started)
 
 
@@ -187,6 +196,8 @@ class _Run:
         self.check: Any = None
         self.lock = threading.Lock()
         self.monitored: Any = None
+        self.monitor_wire: Any = None
+        self.interrupted = False
 
     @property
     def label(self) -> str:
@@ -232,6 +243,7 @@ class _Run:
             return _fail(f"cannot monitor {args.address}: {error}")
         until = min(time.monotonic() + args.monitor, self.deadline)
         check = self.traffic()
+        self.monitor_wire = wire
 
         def work() -> None:
             with wire:
@@ -272,7 +284,7 @@ class _Run:
                 self.findings.append(diagnostic("L017", Location(args.dest or args.address), message))
         if self.monitored is not None:
             self.summary.append(f"{self.monitored.messages} messages monitored")
-            if self.monitored.problem:
+            if self.monitored.problem and not self.interrupted:
                 message = f"monitoring ended early: {self.monitored.problem}"
                 self.findings.append(diagnostic("L017", Location(args.address), message))
         findings = sorted(self.findings, key=Diagnostic.sort_key)
@@ -285,6 +297,8 @@ class _Run:
                 if served:
                     missing = self.check.unexercised(served)
                     self.summary.append(f"never exercised: {', '.join(missing) or 'none'}")
+            if self.interrupted:
+                self.summary.append("stopped early (interrupted)")
             verdict = counted(findings) or "conforms to the registry"
             print(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}", file=sys.stderr)
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
