@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +53,7 @@ TREE = {
 
 
 @contextmanager
-def private_bus(folder: Path) -> Iterator[str]:
+def private_bus(folder: Path, config_text: str = CONFIG) -> Iterator[str]:
     """A private dbus-daemon (the policy allows everything, monitoring included: same user);
     yields its address."""
     daemon = shutil.which("dbus-daemon")
@@ -61,7 +62,7 @@ def private_bus(folder: Path) -> Iterator[str]:
             pytest.fail("QEMU_DBUS_REQUIRE_MATRIX is set but there is no dbus-daemon")
         pytest.skip("no dbus-daemon on this machine")
     config = folder / "bus.conf"
-    config.write_text(CONFIG.format(folder=folder))
+    config.write_text(config_text.format(folder=folder))
     command = [daemon, f"--config-file={config}", "--nofork", "--print-address=1"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         assert process.stdout is not None
@@ -307,18 +308,7 @@ def test_listen_finds_exactly_what_the_peer_breaks(
 
 
 def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> None:
-    with peer(bus, TREE, tmp_path, listener="good"):
-        result = conform(
-            "--address",
-            bus,
-            "--dest",
-            "org.qemu",
-            "--no-values",
-            "--listen",
-            "1",
-            "--object",
-            "/org/qemu/Display1/Console_0",
-        )
+    result = listen_to(bus, tmp_path, "good", "--object", "/org/qemu/Display1/Console_0", "--format", "text")
     assert result.returncode == 0, result.stderr
     assert "listeners registered: Console_0 display" in result.stderr
     assert "org.qemu.Display1.Listener.Scanout x1, org.qemu.Display1.Listener.Update x1" in result.stderr
@@ -412,3 +402,28 @@ def test_long_paths_are_bounded_in_bytes_not_only_in_count(bus: str, tmp_path: P
     (unchecked,) = walk.unchecked
     assert unchecked.code == "L017"
     assert "bytes of object paths and introspection data" in unchecked.message
+
+
+def test_a_bus_that_does_not_allow_monitoring(tmp_path: Path) -> None:
+    deny = '<deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>'
+    with private_bus(tmp_path, CONFIG.replace("</policy>", f"  {deny}\n  </policy>")) as address:
+        result = conform("--address", address, "--monitor", "1")
+    assert result.returncode == 2
+    assert "cannot monitor" in result.stderr
+    assert "the bus refused BecomeMonitor" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_monitor_alone_sees_the_bus(bus: str, tmp_path: Path) -> None:
+    # A conforming peer introspected by a second conform run while the first one monitors.
+    with peer(bus, TREE, tmp_path):
+        command = [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--address", bus, "--monitor", "60"]
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
+            assert watcher.stderr is not None
+            assert "monitoring" in watcher.stderr.readline()
+            assert conform("--address", bus, "--dest", "org.qemu").returncode == 0
+            watcher.send_signal(signal.SIGINT)
+            out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, out + err
+    assert "GetAll(org.qemu.Display1.Console) x1" in err
+    assert "GetAll(org.qemu.Display1.VM) x1" in err

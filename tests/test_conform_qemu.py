@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,6 +168,13 @@ def wait_for_migration(path: Path) -> str:
     return "timed out"
 
 
+def vmstate_qemu(address: str, control: Path, folder: Path, name: str, *args: str) -> Any:
+    """A QEMU with a dbus-vmstate object for the two helpers, controlled over QMP at ``control``."""
+    vmstate = f"dbus-vmstate,id=dv,addr={bare(address)},id-list=helper-a,,helper-b"
+    qmp_socket = f"unix:{control},server=on,wait=off"
+    return qemu("-display", "none", "-object", vmstate, "-qmp", qmp_socket, *args, folder=folder, name=name)
+
+
 @contextmanager
 def helper(address: str, ident: str) -> Iterator[subprocess.Popen[str]]:
     with subprocess.Popen([sys.executable, str(HELPER), address, ident], stdout=subprocess.PIPE, text=True) as process:
@@ -189,36 +197,14 @@ def test_monitor_checks_the_vmstate_calls_of_a_migration(qemu_release: str, tmp_
     with private_bus(tmp_path) as address, helper(address, "helper-a") as first, helper(address, "helper-b") as second:
         command = [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--address", address, "--monitor", "120"]
         command += ["--qemu-version", qemu_release]
-        vmstate = f"dbus-vmstate,id=dv,addr={bare(address)},id-list=helper-a,,helper-b"
         with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as monitor:
             assert monitor.stderr is not None
             assert "monitoring" in monitor.stderr.readline()
-            source = tmp_path / "source.qmp"
-            with qemu(
-                "-display",
-                "none",
-                "-object",
-                vmstate,
-                "-qmp",
-                f"unix:{source},server=on,wait=off",
-                folder=tmp_path,
-                name="source",
-            ):
+            source, target = tmp_path / "source.qmp", tmp_path / "target.qmp"
+            with vmstate_qemu(address, source, tmp_path, "source"):
                 qmp(source, ("migrate", {"uri": f"exec:cat > {stream}"}))
                 assert wait_for_migration(source) == "completed"
-            target = tmp_path / "target.qmp"
-            incoming = ["-incoming", f"exec:cat {stream}"]
-            with qemu(
-                "-display",
-                "none",
-                "-object",
-                vmstate,
-                "-qmp",
-                f"unix:{target},server=on,wait=off",
-                *incoming,
-                folder=tmp_path,
-                name="target",
-            ):
+            with vmstate_qemu(address, target, tmp_path, "target", "-incoming", f"exec:cat {stream}"):
                 assert wait_for_migration(target) == "completed"
                 time.sleep(0.5)  # the monitor's copies of the last replies are on their way
                 monitor.send_signal(signal.SIGINT)  # ends monitoring early; the report follows

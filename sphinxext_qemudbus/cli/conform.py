@@ -126,8 +126,8 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 
 def run_conform(args: argparse.Namespace) -> int:
-    if args.dest is None and args.monitor is None:
-        return _fail("--dest is required (it is optional only with --monitor)")
+    if args.dest is None and (args.monitor is None or args.listen is not None):
+        return _fail("--dest is required (it is optional only with --monitor alone)")
     if args.dest is not None and (problem := bus_name_error(args.dest)):
         return _fail(f"invalid --dest {args.dest!r}: {problem}")
     for path in args.objects:

@@ -210,25 +210,12 @@ class TrafficCheck:
             return
         if interface is None or not interface.startswith("org.qemu."):
             return
-        where = self._where(origin, seen)
-        registered, problem = self._member(interface, member, where)
-        self._add(("unknown", interface, member), problem)
-        self._count(f"{interface}.{member}")
-        if registered is None:
-            return
-        name = f"{interface}.{member}"
+        registered = self._checked(seen, origin, interface, member, Method)
         if not isinstance(registered, Method):
-            self._add(
-                ("kind", name),
-                diagnostic("L007", where, f"{name} is a {registered.kind} in the registry, called as a method"),
-            )
             return
-        self._path(seen, interface, where, name, "called")
+        name, where = f"{interface}.{member}", self._where(origin, seen)
         expected = _signature(registered, Direction.IN)
-        if seen.signature != expected:
-            message = f"{origin} calls {name} with ({seen.signature}); the registry says ({expected})"
-            self._add(("signature", name, seen.signature), diagnostic("L008", registered.location, message))
-        elif registered.no_reply and not seen.flags & NO_REPLY_EXPECTED:
+        if seen.signature == expected and registered.no_reply and not seen.flags & NO_REPLY_EXPECTED:
             message = f"{origin} calls {name} without the no-reply flag; the registry marks it Method.NoReply"
             self._add(("no-reply", name), diagnostic("L011", where, message))
         self._fds(seen, name, expected, where)
@@ -236,6 +223,33 @@ class TrafficCheck:
             self._content(seen, origin, connection, name, where)
         if not seen.flags & NO_REPLY_EXPECTED:
             self._expect_reply(connection, seen, _Pending(interface, member, _signature(registered, Direction.OUT)))
+
+    def _checked(
+        self, seen: Seen, origin: str, interface: str, member: str, kind: type[Method] | type[Signal]
+    ) -> Method | Signal | None:
+        """The registered member a call or signal names, counted, after the checks both share:
+        known, of the right kind, at the registered path, with the registered signature."""
+        where = self._where(origin, seen)
+        registered, problem = self._member(interface, member, where)
+        self._add(("unknown", interface, member), problem)
+        self._count(f"{interface}.{member}")
+        if registered is None:
+            return None
+        name = f"{interface}.{member}"
+        called = kind is Method
+        if not isinstance(registered, kind):
+            how = "called as a method" if called else "emitted as a signal"
+            self._add(
+                ("kind", name), diagnostic("L007", where, f"{name} is a {registered.kind} in the registry, {how}")
+            )
+            return None
+        self._path(seen, interface, where, name, "called" if called else "emitted")
+        expected = _signature(registered, Direction.IN if called else Direction.OUT)
+        if seen.signature != expected:
+            verb = "calls" if called else "emits"
+            message = f"{origin} {verb} {name} with ({seen.signature}); the registry says ({expected})"
+            self._add(("signature", name, seen.signature), diagnostic("L008", registered.location, message))
+        return registered
 
     def _path(self, seen: Seen, interface: str, where: Location, name: str, verb: str) -> None:
         entry = self.registry.entry(interface) if interface in self.registry else None
@@ -291,25 +305,8 @@ class TrafficCheck:
                 for prop, value in changed.items():
                     self._value(target, str(prop), value, where, "in PropertiesChanged")
             return
-        if not interface.startswith("org.qemu."):
-            return
-        registered, problem = self._member(interface, member, where)
-        self._add(("unknown", interface, member), problem)
-        self._count(f"{interface}.{member}")
-        if registered is None:
-            return
-        name = f"{interface}.{member}"
-        if not isinstance(registered, Signal):
-            self._add(
-                ("kind", name),
-                diagnostic("L007", where, f"{name} is a {registered.kind} in the registry, emitted as a signal"),
-            )
-            return
-        self._path(seen, interface, where, name, "emitted")
-        expected = _signature(registered, Direction.OUT)
-        if seen.signature != expected:
-            message = f"{origin} emits {name} with ({seen.signature}); the registry says ({expected})"
-            self._add(("signature", name, seen.signature), diagnostic("L008", registered.location, message))
+        if interface.startswith("org.qemu."):
+            self._checked(seen, origin, interface, member, Signal)
 
     # --- properties ----------------------------------------------------------------------
 
