@@ -258,3 +258,14 @@ def test_hostile_names_stay_bounded() -> None:
     assert len(check.observed) <= 1001
     assert len(check.findings.result()) <= 1000
     assert check.findings.dropped > 0
+
+
+def test_names_from_a_peer_cannot_forge_output_lines() -> None:
+    hostile = "Fake\nfile.xml:1: error: forged [X001]"
+    findings = run(call(hostile, "", (), path="/ok\n/x"))
+    assert codes(findings) == ["L007"]
+    assert "\n" not in findings[0].message
+    assert "\n" not in str(findings[0].location)
+    check = TrafficCheck(REGISTRY, None, "unix")
+    check.check(call(hostile, "", ()), "qemu", "listener")
+    assert all("\n" not in name for name in check.observed)

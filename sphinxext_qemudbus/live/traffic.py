@@ -173,9 +173,9 @@ class TrafficCheck:
             message = f"{interface}.{member} is used, but the registry dates it to {since}, after QEMU {release}"
             return newest, diagnostic("L107", where, message)
         if self.interface(interface, newest=True) is None:
-            message = f"{interface} is not in the registry (for {self.platform})"
+            message = f"{shown(interface)} is not in the registry (for {self.platform})"
         else:
-            message = f"{interface} has no member {member} in the registry (for {self.platform})"
+            message = f"{interface} has no member {shown(member)} in the registry (for {self.platform})"
         return None, diagnostic("L007", where, message)
 
     # --- messages ------------------------------------------------------------------------
@@ -191,7 +191,7 @@ class TrafficCheck:
             self._signal(seen, origin)
 
     def _where(self, origin: str, seen: Seen) -> Location:
-        return Location(f"{origin}:{seen.field(F_PATH) or '?'}")
+        return Location(f"{origin}:{shown(seen.field(F_PATH) or '?')}")
 
     def _count(self, name: str) -> None:
         if name in self.observed or len(self.observed) < MAX_MEMBERS:
@@ -232,9 +232,10 @@ class TrafficCheck:
         where = self._where(origin, seen)
         registered, problem = self._member(interface, member, where)
         self._add(("unknown", interface, member), problem)
-        self._count(f"{interface}.{member}")
         if registered is None:
+            self._count("(members the registry does not have)")
             return None
+        self._count(f"{interface}.{member}")
         name = f"{interface}.{member}"
         called = kind is Method
         if not isinstance(registered, kind):
@@ -247,7 +248,7 @@ class TrafficCheck:
         expected = _signature(registered, Direction.IN if called else Direction.OUT)
         if seen.signature != expected:
             verb = "calls" if called else "emits"
-            message = f"{origin} {verb} {name} with ({seen.signature}); the registry says ({expected})"
+            message = f"{origin} {verb} {name} with ({shown(seen.signature)}); the registry says ({expected})"
             self._add(("signature", name, seen.signature), diagnostic("L008", registered.location, message))
         return registered
 
@@ -256,7 +257,7 @@ class TrafficCheck:
         pattern = entry.metadata.object_path if entry is not None else None
         path = seen.field(F_PATH) or ""
         if pattern is not None and not path_pattern_regex(pattern).match(path):
-            message = f"{name} is {verb} on {path}; the registry places {interface} at {pattern}"
+            message = f"{name} is {verb} on {shown(path)}; the registry places {interface} at {pattern}"
             self._add(("path", name, path[:200]), diagnostic("L009", where, message))
 
     def _fds(self, seen: Seen, name: str, expected: str, where: Location) -> None:
@@ -283,7 +284,7 @@ class TrafficCheck:
         if seen.kind == ERROR:
             error = seen.field(F_ERROR_NAME) or ""
             if error.startswith("org.qemu.") and error not in self.error_names:
-                message = f"{name} failed with {error}, an error name the registry does not give"
+                message = f"{name} failed with {shown(error)}, an error name the registry does not give"
                 self._add(("error", error), diagnostic("L109", where, message))
             return
         if pending.property_read is not None:
@@ -293,7 +294,9 @@ class TrafficCheck:
             for prop, value in values.items() if isinstance(values, dict) else ():
                 self._value(pending.get_all, str(prop), value, where, "returned by GetAll")
         elif pending.out_signature is not None and seen.signature != pending.out_signature:
-            message = f"the reply to {name} carries ({seen.signature}); the registry says ({pending.out_signature})"
+            message = (
+                f"the reply to {name} carries ({shown(seen.signature)}); the registry says ({pending.out_signature})"
+            )
             self._add(("reply", name, seen.signature), diagnostic("L008", where, message))
 
     def _signal(self, seen: Seen, origin: str) -> None:
@@ -316,7 +319,8 @@ class TrafficCheck:
         if not target.startswith("org.qemu."):
             return
         where = self._where(origin, seen)
-        self._count(f"{PROPERTIES}.{member}({target})")
+        known = target in self.registry and member in ("Get", "GetAll", "Set")
+        self._count(f"{PROPERTIES}.{member}({target})" if known else "(members the registry does not have)")
         if member == "GetAll" and seen.signature == "s":
             self._expect_reply(connection, seen, _Pending(PROPERTIES, member, None, get_all=target))
         elif member in ("Get", "Set") and len(body) >= 2 and isinstance(body[1], str):
@@ -430,6 +434,17 @@ _CONTENT_RULES = {
     "org.qemu.Display1.AudioInListener.Init": TrafficCheck._audio_init,
     "org.qemu.Display1.AudioOutListener.Write": TrafficCheck._audio_write,
 }
+
+
+def shown(name: str) -> str:
+    """A name from a peer as findings show it: as it is when it is a valid D-Bus name or path,
+    else quoted and cut (a peer-to-peer connection has no daemon that validates names)."""
+    if len(name) <= 255 and _PLAIN.fullmatch(name):
+        return name
+    return repr(name[:80]) + ("..." if len(name) > 80 else "")
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_./:(){}-]*")  # names, paths, unique names, signatures
 
 
 def _bytes_per_pixel(pixman_format: int) -> int:
