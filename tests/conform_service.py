@@ -1,25 +1,31 @@
 """A bus peer for the live conformance tests: owns a name and answers from a table, as GDBus would.
 
-Usage: ``conform_service.py ADDRESS NAME TABLE.json [--queue]``.  The table holds ``objects``, object
+Usage: ``conform_service.py ADDRESS NAME TABLE.json [--queue] [--listener MODE]``.  The table holds ``objects``, object
 path → the introspection XML to reply with (null: never reply, like a peer that hangs), and
 ``sent``, object path → interface → property → the type to send its value as (null: leave it out
 of GetAll) where it should differ from the XML.  The peer prints ``ready UNIQUE-NAME`` once it owns
 NAME (with ``--queue``: once it owns it or waits in its queue), then serves Introspect and
 Properties.GetAll until it is terminated.  Any other call, or an unknown path, gets the error
 GDBus would give.
+
+With ``--listener MODE`` it also plays QEMU's part in ``Console.RegisterListener``: it replies, then
+takes the authentication server's role on the socket it was handed (as QEMU does, blocking its
+own loop meanwhile), reads the listener's properties with GetAll and sends a Scanout and an
+Update, each broken the way MODE says (see `LISTENER_MODES`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from typing import Any
 from xml.etree import ElementTree
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dbusmatrix"))
 
-from jeepney import HeaderFields, MessageType
+from jeepney import DBusAddress, HeaderFields, MessageFlag, MessageType, Parser, new_method_call
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 from jeepney.wrappers import new_error, new_method_return
@@ -40,13 +46,94 @@ def property_types(xml: str) -> dict[str, dict[str, str]]:
     }
 
 
-def main(address: str, name: str, table_path: str, queue: bool) -> int:
+#: How the listener part misbehaves: the Update it sends, or what it does instead.
+LISTENER_MODES = (
+    "good",  # a Scanout, then an Update inside it, as the registry says
+    "wrong-signature",  # Update without its pixman_format arg
+    "wrong-path",  # Update sent to another object than /org/qemu/Display1/Listener
+    "no-reply-flag",  # Update without NO_REPLY_EXPECTED (a registry that marks Update NoReply sees it)
+    "outside",  # Update beyond the Scanout's width
+    "hung-handshake",  # never answers the client's AUTH
+    "silent",  # never replies to RegisterListener
+    "garbage",  # sends bytes that are not a D-Bus message after the handshake
+)
+LISTENER = "/org/qemu/Display1/Listener"
+XRGB8888 = 0x20020888
+
+
+def serve_listener(sock: socket.socket, mode: str) -> None:
+    """QEMU's side of a listener connection: authentication server, then the caller."""
+    reader = sock.makefile("rb")
+    lines = []
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        lines.append(line)
+        if line.startswith(b"BEGIN"):
+            break
+        if b"AUTH" in line:
+            sock.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+        elif line.startswith(b"NEGOTIATE_UNIX_FD"):
+            sock.sendall(b"AGREE_UNIX_FD\r\n")
+    if mode == "garbage":
+        sock.sendall(b"X" * 64)
+        return
+    serial = iter(range(1, 1000))
+    parser = Parser()
+
+    def send(path: str, member: str, signature: str, body: tuple[Any, ...], flags: int, interface: str) -> None:
+        message = new_method_call(DBusAddress(path, "org.qemu.Peer", interface), member, signature, body)
+        del message.header.fields[HeaderFields.destination]  # a peer-to-peer connection has no names
+        message.header.flags = MessageFlag(flags)
+        sock.sendall(message.serialise(serial=next(serial)))
+
+    def wait_reply() -> None:
+        while not (found := parser.get_next_message()) or found.header.message_type is MessageType.method_call:
+            data = sock.recv(65536)
+            if not data:
+                return
+            parser.add_data(data)
+
+    no_reply = MessageFlag.no_reply_expected
+    send(LISTENER, "GetAll", "s", ("org.qemu.Display1.Listener",), 0, PROPERTIES)
+    wait_reply()
+    image = bytes(256 * 32)
+    send(LISTENER, "Scanout", "uuuuay", (64, 32, 256, XRGB8888, image), no_reply, "org.qemu.Display1.Listener")
+    update: tuple[Any, ...] = (0, 0, 8, 8, 32, XRGB8888, bytes(256))
+    signature, path, flags = "iiiiuuay", LISTENER, no_reply
+    if mode == "wrong-signature":
+        signature, update = "iiiiuay", (0, 0, 8, 8, 32, bytes(256))
+    elif mode == "wrong-path":
+        path = "/org/qemu/Display1/Other"
+    elif mode == "no-reply-flag":
+        flags = 0
+    elif mode == "outside":
+        update = (60, 0, 8, 8, 32, XRGB8888, bytes(256))
+    send(path, "Update", signature, update, flags, "org.qemu.Display1.Listener")
+    if flags == 0:
+        wait_reply()
+
+
+def register_listener(connection: Any, message: Any, mode: str, kept: list[Any]) -> None:
+    if mode == "silent":
+        kept.append(message.body[0])  # neither answered nor closed
+        return
+    connection.send(new_method_return(message))
+    sock = message.body[0].to_socket()
+    kept.append(sock)
+    if mode != "hung-handshake":
+        serve_listener(sock, mode)
+
+
+def main(address: str, name: str, table_path: str, queue: bool, listener: str | None = None) -> int:
     with open(table_path, encoding="utf-8") as stream:
         table: dict[str, Any] = json.load(stream)
     objects: dict[str, str | None] = table["objects"]
     sent: dict[str, dict[str, dict[str, str | None]]] = table.get("sent", {})
     values = Values()
-    connection = open_dbus_connection(bus=address)
+    connection = open_dbus_connection(bus=address, enable_fds=True)
+    kept: list[Any] = []
     flags = 0 if queue else DO_NOT_QUEUE
     reply = connection.send_and_get_reply(message_bus.RequestName(name, flags), timeout=10)
     if reply.body not in ((PRIMARY_OWNER,), (IN_QUEUE,) if queue else (PRIMARY_OWNER,)):
@@ -66,6 +153,8 @@ def main(address: str, name: str, table_path: str, queue: bool) -> int:
         elif call == (INTROSPECTABLE, "Introspect"):
             if xml is not None:
                 connection.send(new_method_return(message, "s", (xml,)))
+        elif call == ("org.qemu.Display1.Console", "RegisterListener") and listener is not None:
+            register_listener(connection, message, listener, kept)
         elif call == (PROPERTIES, "GetAll") and xml is not None:
             interface = message.body[0]
             types: dict[str, str | None] = {**property_types(xml).get(interface, {})}
@@ -77,4 +166,6 @@ def main(address: str, name: str, table_path: str, queue: bool) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:4], queue="--queue" in sys.argv[4:]))
+    options = sys.argv[4:]
+    mode = options[options.index("--listener") + 1] if "--listener" in options else None
+    raise SystemExit(main(*sys.argv[1:4], queue="--queue" in options, listener=mode))

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,17 +52,17 @@ TREE = {
 }
 
 
-@pytest.fixture(scope="module")
-def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of a private dbus-daemon for this module."""
+@contextmanager
+def private_bus(folder: Path, config_text: str = CONFIG) -> Iterator[str]:
+    """A private dbus-daemon (the policy allows everything, monitoring included: same user);
+    yields its address."""
     daemon = shutil.which("dbus-daemon")
     if daemon is None:
         if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
             pytest.fail("QEMU_DBUS_REQUIRE_MATRIX is set but there is no dbus-daemon")
         pytest.skip("no dbus-daemon on this machine")
-    folder = tmp_path_factory.mktemp("bus")
     config = folder / "bus.conf"
-    config.write_text(CONFIG.format(folder=folder))
+    config.write_text(config_text.format(folder=folder))
     command = [daemon, f"--config-file={config}", "--nofork", "--print-address=1"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         assert process.stdout is not None
@@ -70,6 +74,13 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.terminate()
 
 
+@pytest.fixture(scope="module")
+def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a private dbus-daemon for this module."""
+    with private_bus(tmp_path_factory.mktemp("bus")) as address:
+        yield address
+
+
 @contextmanager
 def peer(
     bus: str,
@@ -78,6 +89,7 @@ def peer(
     name: str = "org.qemu",
     queue: bool = False,
     sent: dict[str, dict[str, dict[str, str | None]]] | None = None,
+    listener: str | None = None,
 ) -> Iterator[str]:
     """A process that owns ``name`` (or, with ``queue``, may wait in its queue) and serves
     ``objects`` (object path → introspection XML), sending property values of the types the XML
@@ -85,6 +97,7 @@ def peer(
     table_file = folder / f"table-{name}-{queue}.json"
     table_file.write_text(json.dumps({"objects": objects, "sent": sent or {}}))
     command = [sys.executable, str(SERVICE), bus, name, str(table_file), *(["--queue"] if queue else [])]
+    command += ["--listener", listener] if listener else []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         try:
@@ -116,7 +129,7 @@ def test_a_conforming_peer(bus: str, tmp_path: Path) -> None:
         result = conform("--address", bus, "--dest", "org.qemu", "--strict")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "6 of 6 objects of org.qemu introspected (unix): conforms to the registry" in result.stderr
+    assert "6 of 6 objects of org.qemu introspected (QEMU 11.1, unix): conforms to the registry" in result.stderr
 
 
 def test_a_deviating_peer(bus: str, tmp_path: Path) -> None:
@@ -191,10 +204,11 @@ def test_a_peer_that_hangs_is_given_up_on(bus: str, tmp_path: Path) -> None:
 
 
 def test_a_name_nobody_owns(bus: str) -> None:
-    result = conform("--address", bus, "--dest", "org.qemu.Nobody", "--object", "/", "--format", "json")
-    assert result.returncode == 1
-    assert findings(result) == [("L010", "org.qemu.Nobody:/")]
-    assert "ServiceUnknown" in json.loads(result.stdout)[0]["message"]
+    for name in ("org.qemu.Nobody", ":1.9999"):
+        result = conform("--address", bus, "--dest", name, "--object", "/")
+        assert result.returncode == 2
+        assert f"error: no peer owns {name} on this bus" in result.stderr
+        assert result.stdout == ""
 
 
 def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
@@ -221,7 +235,13 @@ def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
     ("args", "words"),
     [
         (("--address", "unix:path=/nonexistent/bus", "--dest", "org.qemu"), "cannot connect to unix:path=/nonexistent"),
-        (("--address", "nonsense", "--dest", "org.qemu"), "cannot connect to nonsense"),
+        (("--address", "nonsense", "--dest", "org.qemu"), "invalid --address 'nonsense': a D-Bus address reads"),
+        (("--address", "bogus", "--dest", "org.qemu"), "invalid --address 'bogus'"),
+        (("--address", "unix:path", "--dest", "org.qemu"), "'path' is not KEY=VALUE"),
+        (("--address", "unix:guid=1", "--dest", "org.qemu"), "needs path= or abstract="),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--qemu-version", "seven"), "invalid --qemu-version"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--deadline", "-1"), "positive number of seconds"),
+        (("--address", "unix:path=/x"), "--dest is required"),
         (("--address", "SESSION", "--dest", "org.qemu"), "DBUS_SESSION_BUS_ADDRESS is not set"),
         (("--address", "tcp:host=localhost,port=1", "--dest", "org.qemu"), "not supported"),
         (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
@@ -242,3 +262,168 @@ def test_a_registry_with_xml_errors_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "[X001]" in result.stdout
     assert "the registry has XML errors" in result.stderr
+
+
+# --- --listen against a peer that plays QEMU's part, broken in one way each ---------------------
+
+
+def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    with peer(bus, TREE, folder, listener=mode):
+        return conform(
+            "--address",
+            bus,
+            "--dest",
+            "org.qemu",
+            "--no-values",
+            "--listen",
+            "1",
+            "--timeout",
+            "1",
+            "--format",
+            "json",
+            *extra,
+        )
+
+
+@pytest.mark.parametrize(
+    ("mode", "found", "words"),
+    [
+        ("good", [], ""),
+        ("wrong-signature", [("L008", f"{ROOT}/interfaces/org.qemu.Display1.Listener.xml")], "with (iiiiuay)"),
+        ("wrong-path", [("L009", "Console_0 display:/org/qemu/Display1/Other")], "places org.qemu.Display1.Listener"),
+        ("outside", [("L108", "Console_0 display:/org/qemu/Display1/Listener")], "outside the latest Scanout (64x32)"),
+        ("hung-handshake", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "did not complete"),
+        ("silent", [("L014", "org.qemu:/org/qemu/Display1/Console_0")], "no reply within 1 s"),
+        ("garbage", [("L018", "Console_0 display:/org/qemu/Display1/Listener")], "not a D-Bus message"),
+    ],
+)
+def test_listen_finds_exactly_what_the_peer_breaks(
+    bus: str, tmp_path: Path, mode: str, found: list[tuple[str, str]], words: str
+) -> None:
+    result = listen_to(bus, tmp_path, mode)
+    assert findings(result) == found, result.stdout + result.stderr
+    assert result.returncode == (1 if found and found[0][0] < "L1" else 0)
+    assert all(words in d["message"] for d in json.loads(result.stdout))
+    assert "Traceback" not in result.stderr
+
+
+def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> None:
+    result = listen_to(bus, tmp_path, "good", "--object", "/org/qemu/Display1/Console_0", "--format", "text")
+    assert result.returncode == 0, result.stderr
+    assert "listeners registered: Console_0 display" in result.stderr
+    assert "org.qemu.Display1.Listener.Scanout x1, org.qemu.Display1.Listener.Update x1" in result.stderr
+    assert "never exercised: org.qemu.Display1.Listener.ScanoutDMABUF" in result.stderr
+
+
+def test_listen_checks_the_no_reply_flag_where_the_registry_says_noreply(bus: str, tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    shutil.copytree(ROOT / "interfaces", registry)
+    listener = registry / "org.qemu.Display1.Listener.xml"
+    listener.write_text(
+        listener.read_text().replace(
+            '<method name="Update">',
+            '<method name="Update">\n<annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>',
+        )
+    )
+    assert findings(listen_to(bus, tmp_path, "good", "--registry", str(registry))) == []
+    result = listen_to(bus, tmp_path, "no-reply-flag", "--registry", str(registry))
+    assert findings(result) == [("L011", "Console_0 display:/org/qemu/Display1/Listener")]
+    assert result.returncode == 1
+
+
+# --- bounds: time and memory --------------------------------------------------------------
+
+
+def test_a_bus_that_never_answers_hello(tmp_path: Path) -> None:
+    """A fake bus: it authenticates the client, then reads and never says a word."""
+    path = tmp_path / "mute-bus"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(4)
+    kept: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            kept.append(client)
+            for line in client.makefile("rb"):
+                if b"AUTH" in line:
+                    client.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+                elif line.startswith(b"NEGOTIATE_UNIX_FD"):
+                    client.sendall(b"AGREE_UNIX_FD\r\n")
+                elif line.startswith(b"BEGIN"):
+                    break  # Hello arrives next: never answered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        result = conform("--address", f"unix:path={path}", "--dest", "org.qemu", "--timeout", "1")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+        for client in kept:
+            client.close()
+    assert result.returncode == 2
+    assert f"cannot connect to unix:path={path}: no answer within 1 s" in result.stderr
+    assert elapsed < 30  # the process ends; how fast is for make bench, not a test
+
+
+def test_the_deadline_bounds_the_whole_run(bus: str, tmp_path: Path) -> None:
+    tree: dict[str, str | None] = {**TREE, "/org/qemu/Display1/VM": None, "/org/qemu/Display1/Console_0": None}
+    with peer(bus, tree, tmp_path):
+        result = conform(
+            "--address", bus, "--dest", "org.qemu", "--deadline", "1", "--timeout", "20", "--format", "json"
+        )
+    assert result.returncode == 1
+    codes = [d["code"] for d in json.loads(result.stdout)]
+    assert "L017" in codes, result.stdout
+    unchecked = next(d for d in json.loads(result.stdout) if d["code"] == "L017")
+    assert "deadline" in unchecked["message"]
+
+
+def test_long_paths_are_bounded_in_bytes_not_only_in_count(bus: str, tmp_path: Path) -> None:
+    from sphinxext_qemudbus.live.conform import LiveBus, connect, introspect_objects
+
+    element = "x" * 200
+    tree: dict[str, str | None] = {"/": f'<node><node name="{element}"/></node>'}
+    path = ""
+    for _ in range(40):
+        path += f"/{element}"
+        tree[path] = f'<node><node name="{element}"/></node>'
+    with peer(bus, tree, tmp_path):
+        wire = connect(bus, 5, time.monotonic() + 60)
+        with wire:
+            walk = introspect_objects(LiveBus(wire, 5), "org.qemu", ["/"], True, max_bytes=20_000)
+    assert len(walk.objects) < 20
+    (unchecked,) = walk.unchecked
+    assert unchecked.code == "L017"
+    assert "bytes of object paths and introspection data" in unchecked.message
+
+
+def test_a_bus_that_does_not_allow_monitoring(tmp_path: Path) -> None:
+    deny = '<deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>'
+    with private_bus(tmp_path, CONFIG.replace("</policy>", f"  {deny}\n  </policy>")) as address:
+        result = conform("--address", address, "--monitor", "1")
+    assert result.returncode == 2
+    assert "cannot monitor" in result.stderr
+    assert "the bus refused BecomeMonitor" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_monitor_alone_sees_the_bus(bus: str, tmp_path: Path) -> None:
+    # A conforming peer introspected by a second conform run while the first one monitors.
+    with peer(bus, TREE, tmp_path):
+        command = [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--address", bus, "--monitor", "60"]
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
+            assert watcher.stderr is not None
+            assert "monitoring" in watcher.stderr.readline()
+            assert conform("--address", bus, "--dest", "org.qemu").returncode == 0
+            watcher.send_signal(signal.SIGINT)
+            out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, out + err
+    assert "GetAll(org.qemu.Display1.Console) x1" in err
+    assert "GetAll(org.qemu.Display1.VM) x1" in err

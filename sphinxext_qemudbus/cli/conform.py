@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
+import threading
+import time
+from typing import Any
 
 from .._version import __version__
-from ..diagnostics.diagnostic import Diagnostic
+from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.output import FORMATS, counted, fails, render
+from ..diagnostics.rules import diagnostic
+from ..live.address import AddressError, parse_address
 from ..live.conform import (
+    DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
     LiveBus,
     LiveError,
+    Walk,
     compare_object,
     connect,
     current_platform,
     introspect_objects,
+    owner_of,
     read_bus_facts,
+    release_view,
 )
 from ..model.introspection import PLATFORMS
 from ..model.names import bus_name_error, object_path_error
 from ..model.registry import Registry
+from ..model.releases import Release, parse_release, release_text
 from .registry import add_registry_option, registry_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -30,13 +41,17 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     """Register ``qemu-dbus conform`` on the CLI's subparsers."""
     parser = commands.add_parser(
         "conform",
-        help="compare a running peer's D-Bus objects with the registry",
+        help="compare a running peer's D-Bus objects and messages with the registry",
         description="Introspect the objects a peer exports on a bus and compare every org.qemu.* "
-        "interface with the registry.  Exit status: 0 when there is no error (with --strict, no "
-        "warning either), 1 when there are findings, 2 for usage or connection problems.",
+        "interface with the registry's view of one QEMU release; optionally become a display "
+        "client (--listen) and watch the bus (--monitor), checking every message.  Exit status: 0 "
+        "when there is no error (with --strict, no warning either), 1 when there are findings, 2 "
+        "for usage or connection problems.",
     )
     parser.add_argument("--address", required=True, help="the bus: a D-Bus address, or SESSION or SYSTEM")
-    parser.add_argument("--dest", required=True, metavar="NAME", help="the peer's bus name (QEMU: org.qemu)")
+    parser.add_argument(
+        "--dest", metavar="NAME", help="the peer's bus name (QEMU: org.qemu); optional with --monitor alone"
+    )
     parser.add_argument(
         "--object",
         action="append",
@@ -48,6 +63,12 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument("--recursive", action="store_true", help="also check every object below each --object")
     add_registry_option(parser)
     parser.add_argument(
+        "--qemu-version",
+        metavar="X.Y",
+        help="the QEMU release the peer runs: what the registry dates later is not expected "
+        "(default: the registry's own release)",
+    )
+    parser.add_argument(
         "--platform",
         choices=tuple(PLATFORMS),
         default=current_platform(),
@@ -56,11 +77,42 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument(
         "--no-values", action="store_true", help="do not read property values (GetAll runs the peer's getters)"
     )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per call")
+    parser.add_argument(
+        "--listen",
+        type=_seconds,
+        metavar="SECONDS",
+        help="register a display listener on every console (and audio listeners) and check what "
+        "QEMU sends to them for SECONDS",
+    )
+    parser.add_argument(
+        "--monitor",
+        type=_seconds,
+        metavar="SECONDS",
+        help="become a bus monitor and check every org.qemu.* message for SECONDS (the bus policy must allow it)",
+    )
+    parser.add_argument(
+        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per step (connecting, each call)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"wall-clock budget of the whole run (default: {DEFAULT_DEADLINE:g} s plus --listen and --monitor)",
+    )
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     parser.set_defaults(func=run_conform)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e7:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
 
 
 def _fail(message: str) -> int:
@@ -68,12 +120,22 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(f"qemu-dbus conform: {message}", file=sys.stderr, flush=True)
+
+
 def run_conform(args: argparse.Namespace) -> int:
-    if problem := bus_name_error(args.dest):
+    if args.dest is None and (args.monitor is None or args.listen is not None):
+        return _fail("--dest is required (it is optional only with --monitor alone)")
+    if args.dest is not None and (problem := bus_name_error(args.dest)):
         return _fail(f"invalid --dest {args.dest!r}: {problem}")
     for path in args.objects:
         if problem := object_path_error(path):
             return _fail(f"invalid --object {path!r}: {problem}")
+    release: Release | None = None
+    if args.qemu_version is not None and (release := parse_release(args.qemu_version)) is None:
+        return _fail(f"invalid --qemu-version {args.qemu_version!r}: give a QEMU release such as 7.2 or 8.2.1")
     path = registry_path(args, "conform")
     if path is None:
         return EXIT_USAGE
@@ -81,24 +143,163 @@ def run_conform(args: argparse.Namespace) -> int:
     if registry.errors:
         sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
         return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
-    roots = args.objects or ["/"]
-    recursive = args.recursive or not args.objects
+    if release is None and registry.release is not None:
+        release = parse_release(registry.release)
+    budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
+    started = time.monotonic()
+    deadline = started + budget
+    if args.address not in ("SESSION", "SYSTEM"):
+        try:
+            parse_address(args.address)
+        except AddressError as error:
+            return _fail(f"invalid --address {args.address!r}: {error}")
     try:
-        connection = connect(args.address)
+        connection = connect(args.address, args.timeout, deadline)
     except LiveError as error:
         return _fail(str(error))
+    run = _Run(args, registry, release, deadline)
     with connection:
-        bus = LiveBus(connection, args.timeout)
-        objects = introspect_objects(bus, args.dest, roots, recursive)
-        facts = read_bus_facts(bus, args.dest, registry, objects, args.platform, read_values=not args.no_values)
-    findings = [d for live in objects for d in compare_object(registry, args.dest, live, args.platform, facts)]
-    findings.sort(key=Diagnostic.sort_key)
-    sys.stdout.write(render(findings, args.fmt, version=__version__))
-    if args.fmt == "text" and not args.quiet:
+        bus = LiveBus(connection, args.timeout, deadline)
+        if args.dest is not None:
+            owner, problem = owner_of(bus, args.dest)
+            if owner is None:
+                return _fail(problem or f"no peer owns {args.dest} on this bus")
+            run.introspect(bus, owner)
+        monitoring = run.start_monitor() if args.monitor is not None else None
+        if isinstance(monitoring, int):
+            return monitoring
+        try:
+            if args.listen is not None and args.dest is not None:
+                run.listen(connection)
+            if monitoring is not None:
+                monitoring.join()
+        except KeyboardInterrupt:
+            # Ctrl-C (SIGINT) ends listening and monitoring early; the report covers what was seen.
+            run.interrupted = True
+            if run.monitor_wire is not None:
+                run.monitor_wire.sock.shutdown(socket.SHUT_RDWR)
+            if monitoring is not None:
+                monitoring.join(args.timeout)
+    return run.report(time.monotonic() - started)
+
+
+class _Run:
+    """One run of the command: what each stage found, and the summary."""
+
+    def __init__(self, args: argparse.Namespace, registry: Registry, release: Release | None, deadline: float) -> None:
+        self.args = args
+        self.registry = registry
+        self.release = release
+        self.deadline = deadline
+        self.findings: list[Diagnostic] = []
+        self.summary: list[str] = []
+        self.walk: Walk | None = None
+        self.check: Any = None
+        self.lock = threading.Lock()
+        self.monitored: Any = None
+        self.monitor_wire: Any = None
+        self.interrupted = False
+
+    @property
+    def label(self) -> str:
+        version = f"QEMU {release_text(self.release)}" if self.release else "the registry"
+        return f"{version}, {self.args.platform}"
+
+    def introspect(self, bus: LiveBus, owner: str) -> None:
+        args = self.args
+        view = release_view(self.registry, self.release)
+        roots = args.objects or ["/"]
+        self.walk = introspect_objects(bus, args.dest, roots, args.recursive or not args.objects)
+        objects = self.walk.objects
+        facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
+        for live in objects:
+            self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+        self.findings += self.walk.unchecked
+        if facts.unread:
+            message = f"the properties of {facts.unread} interface(s) were not read: the run's deadline had passed"
+            self.findings.append(diagnostic("L017", Location(args.dest), message))
         checked = sum(1 for live in objects if live.node is not None)
-        print(
-            f"qemu-dbus conform: {checked} of {len(objects)} objects of {args.dest} introspected "
-            f"({args.platform}): {counted(findings) or 'conforms to the registry'}",
-            file=sys.stderr,
-        )
-    return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
+        self.summary.append(f"{checked} of {len(objects)} objects of {args.dest} introspected ({self.label})")
+
+    def traffic(self) -> Any:
+        if self.check is None:
+            from ..live.traffic import TrafficCheck
+
+            self.check = TrafficCheck(self.registry, self.release, self.args.platform)
+        return self.check
+
+    def start_monitor(self) -> threading.Thread | int:
+        """Connect, become a monitor, and check the bus in a thread until --monitor is over."""
+        from ..live.monitor import MonitorRefused, become_monitor, monitor
+
+        args = self.args
+        try:
+            wire = connect(args.address, args.timeout, self.deadline)
+        except LiveError as error:
+            return _fail(str(error))
+        try:
+            become_monitor(wire, args.timeout)
+        except MonitorRefused as error:
+            wire.close()
+            return _fail(f"cannot monitor {args.address}: {error}")
+        until = min(time.monotonic() + args.monitor, self.deadline)
+        check = self.traffic()
+        self.monitor_wire = wire
+
+        def work() -> None:
+            with wire:
+                self.monitored = monitor(wire, check, until, self.lock)
+
+        thread = threading.Thread(target=work, name="monitor", daemon=True)
+        thread.start()
+        _say(args, f"monitoring {args.address} for {args.monitor:g} s")
+        return thread
+
+    def listen(self, connection: Any) -> None:
+        from ..live.listen import listen, targets_of
+
+        args = self.args
+        objects = self.walk.objects if self.walk is not None else []
+        found = ((live.path, tuple(i.name for i in live.node.interfaces)) for live in objects if live.node is not None)
+        targets = targets_of(found)
+        check = self.traffic()
+        _say(args, f"listening to {args.dest} for {args.listen:g} s")
+        requested_end = time.monotonic() + args.listen
+        result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
+        self.findings += result.findings
+        if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
+            message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
+            self.findings.append(diagnostic("L017", Location(args.dest), message))
+        registered = ", ".join(result.registered) or "none"
+        self.summary.append(f"listeners registered: {registered}")
+        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
+
+        self.served = [LISTENER] + ([AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else [])
+
+    def report(self, elapsed: float) -> int:
+        args = self.args
+        if self.check is not None:
+            self.findings += self.check.findings.result()
+            if self.check.findings.dropped:
+                message = f"{self.check.findings.dropped} further kinds of findings were not kept (bound reached)"
+                self.findings.append(diagnostic("L017", Location(args.dest or args.address), message))
+        if self.monitored is not None:
+            self.summary.append(f"{self.monitored.messages} messages monitored")
+            if self.monitored.problem and not self.interrupted:
+                message = f"monitoring ended early: {self.monitored.problem}"
+                self.findings.append(diagnostic("L017", Location(args.address), message))
+        findings = sorted(self.findings, key=Diagnostic.sort_key)
+        sys.stdout.write(render(findings, args.fmt, version=__version__))
+        if args.fmt == "text" and not args.quiet:
+            if self.check is not None:
+                observed = ", ".join(f"{name} x{count}" for name, count in sorted(self.check.observed.items()))
+                self.summary.append(f"observed: {observed or 'nothing'}")
+                served = getattr(self, "served", [])
+                if served:
+                    missing = self.check.unexercised(served)
+                    self.summary.append(f"never exercised: {', '.join(missing) or 'none'}")
+            if self.interrupted:
+                self.summary.append("stopped early (interrupted)")
+            verdict = counted(findings) or "conforms to the registry"
+            print(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}", file=sys.stderr)
+        return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK

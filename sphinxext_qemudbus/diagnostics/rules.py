@@ -639,11 +639,80 @@ _TABLE: tuple[Rule, ...] = (
         "Send the value with the registered type.",
     ),
     Rule(
+        "L007",
+        "live-message-unknown",
+        E,
+        "A message names an org.qemu.* interface or member the registry does not have (for the peer's platform), "
+        "or a member of another kind than the message treats it as.",
+        "Add the member to the registry with its documentation, or stop sending it.",
+    ),
+    Rule(
+        "L008",
+        "live-message-signature",
+        E,
+        "A message's body has another signature than the registry gives: a call's in args, a reply's out args "
+        "(matched to its call), a signal's args.",
+        "Make the registry and the implementation agree; a released member's signature never changes.",
+    ),
+    Rule(
+        "L009",
+        "live-message-path",
+        E,
+        "A message is sent to or emitted from another object path than the registry's ObjectPath for its interface.",
+        "Use the registered object path; peer-to-peer listeners are reached by path alone.",
+    ),
+    Rule(
         "L010",
         "live-introspection-failed",
         E,
         "An object could not be introspected: no reply, an error reply, or a reply that is not usable introspection XML.",
         "Check the bus address, the peer's bus name and the object path.",
+    ),
+    Rule(
+        "L011",
+        "live-message-no-reply-flag",
+        E,
+        "A call to a method the registry marks org.freedesktop.DBus.Method.NoReply does not carry the "
+        "NO_REPLY_EXPECTED flag, so the receiver must answer a call that nobody reads.",
+        "Send the call without waiting for a reply (GDBus: no callback).",
+    ),
+    Rule(
+        "L012",
+        "live-message-fds",
+        E,
+        "A message's file descriptors do not match its signature: none passed where the signature has an h, "
+        "or some passed where it has none.",
+        "Pass exactly the descriptors the h args index (SCM_RIGHTS), and none otherwise.",
+    ),
+    Rule(
+        "L013",
+        "live-listener-handshake",
+        E,
+        "The D-Bus handshake on a listener's peer-to-peer socket did not complete in time or failed.  QEMU is "
+        "the authentication server there and waits for it in its main loop.",
+        "Answer the client's AUTH on the socket handed over with the registration call.",
+    ),
+    Rule(
+        "L014",
+        "live-listener-registration",
+        E,
+        "Registering a listener (Console.RegisterListener, Audio.RegisterOutListener or RegisterInListener) "
+        "failed or was not answered in time.",
+    ),
+    Rule(
+        "L017",
+        "live-unchecked",
+        E,
+        "The run stopped before it checked everything: the deadline (--deadline), the bound on objects or on the "
+        "bytes of paths and replies kept, or a connection that ended early.  What was left is named.",
+        "Raise --deadline, or name the objects to check with --object.",
+    ),
+    Rule(
+        "L018",
+        "live-message-malformed",
+        E,
+        "A peer-to-peer connection carried data that is not valid D-Bus (a malformed message, one over the "
+        "size limit, descriptors no message claims), or broke while the tool was serving it.",
     ),
     Rule(
         "L101",
@@ -685,6 +754,29 @@ _TABLE: tuple[Rule, ...] = (
         W,
         "Properties.GetAll failed for an interface, or left out a readable property the object declares.",
         "Make every readable property readable through GetAll (a getter that fails drops it).",
+    ),
+    Rule(
+        "L107",
+        "live-newer-than-release",
+        W,
+        "The peer exports or sends an interface or member that the registry dates after the QEMU release "
+        "checked (--qemu-version): the peer runs a newer QEMU, or the registry's Since is wrong.",
+        "Check against the release the peer runs, or fix the Since line in the registry.",
+    ),
+    Rule(
+        "L108",
+        "live-message-content",
+        W,
+        "A message's content breaks a rule the registry states about it: a listener Update outside the latest "
+        "Scanout or before any, image data whose length disagrees with stride and height, a stride too short for "
+        "the width, audio formats whose sizes do not add up.",
+    ),
+    Rule(
+        "L109",
+        "live-error-unregistered",
+        W,
+        "A call failed with an org.qemu.* error name that the registry does not give.",
+        "Document the error name in the registry, or return one it gives.",
     ),
 )
 

@@ -15,16 +15,24 @@ checker's own safe parser (a peer's reply is untrusted input like any file), and
   look for: QEMU finds vmstate helpers in the queue of ``org.qemu.VMState1``), and properties
   GetAll does not return.
 
+The comparison is against the registry's view of one QEMU release (``--qemu-version``): what the
+registry dates later is not expected, and a peer that exports it anyway gets a warning (L107).
+
 Registered-side findings are located in the registry file, live-side ones at ``DEST:PATH:LINE``,
 the line of the peer's introspection XML.  The comparison (`compare_object`) is pure; only
-`introspect_objects` and `read_bus_facts` talk to the bus, through jeepney (the ``live`` extra),
-imported when needed.
-Peer-to-peer connections (a display listener's socket) have no bus to ask and are not covered.
+`introspect_objects` and `read_bus_facts` talk to the bus, through `wire` (jeepney's low-level
+parts, the ``live`` extra), imported when needed.  Every call waits at most ``--timeout`` and never
+past the run's deadline; the walk is bounded in objects and in bytes kept.  The messages
+themselves (a display listener's peer-to-peer socket, a monitored bus) are checked by `traffic`,
+from `listen` and `monitor`.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,17 +54,22 @@ from ..model.introspection import (
 from ..model.names import RESERVED_PREFIX, is_under_prefix, object_path_error, path_pattern_regex
 from ..model.parser import parse_bytes
 from ..model.registry import Entry, Registry
+from ..model.releases import Release, release_text
 
 if TYPE_CHECKING:
-    from jeepney.io.blocking import DBusConnection
+    from .wire import Wire
 
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Introspecting stops after this many objects: a peer must not keep the tool busy forever.
 MAX_OBJECTS = 10_000
+#: ... or after keeping this many bytes of object paths and introspection replies.
+MAX_BYTES = 64 << 20
 #: Calls in a row a peer may leave unanswered before it is taken to hang.
 MAX_SILENT = 3
 DEFAULT_TIMEOUT = 5.0
+#: The whole run's wall-clock budget, beyond the time asked for with --listen and --monitor.
+DEFAULT_DEADLINE = 120.0
 
 
 # --- what was found on the bus ----------------------------------------------------------------
@@ -82,6 +95,8 @@ class BusFacts:
     #: (object path, interface) → property → the signature of the value GetAll returned, or why
     #: GetAll returned nothing.
     values: Mapping[tuple[str, str], Mapping[str, str] | str] = field(default_factory=dict)
+    #: Interfaces whose properties were not read because the run's deadline had passed.
+    unread: int = 0
 
     def holds(self, name: str) -> bool | None:
         """Whether the peer owns or queues for ``name``; None when the bus did not tell."""
@@ -108,12 +123,26 @@ def current_platform() -> str:
     return "windows" if sys.platform == "win32" else "unix"
 
 
+@functools.lru_cache(maxsize=8)
+def release_view(registry: Registry, release: Release | None) -> Registry:
+    """The registry as QEMU ``release`` exported it (None: the registry's own release)."""
+    return registry if release is None else registry.at_release(release)
+
+
 def compare_object(
-    registry: Registry, dest: str, live: LiveObject, platform: str, facts: BusFacts | None = None
+    newest: Registry,
+    dest: str,
+    live: LiveObject,
+    platform: str,
+    facts: BusFacts | None = None,
+    release: Release | None = None,
 ) -> list[Diagnostic]:
-    """Every conformance finding for one introspected object; with ``facts``, also whether the
-    peer holds the bus name the registry gives each interface it exports, and the types of the
-    property values it sent."""
+    """Every conformance finding for one introspected object, against the registry's view of
+    ``release`` (None: the newest); with ``facts``, also whether the peer holds the bus name the
+    registry gives each interface it exports, and the types of the property values it sent.  What
+    the peer exports beyond that view but the newest registry has is a warning (L107): the peer
+    is newer than the release it is checked against."""
+    registry = release_view(newest, release)
     findings = list(live.diagnostics)
     if live.node is None:
         return findings
@@ -122,6 +151,10 @@ def compare_object(
         if name.startswith("org.freedesktop.DBus."):
             continue  # the standard interfaces every GDBus object has
         where = live_location(dest, live.path, found.location.line)
+        if name not in registry and name in newest:
+            message = f"{live.path} exports {name}, which the registry dates to {newest.interface(name).since}, {_after(release)}"
+            findings.append(diagnostic("L107", where, message))
+            continue
         if name not in registry:
             if is_under_prefix(name, RESERVED_PREFIX):
                 message = f"{live.path} exports {name}, which is not in the registry"
@@ -144,8 +177,13 @@ def compare_object(
             )
             findings.append(diagnostic("L105", where, message))
         values = facts.values.get((live.path, name)) if facts is not None else None
-        findings += compare_interface(entry, found, dest, live.path, platform, values)
+        later = newest.interface(name) if release is not None else None
+        findings += compare_interface(entry, found, dest, live.path, platform, values, later, release)
     return findings
+
+
+def _after(release: Release | None) -> str:
+    return f"after QEMU {release_text(release)}" if release is not None else "after this registry"
 
 
 def compare_interface(
@@ -155,9 +193,13 @@ def compare_interface(
     path: str,
     platform: str,
     values: Mapping[str, str] | str | None = None,
+    newest: Interface | None = None,
+    release: Release | None = None,
 ) -> list[Diagnostic]:
     """The registered interface against the one found at ``path``, both projected on ``platform``;
-    ``values`` are the signatures of the property values GetAll returned (or why it did not)."""
+    ``values`` are the signatures of the property values GetAll returned (or why it did not).  A
+    member the registered interface lacks but ``newest`` (the same interface in the newest
+    registry) has came after ``release``: a warning of its own."""
     registered = interface_for_platform(entry.interface, platform)
     live = interface_for_platform(found, platform)
     name = registered.name
@@ -174,9 +216,18 @@ def compare_interface(
             findings.append(diagnostic("L002", member.location, message))
         else:
             findings += _compare_member(name, member, other, here, live_location(dest, path, other.location.line))
+    later = {member.name: member for member in newest.members} if newest is not None else {}
     for extra in live_members.values():
+        where = live_location(dest, path, extra.location.line)
+        if extra.name in later:
+            since = later[extra.name].since or newest.since if newest is not None else None
+            message = (
+                f"{path} has {extra.kind} {name}.{extra.name}, which the registry dates to {since}, {_after(release)}"
+            )
+            findings.append(diagnostic("L107", where, message))
+            continue
         message = f"{path} has {extra.kind} {name}.{extra.name}, which the registry does not list"
-        findings.append(diagnostic("L101", live_location(dest, path, extra.location.line), message))
+        findings.append(diagnostic("L101", where, message))
     if values is not None:
         where = live_location(dest, path, found.location.line)
         findings += _compare_values(registered, live, values, where, path)
@@ -250,46 +301,64 @@ class LiveError(Exception):
     """The bus cannot be used at all (no jeepney, no connection): a usage or I/O error."""
 
 
-def connect(address: str) -> DBusConnection:
-    """A connection to the bus at ``address`` (a D-Bus address, or SESSION / SYSTEM)."""
+def connect(address: str, timeout: float, deadline: float) -> Wire:
+    """A connection to the bus at ``address`` (a D-Bus address, or SESSION / SYSTEM), set up in
+    at most ``timeout`` seconds: a bus that accepts the connection and then says nothing (not even
+    to ``Hello``) does not hold the tool."""
     try:
-        from jeepney.io.blocking import open_dbus_connection
+        from .wire import AddressError, WireError, connect_bus
     except ImportError as error:
         raise LiveError("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'") from error
     try:
-        return open_dbus_connection(bus=address)
-    except KeyError as error:  # SESSION without DBUS_SESSION_BUS_ADDRESS
-        raise LiveError(f"cannot connect to {address}: {error.args[0]} is not set") from error
-    except (OSError, ValueError, RuntimeError) as error:
+        return connect_bus(address, min(time.monotonic() + timeout, deadline))
+    except AddressError as error:
+        raise LiveError(f"cannot connect to {address}: {error}") from error
+    except TimeoutError as error:
+        raise LiveError(f"cannot connect to {address}: no answer within {timeout:g} s") from error
+    except WireError as error:
         raise LiveError(f"cannot connect to {address}: {error}") from error
 
 
 class LiveBus:
-    """A connection and the timeout of every call on it.  A peer that left ``MAX_SILENT`` calls in
-    a row unanswered is taken to hang: later calls to it fail at once instead of each waiting out
-    the timeout (a hung peer with thousands of objects would otherwise hold the tool for hours)."""
+    """A connection, the timeout of every call on it and the deadline of the whole run.  A peer
+    that left ``MAX_SILENT`` calls in a row unanswered is taken to hang: later calls to it fail at
+    once instead of each waiting out the timeout (a hung peer with thousands of objects would
+    otherwise hold the tool for hours)."""
 
-    def __init__(self, connection: DBusConnection, timeout: float) -> None:
+    def __init__(self, connection: Wire, timeout: float, deadline: float = math.inf) -> None:
         self.connection = connection
         self.timeout = timeout
+        self.deadline = deadline
         self._silent: dict[str, int] = {}  # destination → calls in a row without a reply
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
 
     def call(self, message: Any) -> tuple[tuple[Any, ...], str | None]:
         """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken
-        connection, a peer that stopped answering."""
+        connection, a peer that stopped answering, the run's deadline."""
         from jeepney import HeaderFields, MessageType
+
+        from .wire import WireError
 
         fields = message.header.fields
         member, destination = fields.get(HeaderFields.member), str(fields.get(HeaderFields.destination))
+        if self.expired:
+            return (), f"{member} not sent: the run's deadline has passed"
         if self._silent.get(destination, 0) >= MAX_SILENT:
             return (), f"{member} not sent: {destination} left the last {MAX_SILENT} calls unanswered"
         try:
-            reply: Any = self.connection.send_and_get_reply(message, timeout=self.timeout)
+            received = self.connection.call(message, min(time.monotonic() + self.timeout, self.deadline))
         except TimeoutError:
+            if time.monotonic() >= self.deadline:
+                return (), f"no reply to {member} before the run's deadline"
             self._silent[destination] = self._silent.get(destination, 0) + 1
             return (), f"no reply to {member} within {self.timeout:g} s"
-        except (OSError, ValueError) as error:
+        except WireError as error:
             return (), f"{member} failed: {error}"
+        received.close()
+        reply = received.message
         self._silent[destination] = 0
         if reply.header.message_type is MessageType.error:
             name = reply.header.fields.get(HeaderFields.error_name, "an error")
@@ -298,27 +367,72 @@ class LiveBus:
         return tuple(reply.body), None
 
 
-def introspect_objects(bus: LiveBus, dest: str, roots: Sequence[str], recursive: bool) -> list[LiveObject]:
-    """Introspect ``roots`` (and, with ``recursive``, every object below them), breadth first."""
+def owner_of(bus: LiveBus, dest: str) -> tuple[str | None, str | None]:
+    """(the unique name of the peer that owns ``dest``, None), or (None, why not): a name nobody
+    owns is a usage error, not a finding about a peer."""
+    from jeepney.bus_messages import message_bus
+
+    body, problem = bus.call(message_bus.GetNameOwner(dest))
+    if problem is None and len(body) == 1 and isinstance(body[0], str):
+        return body[0], None
+    if problem is not None and "NameHasNoOwner" in problem:
+        return None, f"no peer owns {dest} on this bus"
+    return None, problem or "GetNameOwner replied with something other than a name"
+
+
+@dataclass
+class Walk:
+    """The objects introspected, and what was left unchecked (a deadline or a bound was reached)."""
+
+    objects: list[LiveObject]
+    unchecked: list[Diagnostic]
+
+
+def introspect_objects(
+    bus: LiveBus,
+    dest: str,
+    roots: Sequence[str],
+    recursive: bool,
+    max_objects: int = MAX_OBJECTS,
+    max_bytes: int = MAX_BYTES,
+) -> Walk:
+    """Introspect ``roots`` (and, with ``recursive``, every object below them), breadth first,
+    until the run's deadline, ``max_objects`` objects, or ``max_bytes`` of paths and replies kept
+    (a peer can name long paths and send long replies: the count alone does not bound memory)."""
     pending = deque(roots)
     seen: set[str] = set()
     found: list[LiveObject] = []
+    kept = sum(len(path) for path in roots)
+    stop: str | None = None
     while pending:
         path = pending.popleft()
         if path in seen:
             continue
-        seen.add(path)
-        if len(found) == MAX_OBJECTS:
-            message = f"stopped after {MAX_OBJECTS} objects; name the objects to check with --object"
-            found.append(LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),)))
+        if len(found) == max_objects:
+            stop = f"stopped after {max_objects} objects"
+        elif kept > max_bytes:
+            stop = f"stopped after keeping {kept} bytes of object paths and introspection data"
+        elif bus.expired:
+            stop = "stopped at the run's deadline (--deadline)"
+        if stop is not None:
+            pending.appendleft(path)
             break
-        live = _introspect(bus, dest, path)
+        seen.add(path)
+        live, size = _introspect(bus, dest, path)
+        kept += size
         if recursive and live.node is not None:
             children, problems = _children(dest, path, live.node)
             pending += children
+            kept += sum(len(child) for child in children)
             live = LiveObject(path, live.node, live.diagnostics + problems)
         found.append(live)
-    return found
+    unchecked: list[Diagnostic] = []
+    if stop is not None:
+        left = len(set(pending) - seen)
+        message = f"{stop}; {left} object(s) known but not introspected, starting with {pending[0]}"
+        message += "; name the objects to check with --object" if "deadline" not in stop else ""
+        unchecked.append(diagnostic("L017", live_location(dest, pending[0]), message))
+    return Walk(found, unchecked)
 
 
 def _children(dest: str, path: str, node: Node) -> tuple[list[str], tuple[Diagnostic, ...]]:
@@ -336,7 +450,8 @@ def _children(dest: str, path: str, node: Node) -> tuple[list[str], tuple[Diagno
     return children, tuple(problems)
 
 
-def _introspect(bus: LiveBus, dest: str, path: str) -> LiveObject:
+def _introspect(bus: LiveBus, dest: str, path: str) -> tuple[LiveObject, int]:
+    """The object at ``path``, and how many bytes of reply it keeps."""
     from jeepney import DBusAddress, new_method_call
 
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=INTROSPECTABLE), "Introspect")
@@ -345,8 +460,8 @@ def _introspect(bus: LiveBus, dest: str, path: str) -> LiveObject:
         problem = "Introspect replied with something other than one string"
     if problem is not None:
         message = f"cannot introspect {path}: {problem}"
-        return LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),))
-    return parse_reply(dest, path, body[0])
+        return LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),)), len(message)
+    return parse_reply(dest, path, body[0]), len(body[0])
 
 
 def read_bus_facts(
@@ -378,11 +493,16 @@ def read_bus_facts(
         elif owners is None and _driver_call(bus, "NameHasOwner", name) is False:
             queued[name] = ()  # nobody holds it: then the peer does not either
     values: dict[tuple[str, str], Mapping[str, str] | str] = {}
+    unread = 0
     for path, name in found if read_values else ():
         registered = interface_for_platform(registry.interface(name), platform)
-        if any(p.access.readable for p in registered.properties):
+        if not any(p.access.readable for p in registered.properties):
+            continue
+        if bus.expired:
+            unread += 1  # reported once, as what the deadline left unchecked
+        else:
             values[(path, name)] = _property_types(bus, dest, path, name)
-    return BusFacts(peer if isinstance(peer, str) else None, queued, values)
+    return BusFacts(peer if isinstance(peer, str) else None, queued, values, unread)
 
 
 def _property_types(bus: LiveBus, dest: str, path: str, interface: str) -> dict[str, str] | str:
