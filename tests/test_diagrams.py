@@ -227,7 +227,22 @@ def test_hostile_names_are_escaped_in_the_svg_and_the_text(
     assert "<b>&amp;" in " ".join("".join(text.itertext()) for text in root.iter(f"{SVG}text"))
     path = tmp_path / "evil.toml"  # type: ignore[operator]
     path.write_text(HOSTILE)
-    assert main(["policy", "--scenario", "many-uids", "--deployment", str(path), "--registry", REGISTRY, "--diagram", "text"]) == 0
+    assert (
+        main(
+            [
+                "policy",
+                "--scenario",
+                "many-uids",
+                "--deployment",
+                str(path),
+                "--registry",
+                REGISTRY,
+                "--diagram",
+                "text",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[31m" in out
 
