@@ -4,13 +4,14 @@ sequences are checked against the registry, and the SVG is well-formed, escaped 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from sphinxext_qemudbus.cli import main
 from sphinxext_qemudbus.diagrams.deployment import BUS, deployment_diagram, interface_spans
-from sphinxext_qemudbus.diagrams.lanes import Arrow, Note, Span, layout, plain, wrap
+from sphinxext_qemudbus.diagrams.lanes import Arrow, Diagram, Note, Span, layout, plain, wrap
 from sphinxext_qemudbus.diagrams.sequence import parse_sequence
 from sphinxext_qemudbus.diagrams.svg import render_svg
 from sphinxext_qemudbus.model.introspection import Method
@@ -324,15 +325,18 @@ def test_standard_members_go_where_they_belong(registry: Registry) -> None:
     assert diagram.lanes[1].daemon
 
 
-def test_the_docs_sequences_name_only_registry_members(registry: Registry) -> None:
-    """The sequences on the display and vmstate pages, read as the directive reads them."""
-    from pathlib import Path
-
+def docs_sequence(registry: Registry, page: str) -> Diagram:
+    """The sequence of a docs page, read as the directive reads it (title and content)."""
     docs = Path(REGISTRY).parent / "docs" / "interop"
+    text = (docs / page).read_text().splitlines()
+    start = next(n for n, line in enumerate(text) if line.startswith(".. dbus-sequence::"))
+    title = text[start].split("::", 1)[1].strip()
+    body = list(itertools.takewhile(lambda line: line.startswith("   ") or not line, text[start + 2 :]))
+    diagram, problems = parse_sequence([line.strip() for line in body], registry, title)
+    assert not problems, problems
+    return diagram
+
+
+def test_the_docs_sequences_name_only_registry_members(registry: Registry) -> None:
     for page in ("dbus-display.rst", "dbus-vmstate.rst"):
-        text = (docs / page).read_text().splitlines()
-        start = next(n for n, line in enumerate(text) if line.startswith(".. dbus-sequence::")) + 2
-        body = list(itertools.takewhile(lambda line: line.startswith("   ") or not line, text[start:]))
-        diagram, problems = parse_sequence([line.strip() for line in body], registry, page)
-        assert not problems, problems
-        assert len(diagram.arrows) >= 6
+        assert len(docs_sequence(registry, page).arrows) >= 6
