@@ -17,7 +17,6 @@ REGISTRY_METADATA = """\
     <annotation name="org.qemu.Registry.ObjectPath" value="/org/qemu/Test1"/>
     <annotation name="org.qemu.Registry.Stability" value="stable"/>
     <annotation name="org.qemu.Registry.Since" value="9.0"/>
-    <annotation name="org.qemu.Registry.Kind" value="peer"/>
 """
 
 

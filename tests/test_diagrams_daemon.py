@@ -35,7 +35,7 @@ def registry() -> Iterator[Registry]:
         if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
             pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
         pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
-    yield Registry.load([REGISTRY])
+    return Registry.load([REGISTRY])
 
 
 @pytest.mark.parametrize(("deployment_name", "scenario"), RUNS)

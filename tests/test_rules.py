@@ -20,7 +20,11 @@ def generic(body: str, name: str = "org.example.Test1") -> str:
     return f'<node>\n<!--\n  {name}:\n\n  Text.\n-->\n<interface name="{name}">\n{body}\n</interface>\n</node>\n'
 
 
-def registry(body: str, name: str = "org.qemu.Test1", metadata: str = REGISTRY_METADATA) -> str:
+# The shared metadata, with the Kind every registry interface now states.
+METADATA = REGISTRY_METADATA + '    <annotation name="org.qemu.Registry.Kind" value="peer"/>\n'
+
+
+def registry(body: str, name: str = "org.qemu.Test1", metadata: str = METADATA) -> str:
     return (
         f'<node>\n<!--\n  {name}:\n\n  Text.\n-->\n<interface name="{name}">\n{metadata}{body}\n</interface>\n</node>\n'
     )
@@ -75,12 +79,12 @@ CASES: dict[str, tuple[str, str, int]] = {
     "P201": ("qemu", registry("", name="org.qemux.Test1"), 7),
     "P202": (
         "qemu",
-        registry("", metadata=REGISTRY_METADATA.replace('value="org.qemu"', 'value="com.example.Vm"')),
+        registry("", metadata=METADATA.replace('value="org.qemu"', 'value="com.example.Vm"')),
         11,
     ),
-    "M301": ("qemu", registry("", metadata=REGISTRY_METADATA.replace("Stability", "Stable")), 7),
+    "M301": ("qemu", registry("", metadata=METADATA.replace("Stability", "Stable")), 7),
     "M302": ("qemu", registry('<annotation name="org.qemu.Registry.Owner" value="qemu"/>'), 16),
-    "M303": ("qemu", registry("", metadata=REGISTRY_METADATA.replace('value="client"', 'value="guest"')), 9),
+    "M303": ("qemu", registry("", metadata=METADATA.replace('value="client"', 'value="guest"')), 9),
     "M304": (
         "qemu",
         registry(
@@ -90,14 +94,14 @@ CASES: dict[str, tuple[str, str, int]] = {
         22,
     ),
     "M305": ("qemu", registry(doc("P") + '\n<property name="P" type="u" access="read"/>'), 21),
-    "M306": ("qemu", registry("", metadata=REGISTRY_METADATA.replace('value="bus"', 'value="peer-to-peer"')), 11),
+    "M306": ("qemu", registry("", metadata=METADATA.replace('value="bus"', 'value="peer-to-peer"')), 11),
     "M307": (
         "qemu",
         registry("<!--\n  P:\n\n  Text.\n\n  Since: 8.0\n-->\n" + '<property name="P" type="b" access="read"/>'),
         23,
     ),
     "G401": ("generic", generic("", name="org.example.Test"), 7),
-    "G402": ("qemu", registry("", metadata=REGISTRY_METADATA.replace("/org/qemu/Test1", "/org/qemu/Other")), 12),
+    "G402": ("qemu", registry("", metadata=METADATA.replace("/org/qemu/Test1", "/org/qemu/Other")), 12),
     "G403": ("generic", generic(doc("get_size") + '\n<method name="get_size"/>'), 13),
     "G404": (
         "generic",
@@ -154,7 +158,7 @@ CASES: dict[str, tuple[str, str, int]] = {
     ),
     "M320": (
         "qemu",
-        registry("", metadata=REGISTRY_METADATA.replace('Kind" value="peer"', 'Kind" value="management"')),
+        registry("", metadata=METADATA.replace('Kind" value="peer"', 'Kind" value="management"')),
         15,
     ),
     "G411": (

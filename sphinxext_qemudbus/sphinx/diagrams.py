@@ -20,6 +20,7 @@ their dots (``<wbr>``) instead of in the middle of a word.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -158,25 +159,31 @@ def _hrefs(node: dbus_diagram) -> dict[str, str]:
     return hrefs
 
 
-def _wrap_names_at_dots(table_node: nodes.table) -> None:
-    """Let the browser break ``org.qemu.Display1.AudioInListener`` after a dot, and nowhere else."""
-    for literal in list(table_node.findall(nodes.literal)):
-        for text in list(literal.findall(nodes.Text)):
-            if "." not in text.astext():
-                continue
-            parts = text.astext().split(".")
-            replacement: list[Node] = []
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                replacement.append(nodes.Text(part if last else part + "."))
-                if not last:
-                    replacement.append(nodes.raw("", "<wbr>", format="html"))
-            parent = text.parent
-            assert parent is not None
-            position = parent.index(text)
-            parent.remove(text)
-            for offset, new in enumerate(replacement):
-                parent.insert(position + offset, new)
+_DBUS_TABLE = re.compile(r'(<table class="[^"]*\bdbus-table\b[^"]*"[^>]*>)(.*?)(</table>)', re.DOTALL)
+_PRE = re.compile(r'(<span class="pre">)([^<]*\.[^<]*)(</span>)')
+
+
+def _wrap_at_dots(body: str) -> str:
+    """In every ``dbus-table``, a ``<wbr>`` after each dot of a name: the browser may then break
+    ``org.qemu.Display1.AudioInListener`` after a dot, and nowhere else (the stylesheet lets the
+    name wrap only there).  The name's text stays whole, for copying and searching."""
+
+    def names(match: re.Match[str]) -> str:
+        start, name, end = match.groups()
+        return start + name.replace(".", ".<wbr>") + end
+
+    def table(match: re.Match[str]) -> str:
+        head, content, tail = match.groups()
+        return head + _PRE.sub(names, content) + tail
+
+    return _DBUS_TABLE.sub(table, body)
+
+
+def on_html_page_context(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: nodes.document | None
+) -> None:
+    if doctree is not None and isinstance(context.get("body"), str):
+        context["body"] = _wrap_at_dots(context["body"])
 
 
 def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -192,10 +199,6 @@ def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> N
     if not html:
         for row in list(doctree.findall(dbus_diagram_row)):
             row.replace_self(row.children)
-        return
-    for table_node in doctree.findall(nodes.table):
-        if "dbus-table" in table_node["classes"]:
-            _wrap_names_at_dots(table_node)
 
 
 def visit_diagram_html(translator: HTML5Translator, node: dbus_diagram) -> None:
@@ -244,4 +247,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     for name, directive in DIRECTIVES.items():
         app.add_directive(name, directive)
     app.connect("doctree-resolved", on_doctree_resolved)
+    app.connect("html-page-context", on_html_page_context)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -53,7 +53,7 @@ table.dbus-table { width: 100%; }
 table.dbus-table td p { margin: 0; }
 /* Long interface names wrap at their dots (the <wbr> the extension puts after each), never in
    the middle of a word: each piece between two dots stays whole. */
-table.dbus-table td span.pre { white-space: nowrap; }
+table.dbus-table td span.pre { white-space: normal; overflow-wrap: normal; word-break: normal; }
 /* Diagrams: inline SVG at its natural size (its text stays readable on a phone, the figure
    scrolls sideways instead); figures to compare sit side by side where the page is wide enough. */
 div.dbus-diagram-row { display: flex; flex-wrap: wrap; gap: 1em 1.5em; align-items: flex-start; }
