@@ -244,6 +244,27 @@ class Layout:
         return [item for group in self.groups for item in group.items if isinstance(item, Text)]
 
 
+def _block(
+    x: float, top: float, lines: Sequence[str | tuple[Span, ...]], size: int, cls: str, anchor: str = "start"
+) -> list[Text | Shape]:
+    """Lines of text, one under the other, the first line's box starting at ``top``."""
+    return [
+        Text(
+            x,
+            top + ASCENT_EM * size + n * LINE[size],
+            (Span(line),) if isinstance(line, str) else line,
+            size,
+            cls,
+            anchor,
+        )
+        for n, line in enumerate(lines)
+    ]
+
+
+def _block_height(lines: int, size: int) -> float:
+    return (lines - 1) * LINE[size] + BOX_EM * size
+
+
 def _rect(x: float, y: float, w: float, h: float, cls: str, rx: float = 0) -> Shape:
     attributes: list[tuple[str, float | str]] = [("x", x), ("y", y), ("width", w), ("height", h)]
     if rx:
@@ -338,29 +359,20 @@ def layout(diagram: Diagram) -> Layout:
     head_height = 0.0
     for frame, left, frame_right in columns.frames:
         lines = wrap_text(frame.label, chars_in(frame_right - left - 2 * PAD, LANE_SIZE))
-        texts = tuple(
-            Text(
-                left + PAD,
-                y + PAD + ASCENT_EM * LANE_SIZE + n * LINE[LANE_SIZE],
-                (Span(line),),
-                LANE_SIZE,
-                "dbus-d-frame-label",
-            )
-            for n, line in enumerate(lines)
-        )
-        frame_heads.append(Group("dbus-d-frame-head", texts))
-        head_height = max(head_height, PAD + (len(lines) - 1) * LINE[LANE_SIZE] + BOX_EM * LANE_SIZE + PAD)
+        texts = _block(left + PAD, y + PAD, lines, LANE_SIZE, "dbus-d-frame-label")
+        frame_heads.append(Group("dbus-d-frame-head", tuple(texts)))
+        head_height = max(head_height, 2 * PAD + _block_height(len(lines), LANE_SIZE))
     lanes_top = y + head_height + (PAD if columns.frames else 0.0)
 
     # Lane boxes.
     lane_lines = {lane.id: wrap_text(lane.label, LANE_CHARS) for lane in diagram.lanes}
     most = max((len(lines) for lines in lane_lines.values()), default=1)
-    lane_height = 2 * PAD + (most - 1) * LINE[LANE_SIZE] + BOX_EM * LANE_SIZE
+    lane_height = 2 * PAD + _block_height(most, LANE_SIZE)
     lane_groups: list[Group] = []
     for lane in diagram.lanes:
         center = columns.centers[lane.id]
         lines = lane_lines[lane.id]
-        first = lanes_top + (lane_height - (len(lines) - 1) * LINE[LANE_SIZE] - BOX_EM * LANE_SIZE) / 2
+        first = lanes_top + (lane_height - _block_height(len(lines), LANE_SIZE)) / 2
         items: list[Text | Shape] = [
             _rect(
                 center - columns.lane_width / 2,
@@ -371,17 +383,7 @@ def layout(diagram: Diagram) -> Layout:
                 rx=8 if lane.daemon else 3,
             )
         ]
-        items += [
-            Text(
-                center,
-                first + ASCENT_EM * LANE_SIZE + n * LINE[LANE_SIZE],
-                (Span(line),),
-                LANE_SIZE,
-                "dbus-d-lane-label",
-                "middle",
-            )
-            for n, line in enumerate(lines)
-        ]
+        items += _block(center, first, lines, LANE_SIZE, "dbus-d-lane-label", "middle")
         lane_groups.append(Group("dbus-d-lane", tuple(items), lane.label))
 
     # Rows.
@@ -425,11 +427,8 @@ def layout(diagram: Diagram) -> Layout:
         lines = wrap_text(entry.text, chars_in(right - text_x, LABEL_SIZE))
         mid = y + BOX_EM * LABEL_SIZE / 2
         legend_items += _sample(entry.style, MARGIN, MARGIN + LEGEND_SAMPLE, mid)
-        legend_items += [
-            Text(text_x, y + ASCENT_EM * LABEL_SIZE + n * LINE[LABEL_SIZE], (Span(line),), LABEL_SIZE, "dbus-d-legend")
-            for n, line in enumerate(lines)
-        ]
-        y += (len(lines) - 1) * LINE[LABEL_SIZE] + BOX_EM * LABEL_SIZE + 6
+        legend_items += _block(text_x, y, lines, LABEL_SIZE, "dbus-d-legend")
+        y += _block_height(len(lines), LABEL_SIZE) + 6
     height = y + MARGIN - 6
     all_groups = [*frame_groups, *lifelines, *lane_groups, *row_groups, Group("dbus-d-legend-box", tuple(legend_items))]
     return Layout(round(width), round(height), tuple(all_groups))
@@ -489,11 +488,8 @@ def _arrow(arrow: Arrow, columns: _Columns, y: float, right: float) -> tuple[Gro
         available = right - left
     lines = wrap(arrow.label, chars_in(available, LABEL_SIZE))
     classes = _arrow_classes(arrow)
-    items: list[Text | Shape] = [
-        Text(left, y + ASCENT_EM * LABEL_SIZE + n * LINE[LABEL_SIZE], line, LABEL_SIZE, "dbus-d-label")
-        for n, line in enumerate(lines)
-    ]
-    line_y = y + (len(lines) - 1) * LINE[LABEL_SIZE] + BOX_EM * LABEL_SIZE + 7
+    items = _block(left, y, lines, LABEL_SIZE, "dbus-d-label")
+    line_y = y + _block_height(len(lines), LABEL_SIZE) + 7
     tip = end - direction * 1.5
     items.append(_line(start, line_y, tip - direction * (HEAD - 1 if not arrow.management else 0), line_y, classes))
     items.append(_head(tip, line_y, direction, arrow.management, classes + " dbus-d-head"))
@@ -505,18 +501,9 @@ def _note(note: Note, columns: _Columns, y: float, right: float) -> tuple[Group,
     left = max(MARGIN, first - columns.lane_width / 2 + 4)
     box_right = min(right, last + columns.lane_width / 2 - 4)
     lines = wrap_text(note.text, chars_in(box_right - left - 2 * PAD, LABEL_SIZE))
-    height = 2 * PAD + (len(lines) - 1) * LINE[LABEL_SIZE] + BOX_EM * LABEL_SIZE
+    height = 2 * PAD + _block_height(len(lines), LABEL_SIZE)
     items: list[Text | Shape] = [_rect(left, y, box_right - left, height, "dbus-d-note", rx=3)]
-    items += [
-        Text(
-            left + PAD,
-            y + PAD + ASCENT_EM * LABEL_SIZE + n * LINE[LABEL_SIZE],
-            (Span(line),),
-            LABEL_SIZE,
-            "dbus-d-note-text",
-        )
-        for n, line in enumerate(lines)
-    ]
+    items += _block(left + PAD, y + PAD, lines, LABEL_SIZE, "dbus-d-note-text")
     return Group("dbus-d-row dbus-d-note-row", tuple(items), f"Note: {note.text}"), y + height + 10
 
 
