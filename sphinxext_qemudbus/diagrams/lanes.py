@@ -17,6 +17,7 @@ result (nothing clipped, no label over another).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -400,8 +401,11 @@ def layout(diagram: Diagram) -> Layout:
     rows_bottom = y + 4
 
     # Lifelines and frames run from the lanes to below the last row, around the texts they meet.
+    verticals = [columns.centers[lane.id] for lane in diagram.lanes]
+    verticals += [x for _, left, frame_right in columns.frames for x in (left, frame_right)]
+    cuts = _cuts(verticals, obstacles)
     lifelines = [
-        _vertical(columns.centers[lane.id], lanes_top + lane_height, rows_bottom, obstacles, "dbus-d-lifeline")
+        _vertical(columns.centers[lane.id], lanes_top + lane_height, rows_bottom, cuts, "dbus-d-lifeline")
         for lane in diagram.lanes
     ]
     frame_groups: list[Group] = []
@@ -415,7 +419,7 @@ def layout(diagram: Diagram) -> Layout:
             _line(left + 6, bottom, frame_right - 6, bottom, "dbus-d-frame"),
         ]
         for x in (left, frame_right):
-            shapes += _vertical(x, MARGIN + 6, bottom - 6, obstacles, "dbus-d-frame").items
+            shapes += _vertical(x, MARGIN + 6, bottom - 6, cuts, "dbus-d-frame").items
         frame_groups.append(Group("dbus-d-frame-box", tuple(shapes)))
         frame_groups.append(head)
 
@@ -444,14 +448,25 @@ def _shape_box(shape: Shape) -> tuple[float, float, float, float]:
     return (float(values["x"]), float(values["y"]), float(values["width"]), float(values["height"]))
 
 
-def _vertical(
-    x: float, top: float, bottom: float, obstacles: Sequence[tuple[float, float, float, float]], cls: str
-) -> Group:
+def _cuts(
+    xs: Sequence[float], obstacles: Sequence[tuple[float, float, float, float]]
+) -> dict[float, list[tuple[float, float]]]:
+    """For each vertical line at one of ``xs``, the spans of height where a text box covers it.
+    Each box finds the lines it covers by bisection, so the cost follows the boxes and the cuts
+    they make, not boxes times lines."""
+    order = sorted(set(xs))
+    cuts: dict[float, list[tuple[float, float]]] = {x: [] for x in order}
+    for ox, oy, ow, oh in obstacles:
+        for x in order[bisect.bisect_left(order, ox) : bisect.bisect_right(order, ox + ow)]:
+            cuts[x].append((oy, oy + oh))
+    return cuts
+
+
+def _vertical(x: float, top: float, bottom: float, cuts: dict[float, list[tuple[float, float]]], cls: str) -> Group:
     """A vertical line from ``top`` to ``bottom`` with a gap wherever a text box covers ``x``."""
-    cuts = sorted((oy, oy + oh) for ox, oy, ow, oh in obstacles if ox <= x <= ox + ow)
     segments: list[Text | Shape] = []
     y = top
-    for start, end in cuts:
+    for start, end in sorted(cuts.get(x, ())):
         if start > y:
             segments.append(_line(x, y, x, min(start, bottom), cls))
         y = max(y, end)
