@@ -35,6 +35,20 @@ def test_the_packaged_registry_is_the_repositorys_interfaces_folder() -> None:
     assert Path(packaged_registry()) == INTERFACES
 
 
+def test_pyproject_lists_every_subpackage() -> None:
+    """pyproject.toml lists the packages (it maps one onto interfaces/, which find cannot): a new
+    stage folder missing from the list would be left out of the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        "sphinxext_qemudbus"
+        + "".join("." + part for part in path.parent.relative_to(ROOT / "sphinxext_qemudbus").parts)
+        for path in (ROOT / "sphinxext_qemudbus").rglob("__init__.py")
+    }
+    assert folders <= listed, sorted(folders - listed)
+
+
 def test_an_explicit_registry_wins_and_the_packaged_one_is_the_default(tmp_path: Path) -> None:
     (tmp_path / "org.qemu.Test1.xml").write_text('<node><interface name="org.qemu.Test1"/></node>')
     assert registry_folder(tmp_path, "--registry") == str(tmp_path)

@@ -78,7 +78,8 @@ def test_parallel_docs_build_has_the_same_anchors(serial_build: Path, tmp_path: 
 
 
 def test_extension_page_is_generated_from_the_tables(serial_build: Path) -> None:
-    page = (serial_build / "extension.html").read_text(encoding="utf-8")
+    # Names in tables may break after a dot (<wbr>): the text is the same without it.
+    page = (serial_build / "extension.html").read_text(encoding="utf-8").replace("<wbr>", "")
     for code in RULES:
         assert f">{code}<" in page, code
     for value in CONFIG_VALUES:

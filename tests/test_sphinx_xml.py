@@ -101,7 +101,7 @@ def test_adding_a_registry_file_rereads_the_registry_table(
     read = _reading(again)
     again.build()
     assert read == ["registry"]
-    assert "org.qemu.Test1.Keyboard2" in built(again).html("registry")
+    assert "org.qemu.Test1.Keyboard2" in built(again).html("registry").replace("<wbr>", "")  # breaks after dots
 
 
 @pytest.mark.sphinx("html", testroot="xrefs", srcdir="xrefs-unchanged", freshenv=True)

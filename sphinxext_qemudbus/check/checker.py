@@ -40,6 +40,7 @@ from ..model.introspection import (
 from ..model.metadata import (
     KEYS_BY_NAME,
     NAMESPACE,
+    InterfaceMetadata,
     interface_metadata,
     validation_note,
     waived_codes,
@@ -461,6 +462,7 @@ class _FileChecker:
                 f"the doc comment says Since: {interface.doc.since}, the annotation {meta.since}",
                 owners,
             )
+        self.check_kind(interface, meta)
         if meta.since is not None:
             for member in interface.members:
                 since = member.since
@@ -471,6 +473,26 @@ class _FileChecker:
                         f"{member.name} is marked Since {since}, before its interface ({meta.since})",
                         (interface, member),
                     )
+
+    def check_kind(self, interface: Interface, meta: InterfaceMetadata) -> None:
+        """The kind must agree with the roles: the policy grants a management interface to the
+        manager alone, so an interface QEMU calls or serves cannot be one, and one that only the
+        manager calls must say that it is (its documentation and trust notes depend on it)."""
+        if meta.kind is None or not meta.callers or not meta.implementers:
+            return
+        annotation = next(a for a in interface.annotations if a.name == NAMESPACE + "Kind")
+        callers, implementers = set(meta.callers), set(meta.implementers)
+        problem = None
+        if meta.kind == "management":
+            if "qemu" in callers or "qemu" in implementers:
+                problem = "a management interface is never called or served by QEMU, but its Callers or Implementers list qemu"
+            elif callers != {"manager"}:
+                others = ", ".join(sorted(callers - {"manager"}))
+                problem = f"a management interface is called by the manager only, but its Callers also list {others}"
+        elif callers == {"manager"}:
+            problem = "only the manager calls this interface: it is a management interface (Kind management)"
+        if problem:
+            self.report("M320", annotation, problem, (interface,))
 
     def check_object_path(self, interface: Interface, path: str) -> None:
         elements = interface.name.split(".")

@@ -320,6 +320,15 @@ _TABLE: tuple[Rule, ...] = (
         "Make the two agree (the annotation is what tools read).",
         _QEMU,
     ),
+    Rule(
+        "M320",
+        "kind-contradicts-roles",
+        E,
+        "An interface's Kind disagrees with its roles: a management interface that QEMU calls or serves, or that "
+        "another role than the manager calls; or an interface only the manager calls that is not marked management.",
+        "A management interface is the manager's alone (Callers: manager); an interface QEMU and its peers speak is a peer interface.",
+        _QEMU,
+    ),
     # --- G: guidelines -------------------------------------------------------------------------
     Rule(
         "G401",
@@ -505,6 +514,42 @@ _TABLE: tuple[Rule, ...] = (
         W,
         "A :dbus:<role>: that the dbus domain does not define.",
         "Use iface, meth, sig or prop.",
+    ),
+    Rule(
+        "R605",
+        "sequence-unknown-member",
+        W,
+        "A dbus-sequence message names a method, signal or property that the registry does not have.",
+        "Use the member's full name (org.qemu.Display1.Console.RegisterListener), or a standard org.freedesktop.DBus member.",
+    ),
+    Rule(
+        "R606",
+        "sequence-wrong-direction",
+        W,
+        "A dbus-sequence message goes where the registry says it cannot: a method call or property access from a role "
+        "that does not call the interface, or to one that does not implement it; a signal the other way round.",
+        "Swap the participants, or fix the participant's role.",
+    ),
+    Rule(
+        "R607",
+        "sequence-unknown-participant",
+        W,
+        "A dbus-sequence message or note names a participant that no participant line declares.",
+        "Declare it first: 'participant ID ROLE label'.",
+    ),
+    Rule(
+        "R608",
+        "sequence-syntax",
+        W,
+        "A dbus-sequence line that is neither a participant, a message, a note nor a comment.",
+        "Write 'participant ID ROLE [label]', 'FROM -> TO: NAME [remark]' or 'note FROM[, TO]: text'.",
+    ),
+    Rule(
+        "R609",
+        "sequence-participant",
+        W,
+        "A dbus-sequence participant declared twice, or with a role that is not a registry role.",
+        "Give each participant one line and a role: qemu, helper, client, manager or bus (the bus daemon).",
     ),
     # --- U: duplicates -------------------------------------------------------------------------
     Rule(

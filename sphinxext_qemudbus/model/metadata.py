@@ -23,6 +23,9 @@ ROLE_DESCRIPTIONS: Mapping[str, str] = {
     "manager": "the management tool that runs the VM (libvirt, a cloud agent)",
 }
 CONNECTIONS = ("bus", "peer-to-peer")
+#: ``peer``: an interface QEMU and its helpers or clients speak to each other (VMState1, the display).
+#: ``management``: a back end's interface for the manager (qemu-vnc's Vnc1), never called by QEMU.
+KINDS = ("peer", "management")
 STABILITIES = ("stable", "unstable")
 _VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?\Z")
 
@@ -106,6 +109,18 @@ KEYS: tuple[MetadataKey, ...] = (
         _choice_error(CONNECTIONS),
     ),
     MetadataKey(
+        "Kind",
+        ("interface",),
+        True,
+        " or ".join(KINDS),
+        "``peer``: an interface QEMU and its helpers or clients speak to each other "
+        "(``org.qemu.VMState1``, ``org.qemu.Display1.*``).  ``management``: a back end's own "
+        "interface for administrators and management tools, which QEMU never calls "
+        "(``org.qemu.Vnc1.*``); only the manager calls it.  The checker holds the kind against "
+        "``Implementers`` and ``Callers``.",
+        _choice_error(KINDS),
+    ),
+    MetadataKey(
         "BusName",
         ("interface",),
         False,
@@ -181,6 +196,7 @@ class InterfaceMetadata:
     object_path: str | None
     stability: str | None
     since: str | None
+    kind: str | None = None
 
     @property
     def peer_to_peer(self) -> bool:
@@ -216,6 +232,7 @@ def interface_metadata(interface: Interface) -> InterfaceMetadata:
         object_path=_valid(values, "ObjectPath"),
         stability=_valid(values, "Stability"),
         since=_valid(values, "Since"),
+        kind=_valid(values, "Kind"),
     )
 
 

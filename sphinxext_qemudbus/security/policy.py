@@ -539,14 +539,21 @@ def snippet(config: BusConfig, key: str) -> str:
 
 def policy_text(registry_path: str, deployment_spec: str | None, scenario: str, listen: str = DEFAULT_LISTEN) -> str:
     """Load, check and generate; every problem (registry, deployment) raises `DeploymentError`."""
+    registry, deployment = checked_inputs(registry_path, deployment_spec)
+    if "\n" in listen or not listen.strip():
+        raise DeploymentError([_problem(listen, "the listen address must be one non-empty line")])
+    return generate_policy(registry, deployment, scenario, listen)
+
+
+def checked_inputs(registry_path: str, deployment_spec: str | None) -> tuple[Registry, Deployment]:
+    """The registry and the deployment, checked against each other: what the generator (and the
+    diagram drawn from the same links) needs.  Every problem raises `DeploymentError`."""
     deployment = resolve_deployment(deployment_spec)
     registry = load_registry(registry_path)
     problems = check_deployment(deployment, registry)
     if problems:
         raise DeploymentError(problems)
-    if "\n" in listen or not listen.strip():
-        raise DeploymentError([_problem(listen, "the listen address must be one non-empty line")])
-    return generate_policy(registry, deployment, scenario, listen)
+    return registry, deployment
 
 
 def load_registry(path: str) -> Registry:

@@ -8,6 +8,7 @@ Module map (Sphinx is imported only in this package):
 ``rst``         parse generated reST once, in reST and MyST documents
 ``directives``  ``dbus-interface``, ``dbus-doc``, ``dbus-registry`` and the generated tables
 ``policy``      ``dbus-policy``, ``dbus-trust-table``, ``dbus-deployment``: the security model
+``diagrams``    ``dbus-deployment-diagram``, ``dbus-sequence``: the pictures, as SVG or as tables
 ``tables``      docutils tables from rows of nodes
 ``sources``     parse each XML file once per build; find interfaces in the registry folder
 ``reporting``   every warning as ``type="dbus", subtype=<code>``
@@ -20,7 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from . import config, policy
+from . import config, diagrams, policy
 from .directives import DIRECTIVES
 from .domain import DBusDomain, warn_missing_reference
 from .sources import registry_files
@@ -47,6 +48,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_css_file(CSS_FILE)
     app.connect("build-finished", write_css)
     policy.setup(app)
+    diagrams.setup(app)
     return {
         "version": __version__,
         "env_version": ENV_VERSION,

@@ -214,6 +214,8 @@ class DBusRegistryDirective(XMLDirective):
         if metadata.object_path:
             reached.append(_literal(metadata.object_path))
         roles = f"{', '.join(metadata.implementers) or '?'} → {', '.join(metadata.callers) or '?'}"
+        if metadata.kind == "management":
+            roles += " (management interface)"
         since = metadata.since or interface.since or ""
         stability: list[Node] = [nodes.Text(since)]
         if metadata.stability and metadata.stability != "stable":

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ..diagrams.svg import CSS as DIAGRAM_CSS
+
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
 CSS_FILE = "sphinxext-qemudbus.css"
 
-CSS = """\
+CSS = (
+    """\
 /* sphinxext-qemudbus: D-Bus reference pages */
 .dbus-badge {
     display: inline-block;
@@ -48,10 +51,20 @@ div.admonition.dbus-deprecated { border-left: 4px solid #e8a598; }
 dl.field-list.dbus-metadata > dt { white-space: nowrap; }
 table.dbus-table { width: 100%; }
 table.dbus-table td p { margin: 0; }
-/* Long interface names wrap at their dots instead of pushing the table off the page. */
-table.dbus-table td span.pre { white-space: normal; overflow-wrap: anywhere; }
-table.dbus-registry td:first-child code, table.dbus-registry td:nth-child(3) code { white-space: nowrap; }
+/* Long interface names wrap at their dots (the <wbr> the extension puts after each), never in
+   the middle of a word: each piece between two dots stays whole. */
+table.dbus-table td span.pre { white-space: normal; overflow-wrap: normal; word-break: normal; }
+/* Diagrams: inline SVG at its natural size (its text stays readable on a phone, the figure
+   scrolls sideways instead); figures to compare sit side by side where the page is wide enough. */
+div.dbus-diagram-row { display: flex; flex-wrap: wrap; gap: 1em 1.5em; align-items: flex-start; }
+div.dbus-diagram-row > figure.dbus-diagram-figure { flex: 0 1 auto; min-width: 0; }
+figure.dbus-diagram-figure { margin: 1em 0; max-width: 100%; }
+div.dbus-diagram-scroll { overflow-x: auto; max-width: 100%; }
+figure.dbus-diagram-figure figcaption { font-style: italic; margin: 0.3em 0; }
+details.dbus-diagram-text > summary { cursor: pointer; font-size: 0.9em; }
 """
+    + DIAGRAM_CSS
+)
 
 
 def write_css(app: Sphinx, exception: BaseException | None) -> None:
