@@ -52,13 +52,16 @@ LISTENER_MODES = (
     "wrong-signature",  # Update without its pixman_format arg
     "wrong-path",  # Update sent to another object than /org/qemu/Display1/Listener
     "no-reply-flag",  # Update without NO_REPLY_EXPECTED (a registry that marks Update NoReply sees it)
-    "outside",  # Update beyond the Scanout's width
+    "outside",  # Update beyond the Scanout's width, and beyond the console's size too
+    "mode-switch",  # the console grows to 128x64 with no new Scanout (as QEMU does), then an Update fits it
     "hung-handshake",  # never answers the client's AUTH
     "silent",  # never replies to RegisterListener
     "garbage",  # sends bytes that are not a D-Bus message after the handshake
 )
 LISTENER = "/org/qemu/Display1/Listener"
 XRGB8888 = 0x20020888
+#: The console's Width and Height as the bus serves them: the Scanout's size until a mode switch.
+console_size = [64, 32]
 
 
 def serve_listener(sock: socket.socket, mode: str) -> None:
@@ -110,6 +113,9 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         flags = 0
     elif mode == "outside":
         update = (60, 0, 8, 8, 32, XRGB8888, bytes(256))
+    elif mode == "mode-switch":
+        console_size[:] = [128, 64]  # what QEMU's console properties say after the switch
+        update = (100, 40, 8, 8, 32, XRGB8888, bytes(256))
     send(path, "Update", signature, update, flags, "org.qemu.Display1.Listener")
     if flags == 0:
         wait_reply()
@@ -160,6 +166,8 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
             types: dict[str, str | None] = {**property_types(xml).get(interface, {})}
             types.update(sent.get(str(path), {}).get(interface, {}))
             answer = {prop: (t, values.of(t)) for prop, t in types.items() if t is not None}
+            if interface == "org.qemu.Display1.Console":
+                answer.update(Width=("u", console_size[0]), Height=("u", console_size[1]))
             connection.send(new_method_return(message, "a{sv}", (answer,)))
         else:
             connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (str(call[1]),)))

@@ -292,6 +292,7 @@ def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.Comp
         ("wrong-signature", [("L008", f"{ROOT}/interfaces/org.qemu.Display1.Listener.xml")], "with (iiiiuay)"),
         ("wrong-path", [("L009", "Console_0 display:/org/qemu/Display1/Other")], "places org.qemu.Display1.Listener"),
         ("outside", [("L108", "Console_0 display:/org/qemu/Display1/Listener")], "outside the latest Scanout (64x32)"),
+        ("mode-switch", [], ""),
         ("hung-handshake", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "did not complete"),
         ("silent", [("L014", "org.qemu:/org/qemu/Display1/Console_0")], "no reply within 1 s"),
         ("garbage", [("L018", "Console_0 display:/org/qemu/Display1/Listener")], "not a D-Bus message"),
@@ -313,6 +314,14 @@ def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> Non
     assert "listeners registered: Console_0 display" in result.stderr
     assert "org.qemu.Display1.Listener.Scanout x1, org.qemu.Display1.Listener.Update x1" in result.stderr
     assert "never exercised: org.qemu.Display1.Listener.ScanoutDMABUF" in result.stderr
+
+
+def test_listen_follows_a_mode_switch_without_scanout(bus: str, tmp_path: Path) -> None:
+    """QEMU sends no Scanout when the guest switches modes; the registry tells a client to read
+    the console's size when an Update does not fit its image, and conform does as it says."""
+    result = listen_to(bus, tmp_path, "mode-switch", "--format", "text", "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Console_0 display: 1 size change without a Scanout (now 128x64)" in result.stderr
 
 
 def test_listen_checks_the_no_reply_flag_where_the_registry_says_noreply(bus: str, tmp_path: Path) -> None:

@@ -294,6 +294,9 @@ class _Run:
             if self.check is not None:
                 observed = ", ".join(f"{name} x{count}" for name, count in sorted(self.check.observed.items()))
                 self.summary.append(f"observed: {observed or 'nothing'}")
+                for label, (count, (width, height)) in sorted(self.check.resized.items()):
+                    changes = f"{count} size change{'' if count == 1 else 's'}"
+                    self.summary.append(f"{label}: {changes} without a Scanout (now {width}x{height})")
                 served = getattr(self, "served", [])
                 if served:
                     missing = self.check.unexercised(served)

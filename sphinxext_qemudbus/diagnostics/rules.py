@@ -812,8 +812,9 @@ _TABLE: tuple[Rule, ...] = (
         "L108",
         "live-message-content",
         W,
-        "A message's content breaks a rule the registry states about it: a listener Update outside the latest "
-        "Scanout or before any, image data whose length disagrees with stride and height, a stride too short for "
+        "A message's content breaks a rule the registry states about it: a listener Update before any Scanout, or "
+        "outside both the latest Scanout and the console's current Width and Height (read on the bus when an Update "
+        "does not fit: QEMU sends no Scanout after a mode switch), image data whose length disagrees with stride and height, a stride too short for "
         "the width, audio formats whose sizes do not add up.",
     ),
     Rule(

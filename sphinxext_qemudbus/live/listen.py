@@ -124,15 +124,17 @@ class _Served(threading.Thread):
             wire.close()
 
     def _handle(self, wire: Wire, received: Received) -> None:
+        # Answer first, check after: QEMU may be waiting for the answer in its main loop, and the
+        # check may wait (for the shared lock, or for the console's size on the bus).
         seen = Seen.of(received.message, len(received.fds))
-        with self.lock:
-            self.check.check(seen, self.label, self.label)
         if seen.kind == 1 and not seen.flags & NO_REPLY_EXPECTED:
             reply = self._answer(received.message, seen)
             try:
                 wire.send(reply, time.monotonic() + self.timeout)
             except TimeoutError as error:
                 raise WireError("QEMU does not read the listener's replies") from error
+        with self.lock:
+            self.check.check(seen, self.label, self.label)
 
     def _answer(self, message: Any, seen: Seen) -> Any:
         from jeepney.wrappers import new_error, new_method_return
@@ -275,6 +277,24 @@ def listen(
     lock = lock or threading.Lock()
     stop_at = min(time.monotonic() + seconds, deadline)
     threads: list[_Served] = []
+    # The bus connection serves the registrations (this thread) and the listener threads that
+    # read a console's size after a mode switch: one call at a time.
+    bus_lock = threading.Lock()
+    consoles = {target.label: target.path for target in targets if target.kind == "display"}
+
+    def console_size(label: str) -> tuple[int, int] | None:
+        path = consoles.get(label)
+        if path is None:
+            return None
+        call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (CONSOLE,))
+        try:
+            with bus_lock:
+                reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
+        except (TimeoutError, WireError):
+            return None
+        return _size(reply.body)
+
+    check.console_size = console_size
     try:
         for target in targets:
             if remaining(stop_at) <= 0:
@@ -293,7 +313,8 @@ def listen(
             where = Location(f"{dest}:{target.path}")
             problem: str | None
             try:
-                reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
+                with bus_lock:
+                    reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
             except TimeoutError:
                 problem = f"no reply within {timeout:g} s"
             except WireError as error:
@@ -326,6 +347,17 @@ def listen(
         if thread.handshake is not None:
             result.handshakes[thread.label] = thread.handshake
     return result
+
+
+def _size(body: Any) -> tuple[int, int] | None:
+    """(Width, Height) from a console's GetAll answer, when both are there as ``u``."""
+    values = body[0] if isinstance(body, tuple) and len(body) == 1 and isinstance(body[0], dict) else {}
+    width, height = values.get("Width"), values.get("Height")
+    if not (isinstance(width, tuple) and isinstance(height, tuple) and width[:1] == height[:1] == ("u",)):
+        return None
+    if not (isinstance(width[1], int) and isinstance(height[1], int)):
+        return None
+    return width[1], height[1]
 
 
 def _failure(reply: Any) -> str | None:

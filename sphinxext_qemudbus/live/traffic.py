@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,6 +140,11 @@ class TrafficCheck:
         self._projected: dict[tuple[str, bool], Interface | None] = {}
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self._images: dict[str, _Image] = {}
+        #: How to learn a display connection's console size when an Update does not fit the latest
+        #: Scanout (`listen` reads the console's Width and Height on the bus); None: not known.
+        self.console_size: Callable[[str], tuple[int, int] | None] | None = None
+        #: Connection → (size changes followed without a Scanout, the latest size).
+        self.resized: dict[str, tuple[int, tuple[int, int]]] = {}
         self._streams: dict[tuple[str, int], int] = {}  # (connection, audio stream id) → bytes per frame
         self.error_names = registry_error_names(registry)
 
@@ -378,10 +383,13 @@ class TrafficCheck:
         image = self._images.get(connection)
         if image is None:
             yield "before", "Update arrived before any Scanout"
-        elif x < 0 or y < 0 or width < 0 or height < 0 or x + width > image.width or y + height > image.height:
+        elif not _inside(x, y, width, height, image.width, image.height) and not self._resized(
+            connection, image, x, y, width, height
+        ):
             yield (
                 "outside",
-                f"Update ({x},{y} {width}x{height}) lies outside the latest Scanout ({image.width}x{image.height})",
+                f"Update ({x},{y} {width}x{height}) lies outside the latest Scanout ({image.width}x{image.height})"
+                " and outside the console's current size",
             )
         elif pixman_format != image.pixman_format:
             yield "format", f"Update has pixel format {pixman_format:#x}, the Scanout {image.pixman_format:#x}"
@@ -393,6 +401,19 @@ class TrafficCheck:
                 "length",
                 f"Update carries {len(data)} bytes of data; stride {stride} x height {height} is {stride * height}",
             )
+
+    def _resized(self, connection: str, image: _Image, x: int, y: int, width: int, height: int) -> bool:
+        """Whether an Update that does not fit the latest Scanout fits the console's current size:
+        QEMU sends no Scanout when the guest switches modes (the registry's Listener says so, and
+        tells a client to read the console's Width and Height then).  The new size becomes the
+        image the next Updates are checked against."""
+        size = self.console_size(connection) if self.console_size is not None else None
+        if size is None or size == (image.width, image.height) or not _inside(x, y, width, height, *size):
+            return False
+        self._images[connection] = replace(image, width=size[0], height=size[1])
+        count, _ = self.resized.get(connection, (0, size))
+        self.resized[connection] = (count + 1, size)
+        return True
 
     def _audio_init(self, body: tuple[Any, ...], connection: str) -> Iterator[tuple[str, str]]:
         stream, bits, _signed, is_float, freq, channels, per_frame, per_second, _be = body
@@ -445,6 +466,10 @@ def shown(name: str) -> str:
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./:(){}-]*")  # names, paths, unique names, signatures
+
+
+def _inside(x: int, y: int, width: int, height: int, image_width: int, image_height: int) -> bool:
+    return x >= 0 and y >= 0 and width >= 0 and height >= 0 and x + width <= image_width and y + height <= image_height
 
 
 def _bytes_per_pixel(pixman_format: int) -> int:
