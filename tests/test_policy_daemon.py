@@ -10,7 +10,10 @@ combinations are printed at the end of the module.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,7 @@ from tests.dbusmatrix.harness import (
     check_available,
     run_matrix,
 )
+from tests.dbusmatrix.peer import connect_only
 
 from .test_policy import REGISTRY
 
@@ -41,15 +45,21 @@ Matrix = Callable[[str, str], MatrixReport]
 
 
 @pytest.fixture(scope="module")
-def matrix(request: pytest.FixtureRequest) -> Iterator[Matrix]:
-    """Runs each (deployment, scenario) once, on first use; prints every run's counts at the end."""
+def registry() -> Registry:
+    """The registry, once this machine is known to run the matrix (else a skip, or a failure
+    where CI requires the matrix)."""
     try:
         check_available()
     except MatrixUnavailable as reason:
         if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
             pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
         pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
-    registry = Registry.load([REGISTRY])
+    return Registry.load([REGISTRY])
+
+
+@pytest.fixture(scope="module")
+def matrix(request: pytest.FixtureRequest, registry: Registry) -> Iterator[Matrix]:
+    """Runs each (deployment, scenario) once, on first use; prints every run's counts at the end."""
     reports: dict[tuple[str, str], MatrixReport] = {}
 
     def get(deployment: str, scenario: str) -> MatrixReport:
@@ -277,3 +287,91 @@ def test_outsiders_cannot_connect(matrix: Matrix) -> None:
         connect = [check for check in matrix("lockdown", scenario).checks if check.kind == "connect"]
         assert len(connect) == 1
         assert connect[0].ok, connect
+
+
+# --- the matrix can fail ---------------------------------------------------------------------------
+
+
+def _two_holes(config: str) -> str:
+    """The generated configuration with two rules added to its default policy: any peer may send
+    an error that answers no call, and any user may connect."""
+    head, policy, tail = config.partition('<policy context="default">')
+    assert policy, config
+    holes = '\n    <allow user="*"/>\n    <allow send_type="error" send_requested_reply="false"/>'
+    return head + policy + holes + tail
+
+
+def test_the_matrix_catches_a_policy_that_lets_unrequested_errors_and_outsiders_through(registry: Registry) -> None:
+    """With those two holes every unrequested error and the outsider's connection go wrong, and
+    nothing else does.  The errors are still refused by the receivers' rules, and not delivered:
+    only the daemon's words ("Rejected send message") show that the sender's policy let them out."""
+    report = run_matrix(registry, builtin_deployment("lockdown"), "many-uids", mutate=_two_holes)
+    assert '<allow send_type="error" send_requested_reply="false"/>' in report.config
+    errors = [check for check in report.checks if check.kind == "error"]
+    assert len(errors) == 6  # three peers, each to the two others
+    assert {check.kind for check in report.failures} == {"error", "connect"}
+    assert len(report.failures) == len(errors) + 1
+    assert all("Rejected receive message" in check.observed for check in errors)
+    connect = next(check for check in report.checks if check.kind == "connect")
+    assert '"outcome": "connected"' in connect.observed
+
+
+# --- what counts as refused -----------------------------------------------------------------------
+
+
+def _one_connection(path: str, serve: Callable[[socket.socket], None]) -> threading.Thread:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+
+    def run() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                serve(connection)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_line(connection: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = connection.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _authenticate_then_close(connection: socket.socket) -> None:
+    """The server side of a successful EXTERNAL authentication, then a hang-up: what dbus-daemon
+    does to a user its policy does not let connect."""
+    assert b"AUTH EXTERNAL" in _read_line(connection)
+    connection.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+    assert b"NEGOTIATE_UNIX_FD" in _read_line(connection)
+    connection.sendall(b"AGREE_UNIX_FD\r\n")
+    assert b"BEGIN" in _read_line(connection)
+
+
+@pytest.mark.parametrize(
+    ("serve", "outcome"),
+    [
+        (None, "failed:connect:"),  # no socket at all
+        (lambda connection: None, "failed:auth:"),  # hung up before authenticating
+        (_authenticate_then_close, "disconnected"),
+    ],
+)
+def test_only_the_daemons_refusal_counts_as_refused(
+    tmp_path: Path, serve: Callable[[socket.socket], None] | None, outcome: str
+) -> None:
+    """The outsider's probe tells a refusal by the daemon from a connection that failed for any
+    other reason, which proves nothing about the policy (a BrokenPipeError used to pass)."""
+    path = str(tmp_path / "bus")
+    thread = _one_connection(path, serve) if serve is not None else None
+    result = connect_only(f"unix:path={path}")
+    if thread is not None:
+        thread.join(timeout=10)
+    assert not result["ok"]
+    assert str(result["outcome"]).startswith(outcome), result

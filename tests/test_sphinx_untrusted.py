@@ -264,5 +264,5 @@ def test_the_extension_page_lists_what_doc_comments_may_use() -> None:
     page = (Path(__file__).parent.parent / "docs" / "extension.rst").read_text(encoding="utf-8")
     section = page.split("What doc comments may use", 1)[1].split("\nDescribing interfaces by hand", 1)[0]
     listed = set(re.findall(r"``([a-z:-]+)``", " ".join(section.split())))
-    assert ALLOWED_DIRECTIVES <= listed
-    assert SAFE_SCHEMES <= listed
+    assert listed >= ALLOWED_DIRECTIVES
+    assert listed >= SAFE_SCHEMES
