@@ -226,3 +226,21 @@ def test_generated_names_add_no_element_or_attribute(
     in_rst = [w for w in warnings if w.startswith("SRC/index.rst:") and re.search(r"\[dbus\.S10[123]\]$", w)]
     assert (len(in_xml), len(in_rst)) == _invalid_names(project), warnings
     inventory_names(Path(app.outdir))
+
+
+@given(name=st.one_of(_NAMES, st.text(max_size=12)), member=st.booleans())
+def test_a_name_becomes_one_directive_line_that_keeps_it_invalid(name: str, member: bool) -> None:
+    """What render writes for a name: one printable line the directive reads back as it is
+    (stripped, and for a member without a trailing ``()``); a valid name unchanged, an invalid
+    one still invalid."""
+    text = directive_argument(name, member=member)
+    assert text
+    assert text.isprintable()
+    assert text == text.strip()
+    assert not text.startswith(":")
+    assert not (member and text.endswith("()"))
+    check = member_name_error if member else interface_name_error
+    if check(name) is None:
+        assert text == name
+    else:
+        assert check(text) is not None
