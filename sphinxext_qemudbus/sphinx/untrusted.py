@@ -24,7 +24,7 @@ Warnings are ``dbus.doc-markup`` and ``dbus.unsafe-link``, located at the XML li
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
@@ -169,11 +169,13 @@ def parse_untrusted(state: Any, content: StringList) -> list[Node]:
     """Parse reST generated from XML (see the module documentation) into nodes."""
     with untrusted_markup(state.document):
         result = parse_generated(state, content)
-    sweep(result)
-    return result
+    holder = nodes.Element()  # so that even a node at the top can be replaced
+    holder.extend(result)
+    sweep(holder)
+    return list(holder.children)
 
 
-def sweep(result: Sequence[Node]) -> None:
+def sweep(root: nodes.Element) -> None:
     """Drop what the parse produced that text from XML may not put in a page (the roles of
     other extensions can make anything): unsafe link targets, raw output, local images and
     downloads.  Each is warned about once per place."""
@@ -183,42 +185,41 @@ def sweep(result: Sequence[Node]) -> None:
         # docutils gives a target block the line of its generated input, not of the XML: a
         # target is located at the element it stands in instead (its enclosing description,
         # or the paragraph of an embedded URI, whose reference has said it already).
-        where = node.parent if isinstance(node, nodes.target) and node.parent is not None else node
+        where = node
+        if isinstance(node, nodes.target) and node.parent is not None and get_node_location(node.parent):
+            where = node.parent
         key = (get_node_location(where), what or message)
         if key not in seen:
             seen.add(key)
             warn(code, message, where)
 
-    for top in result:
-        if not isinstance(top, nodes.Element):
-            continue
-        for node in _elements(top):
-            if isinstance(node, nodes.raw):
-                once("doc-markup", "raw output is not allowed in documentation from XML; it is left out", node)
-                node.parent.remove(node)
-            elif isinstance(node, addnodes.download_reference):
-                once("doc-markup", "downloads are not allowed in documentation from XML; the text is kept", node)
+    for node in _elements(root)[1:]:
+        if isinstance(node, nodes.raw):
+            once("doc-markup", "raw output is not allowed in documentation from XML; it is left out", node)
+            node.parent.remove(node)
+        elif isinstance(node, addnodes.download_reference):
+            once("doc-markup", "downloads are not allowed in documentation from XML; the text is kept", node)
+            node.replace_self(nodes.inline(node.rawsource, "", *node.children))
+        elif isinstance(node, nodes.image) and unsafe_image(node.get("uri", "")):
+            once("doc-markup", "local images are not allowed in documentation from XML; it is left out", node)
+            node.parent.remove(node)
+        elif isinstance(node, nodes.reference | nodes.target) and "refuri" in node:
+            scheme = unsafe_scheme(node["refuri"])
+            if scheme is None:
+                continue
+            names = ", ".join(repr(str(name)) for name in node["names"])
+            target = f"link target {names}: " if isinstance(node, nodes.target) and names else ""
+            once(
+                "unsafe-link",
+                f"{target}a link to a {scheme}: URL is not allowed in documentation from XML; its text is kept",
+                node,
+                what=scheme,
+            )
+            if isinstance(node, nodes.reference):
                 node.replace_self(nodes.inline(node.rawsource, "", *node.children))
-            elif isinstance(node, nodes.image) and unsafe_image(node.get("uri", "")):
-                once("doc-markup", "local images are not allowed in documentation from XML; it is left out", node)
-                node.parent.remove(node)
-            elif isinstance(node, nodes.reference | nodes.target) and "refuri" in node:
-                scheme = unsafe_scheme(node["refuri"])
-                if scheme is None:
-                    continue
-                names = ", ".join(repr(str(name)) for name in node["names"])
-                target = f"link target {names}: " if isinstance(node, nodes.target) and names else ""
-                once(
-                    "unsafe-link",
-                    f"{target}a link to a {scheme}: URL is not allowed in documentation from XML; its text is kept",
-                    node,
-                    what=scheme,
-                )
-                if isinstance(node, nodes.reference):
-                    node.replace_self(nodes.inline(node.rawsource, "", *node.children))
-                else:
-                    # A named target: the references to it become links to where it stands.
-                    del node["refuri"]
+            else:
+                # A named target: the references to it become links to where it stands.
+                del node["refuri"]
 
 
 def unsafe_image(uri: str) -> bool:
