@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sphinxext_qemudbus.sphinx.untrusted import ALLOWED_DIRECTIVES, SAFE_SCHEMES, unsafe_scheme
@@ -270,3 +270,81 @@ def test_the_extension_page_lists_what_doc_comments_may_use() -> None:
     listed = set(re.findall(r"``([a-z:-]+)``", " ".join(section.split())))
     assert listed >= ALLOWED_DIRECTIVES
     assert listed >= SAFE_SCHEMES
+
+
+# --- generated doc comments ------------------------------------------------------------------------
+
+# Pieces of reST that try to read, run or link something, and pieces of ordinary markup.
+_PIECES = [
+    ".. raw:: html\n\n   <script>alert('raw')</script>\n",
+    ".. include:: ../secret.txt\n",
+    ".. literalinclude:: ../secret.txt\n",
+    ".. csv-table:: t\n   :file: ../secret.txt\n",
+    ".. image:: ../secret.txt\n",
+    ".. |s| image:: ../secret.txt\n",
+    ".. role:: h(raw)\n   :format: html\n",
+    ":h:`<script>alert('role')</script>`",
+    ":download:`f <../secret.txt>`",
+    "`x <javascript:alert('link')>`_",
+    "`y`_",
+    ".. _y: data:text/html,<script>alert('target')</script>\n",
+    "JaVaScRiPt:alert('bare')",
+    "`z <https://www.qemu.org/>`_",
+    ".. note::\n\n   ",
+    ".. code-block:: c\n\n   int x;\n",
+    "::\n\n   literal\n",
+    "- item\n",
+    ":dbus:meth:`Ping`",
+    ".. dbus:method:: Extra\n",
+    "**bold** ``code``",
+    "|s|",
+    "text",
+    " ",
+    "\n",
+    "\n\n",
+    "   ",
+]
+
+
+def _doc_comment_xml(body: str) -> str:
+    text = body.replace("--", "- -")  # "--" may not appear in an XML comment
+    indented = "\n".join("      " + line if line.strip() else "" for line in text.split("\n"))
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<node>\n  <!--\n      org.example.Fuzz1: fuzz\n\n'
+        f"{indented}\n  -->\n"
+        '  <interface name="org.example.Fuzz1">\n    <method name="Ping"/>\n  </interface>\n</node>\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def doc_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("doc-comments")
+    (folder / "secret.txt").write_text(f"{SECRET}\n", encoding="utf-8")
+    return folder
+
+
+@given(pieces=st.lists(st.sampled_from(_PIECES), min_size=1, max_size=10))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_generated_doc_comments_never_read_run_or_link(
+    pieces: list[str], make_app: Any, rootdir: Any, doc_workdir: Path
+) -> None:
+    """Whatever a doc comment is made of, the build finishes, reads no file into the output and
+    writes no script, raw HTML or unsafe link."""
+    folder = doc_workdir / f"p{len(list(doc_workdir.iterdir()))}"
+    folder.mkdir()
+    (folder / "conf.py").write_text('extensions = ["sphinxext_qemudbus"]\nexclude_patterns = ["_build"]\n')
+    (folder / "fuzz.xml").write_text(_doc_comment_xml("".join(pieces)), encoding="utf-8")
+    (folder / "index.rst").write_text("Fuzz\n====\n\n.. dbus-doc:: fuzz.xml\n", encoding="utf-8")
+    app = make_app("html", srcdir=type(rootdir)(str(folder)), freshenv=True)
+    app.build()
+    outdir = Path(app.outdir)
+    assert not (outdir / "_images").exists()
+    assert not (outdir / "_downloads").exists()
+    for path in outdir.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    page = Page((outdir / "index.html").read_text(encoding="utf-8"))
+    assert not [script for script in page.scripts if "alert" in script]
+    for tag, attributes in page.elements:
+        for name in ("href", "src"):
+            assert unsafe_scheme(attributes.get(name) or "") is None, (tag, attributes)
