@@ -10,7 +10,10 @@ combinations are printed at the end of the module.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,7 @@ from tests.dbusmatrix.harness import (
     check_available,
     run_matrix,
 )
+from tests.dbusmatrix.peer import connect_only
 
 from .test_policy import REGISTRY
 
@@ -41,15 +45,21 @@ Matrix = Callable[[str, str], MatrixReport]
 
 
 @pytest.fixture(scope="module")
-def matrix(request: pytest.FixtureRequest) -> Iterator[Matrix]:
-    """Runs each (deployment, scenario) once, on first use; prints every run's counts at the end."""
+def registry() -> Registry:
+    """The registry, once this machine is known to run the matrix (else a skip, or a failure
+    where CI requires the matrix)."""
     try:
         check_available()
     except MatrixUnavailable as reason:
         if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
             pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
         pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
-    registry = Registry.load([REGISTRY])
+    return Registry.load([REGISTRY])
+
+
+@pytest.fixture(scope="module")
+def matrix(request: pytest.FixtureRequest, registry: Registry) -> Iterator[Matrix]:
+    """Runs each (deployment, scenario) once, on first use; prints every run's counts at the end."""
     reports: dict[tuple[str, str], MatrixReport] = {}
 
     def get(deployment: str, scenario: str) -> MatrixReport:
@@ -277,3 +287,117 @@ def test_outsiders_cannot_connect(matrix: Matrix) -> None:
         connect = [check for check in matrix("lockdown", scenario).checks if check.kind == "connect"]
         assert len(connect) == 1
         assert connect[0].ok, connect
+
+
+# --- the matrix can fail ---------------------------------------------------------------------------
+
+#: Rules that open a hole in the generated policy, and the kinds of check that must then fail.
+HOLES = {
+    "unrequested replies": (['<allow send_type="method_return" send_requested_reply="false"/>'], {"reply"}),
+    "unrequested errors": (['<allow send_type="error" send_requested_reply="false"/>'], {"error"}),
+    "unrequested errors, both ends": (
+        [
+            '<allow send_type="error" send_requested_reply="false"/>',
+            '<allow receive_type="error" receive_requested_reply="false"/>',
+        ],
+        {"error"},
+    ),
+    "any user": (['<allow user="*"/>'], {"connect"}),
+}
+
+
+def _with_rules(config: str, rules: list[str]) -> str:
+    """The generated configuration with ``rules`` added to its default policy."""
+    head, policy, tail = config.partition('<policy context="default">')
+    assert policy, config
+    return head + policy + "".join(f"\n    {rule}" for rule in rules) + tail
+
+
+@pytest.mark.parametrize("hole", list(HOLES))
+def test_the_matrix_catches_a_hole_in_the_policy(registry: Registry, hole: str) -> None:
+    """Every check of the kinds the hole concerns fails, and nothing else does."""
+    rules, kinds = HOLES[hole]
+    report = run_matrix(
+        registry, builtin_deployment("lockdown"), "many-uids", mutate=lambda config: _with_rules(config, rules)
+    )
+    assert all(rule in report.config for rule in rules)
+    concerned = [check for check in report.checks if check.kind in kinds]
+    assert concerned
+    assert {check.kind for check in report.failures} == kinds
+    assert len(report.failures) == len(concerned)
+
+
+def test_an_unrequested_error_is_refused_at_both_ends(registry: Registry) -> None:
+    """With the hole on the sending side only, the receivers' rules still refuse the errors and
+    none is delivered: only the daemon's words, "Rejected receive message" where "Rejected send
+    message" is due, show the hole (the reason the check reads them)."""
+    rules, _kinds = HOLES["unrequested errors"]
+    report = run_matrix(
+        registry, builtin_deployment("lockdown"), "many-uids", mutate=lambda config: _with_rules(config, rules)
+    )
+    errors = [check for check in report.checks if check.kind == "error"]
+    assert len(errors) == 6  # three peers, each to the two others
+    assert all(check.observed.startswith("not delivered") for check in errors)
+    assert all("Rejected receive message" in check.observed for check in errors)
+    assert not any(check.ok for check in errors)
+
+
+# --- what counts as refused -----------------------------------------------------------------------
+
+
+def _one_connection(path: str, serve: Callable[[socket.socket], None]) -> threading.Thread:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+
+    def run() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                serve(connection)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_line(connection: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = connection.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _authenticate_then_close(connection: socket.socket) -> None:
+    """The server side of a successful EXTERNAL authentication, then a hang-up: what dbus-daemon
+    does to a user its policy does not let connect."""
+    assert b"AUTH EXTERNAL" in _read_line(connection)
+    connection.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+    assert b"NEGOTIATE_UNIX_FD" in _read_line(connection)
+    connection.sendall(b"AGREE_UNIX_FD\r\n")
+    assert b"BEGIN" in _read_line(connection)
+
+
+@pytest.mark.parametrize(
+    ("serve", "outcome"),
+    [
+        (None, "failed:connect:"),  # no socket at all
+        (lambda connection: None, "failed:auth:"),  # hung up before authenticating
+        (_authenticate_then_close, "disconnected"),
+    ],
+)
+def test_only_the_daemons_refusal_counts_as_refused(
+    tmp_path: Path, serve: Callable[[socket.socket], None] | None, outcome: str
+) -> None:
+    """The outsider's probe tells a refusal by the daemon from a connection that failed for any
+    other reason, which proves nothing about the policy (a BrokenPipeError used to pass)."""
+    path = str(tmp_path / "bus")
+    thread = _one_connection(path, serve) if serve is not None else None
+    result = connect_only(f"unix:path={path}")
+    if thread is not None:
+        thread.join(timeout=10)
+    assert not result["ok"]
+    assert str(result["outcome"]).startswith(outcome), result

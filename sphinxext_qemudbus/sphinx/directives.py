@@ -42,6 +42,7 @@ from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
 from .rst import parse_generated
 from .sources import find_interface, parse_cached, registry_files
 from .tables import table
+from .untrusted import parse_untrusted
 
 
 def usable_interfaces(parsed: ParsedFile) -> list[Interface]:
@@ -82,7 +83,8 @@ class XMLDirective(SphinxDirective):
         domain.scans[self.env.docname] = (folder, names)
 
     def render(self, content: StringList) -> list[Node]:
-        return parse_generated(self.state, content)
+        """Parse reST generated from XML: its text is untrusted (`untrusted`)."""
+        return parse_untrusted(self.state, content)
 
 
 class DBusInterfaceDirective(XMLDirective):
@@ -136,7 +138,10 @@ class DBusInterfaceDirective(XMLDirective):
 
 class DBusDocDirective(XMLDirective):
     """``.. dbus-doc:: ui/dbus-display1.xml``: every interface of a file, as QEMU's directive.
-    The path is relative to ``dbusdoc_srctree`` when it is set, else to the document."""
+    The path is relative to ``dbusdoc_srctree`` when it is set, else to the document; a path
+    that starts with ``/`` is relative to that tree, or to the source folder (Sphinx's own rule
+    for included files, and what QEMU's string concatenation does).  A path that leaves the tree
+    warns: the page would depend on a file outside the project."""
 
     required_arguments = 1
     final_argument_whitespace = True
@@ -146,12 +151,24 @@ class DBusDocDirective(XMLDirective):
         argument = self.arguments[0].strip()
         srctree = self.config.dbusdoc_srctree
         if srctree:
-            path = os.path.join(srctree, argument)
+            base = srctree
+            path = os.path.join(srctree, argument.lstrip("/"))
         else:
+            base = os.fspath(self.env.srcdir)
             path = os.fspath(self.env.relfn2path(argument, self.env.docname)[1])
+        if not _inside(path, base):
+            tree = "dbusdoc_srctree" if srctree else "the source folder"
+            where = os.path.realpath(path)
+            warn("outside-source", f"dbus-doc path {argument!r} leads out of {tree}, to {where}", self.get_location())
         parsed = self.read(path)
         self.report(parsed.diagnostics)
         return self.render(render_file(usable_interfaces(parsed), parsed.path))
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies in ``folder``, once both are resolved (``..``, symbolic links)."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, top]) == top
 
 
 # --- tables ----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sphinx.util.nodes import make_id, make_refnode
 from ..check.references import KIND_ROLES, ROLE_KINDS, Resolution, display_text, resolve, suffix_index
 from ..model.introspection import ALL_PLATFORMS, PLATFORM_LABELS, PLATFORMS, EmitsChanged, platform_label
 from ..model.metadata import ROLE_DESCRIPTIONS, ROLES
+from ..model.names import interface_name_error, member_name_error
 from ..model.signature import SignatureError, describe, parse_single_type
 from .config import common_prefixes, registry_in_use
 from .reporting import warn
@@ -112,6 +113,27 @@ def emits_option(argument: str | None) -> EmitsChanged:
         return EmitsChanged(value)
     except ValueError:
         raise ValueError("expected true, invalidates, const or false (or yes/no)") from None
+
+
+def name_problems(objtype: str, name: str, interface: str | None) -> list[tuple[str, str]]:
+    """What is wrong with the full ``name`` of an object of kind ``objtype`` described inside
+    ``interface`` (None outside any), as the checker's codes and words: S101 for an interface
+    name, S102 for a method or signal name, S103 for a property name.  A docs build reads XML the
+    checker never saw (``dbus-doc`` of another project's file) and hand-written descriptions.
+    The enclosing interface's own name is checked where it is described."""
+    if objtype == "interface":
+        problem = interface_name_error(name)
+        return [("S101", f"invalid interface name {name!r}: {problem}")] if problem else []
+    found = []
+    if interface is not None:
+        member = name[len(interface) + 1 :]
+    else:
+        owner, _dot, member = name.rpartition(".")
+        if owner and (problem := interface_name_error(owner)):
+            found.append(("S101", f"invalid interface name {owner!r}: {problem}"))
+    if problem := member_name_error(member, f"{objtype} name"):
+        found.append(("S103" if objtype == "property" else "S102", f"invalid {objtype} name {member!r}: {problem}"))
+    return found
 
 
 # --- nodes shared by the directives ---------------------------------------------------------
@@ -297,10 +319,19 @@ class DBusObject(ObjectDescription[str]):
 
     def add_target_and_index(self, name: str, sig: str, signode: desc_signature) -> None:
         document = self.state.document
+        interface = self.current_interface() if self.objtype != "interface" else None
+        problems = name_problems(self.objtype, name, interface)
+        for code, message in problems:
+            warn(code, message, signode)
+        # The id is made by make_id, which keeps [A-Za-z0-9._-] only: names are hostile (docutils
+        # writes every id but the first unescaped, so a raw name could add attributes to the page).
         node_id = make_id(self.env, document, "dbus", name)
         signode["ids"].append(node_id)
-        if name not in document.ids and name != node_id:
-            signode["ids"].append(name)  # QEMU's anchor (the bare full name): old links keep working
+        valid = not problems and (interface is None or interface_name_error(interface) is None)
+        if valid and name not in document.ids and name != node_id:
+            # QEMU's anchor, the bare full name, so that old links keep working.  Only a valid
+            # name is one: it holds nothing but [A-Za-z0-9_.].
+            signode["ids"].append(name)
         document.note_explicit_target(signode)
         domain = cast("DBusDomain", self.env.get_domain("dbus"))
         domain.note_object(name, self.objtype, node_id, signode)
@@ -419,8 +450,8 @@ class DBusInterface(DBusObject):
         name = self.names[0]
         document = self.state.document
         section = nodes.section(ids=[make_id(self.env, document, "dbus-interface", name)])
-        if name + "-section" not in document.ids:
-            section["ids"].append(name + "-section")  # QEMU's section anchor
+        if interface_name_error(name) is None and name + "-section" not in document.ids:
+            section["ids"].append(name + "-section")  # QEMU's section anchor, for valid names only
         document.set_id(section)
         title = _("%s interface") % name
         section += nodes.title(title, title)
@@ -671,11 +702,19 @@ class DBusIndex(Index):
                 continue
             short = next((name[len(p) :] for p in prefixes if name.startswith(p) and len(name) > len(p)), name)
             children = sorted(members.get(name, ()), key=lambda item: item[0].lower())
-            entries = content.setdefault(short[0].upper(), [])
+            entries = content.setdefault(_index_letter(short), [])
             entries.append(IndexEntry(name, 1 if children else 0, entry.docname, entry.node_id, "", "", ""))
             for member, child in children:
                 entries.append(IndexEntry(member, 2, child.docname, child.node_id, child.objtype, "", ""))
         return sorted(content.items()), True
+
+
+def _index_letter(name: str) -> str:
+    """The group of a name in the index.  Sphinx's template writes the group into an id and a
+    link without escaping it, so a name that does not start with [A-Za-z0-9_] (an invalid one)
+    goes under "Symbols", as in Sphinx's general index."""
+    first = name[:1]
+    return first.upper() if first.isascii() and (first.isalnum() or first == "_") else _("Symbols")
 
 
 # --- the domain ------------------------------------------------------------------------------

@@ -55,6 +55,40 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _code_point(char: str) -> str:
+    return f"<U+{ord(char):04X}>"
+
+
+def directive_argument(name: str, *, member: bool = False) -> str:
+    """A name from XML as the argument of a ``dbus:*`` directive.  That argument is one stripped
+    line per object, and a member's trailing ``()`` is dropped, so a name holding a line break
+    would become two objects and one with spaces around it a valid name.  What the line cannot
+    carry (characters that are not printable, spaces at either end, a member's trailing ``()``,
+    a leading ``:``, which would make the line an option, an empty name) is written as code
+    points (``A<U+000A>B``, ``<U+0020>A``, ``""``; not as backslash escapes, which
+    ``strip_signature_backslash`` would undo): the object keeps one visibly invalid name, which
+    the domain warns about like any invalid name.  Valid names are never changed."""
+    if (
+        name.isprintable()
+        and name == name.strip(" ")
+        and name
+        and not name.startswith(":")
+        and not (member and name.endswith("()"))
+    ):
+        return name
+    if not name:
+        return '""'
+    text = "".join(char if char.isprintable() else _code_point(char) for char in name)
+    core = text.strip(" ")
+    start = text.index(core) if core else len(text)
+    text = _code_point(" ") * start + core + _code_point(" ") * (len(text) - start - len(core))
+    if text.startswith(":"):
+        text = _code_point(":") + text[1:]
+    if member and text.endswith("()"):
+        text = text[:-2] + _code_point("(") + _code_point(")")
+    return text
+
+
 class RestWriter:
     """Lines of generated reST, each with the XML path and the line it stands for."""
 
@@ -107,7 +141,7 @@ def render_interface(
     if not (metadata.implementers and metadata.callers):
         deployment = None  # not registry metadata: nothing to say who talks to whom
     line = interface.location.line
-    writer.directive(f".. dbus:interface:: {interface.name}", line)
+    writer.directive(f".. dbus:interface:: {directive_argument(interface.name)}", line)
     with writer.indented():
         for option, value in _interface_options(interface, metadata):
             writer.add(f":{option}:{' ' + value if value else ''}", line)
@@ -195,7 +229,7 @@ def render_member(
     doc = next((m.doc for m in group if m.doc is not None), None)
     member_platforms = frozenset().union(*(platforms_of(m.conditions) for m in group))
     writer.blank(line)
-    writer.directive(f".. dbus:{first.kind}:: {first.name}", line)
+    writer.directive(f".. dbus:{first.kind}:: {directive_argument(first.name, member=True)}", line)
     with writer.indented():
         since = next((m.since for m in group if m.since), None)
         if since and since != (metadata.since or interface.since):

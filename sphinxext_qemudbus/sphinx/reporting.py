@@ -32,6 +32,15 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "``dbus_trust_deployment`` setting) names a deployment file that cannot be read, or one that "
     "does not agree with the registry.",
     "policy": "A ``dbus-policy`` asks for a ``<policy>`` element the configuration does not have.",
+    "doc-markup": "A doc comment (or other text from XML) uses markup that documentation from XML "
+    "may not use: a directive outside the allowed set, raw output, a local image or a download. "
+    "It is left out (a download keeps its text).",
+    "unsafe-link": "A link in a doc comment whose target a browser would run or read locally "
+    "(``javascript:``, ``data:``, ``vbscript:``, ``file:``... anything but a relative URL or "
+    "``http``, ``https``, ``mailto`` and the like).  The text is kept, the link is not.",
+    "outside-source": "A ``dbus-doc`` path that leads out of the source folder (or out of "
+    "``dbusdoc_srctree`` when it is set).  The file is still rendered; set ``dbusdoc_srctree`` "
+    "to the tree the XML lives in.",
 }
 
 # Sphinx 7.3 added show_warning_types (on by default since 8.0), which appends "[dbus.R601]" to

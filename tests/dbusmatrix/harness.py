@@ -16,7 +16,7 @@ could get wrong together.
 The matrix tries, for every ordered pair of peers: every method of every registry interface (bus
 and peer-to-peer) at its path, by unique name and by every name the target is primary owner of;
 property reads and introspection; a call at a wrong path and one without an interface; every
-signal unicast and broadcast; an unrequested reply.  For every peer: RequestName of every name
+signal unicast and broadcast; an unrequested reply and an unrequested error.  For every peer: RequestName of every name
 of the deployment and the registry and of a name nobody owns, and the bus-driver methods.  Then an
 outsider (a user the deployment does not list) tries to connect.
 """
@@ -30,7 +30,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,10 @@ REQUESTED_ERROR = "org.qemu.Test.Error.Requested"
 UNLISTED_NAME = "org.qemu.Unlisted"
 WRONG_PATH = "/org/qemu/Elsewhere"
 OUTSIDER = "qemu-outsider"
+#: Probe kind → the type of the message that answers no call.
+UNREQUESTED = {"reply": "method_return", "error": "error"}
+#: How dbus-daemon words its refusal to let a connection send a message (bus/bus.c).
+SEND_REFUSED = "Rejected send message"
 
 #: Bus-driver calls tried by every peer (interface, member, signature, args); "$self" is replaced by
 #: the caller's unique name.  BecomeMonitor comes last: were it allowed, the connection would turn
@@ -215,8 +219,8 @@ class Probe:
             return f"{self.sender} RequestName {self.name}"
         if self.kind == "driver":
             return f"{self.sender} → bus driver {self.interface}.{self.member}"
-        if self.kind == "reply":
-            return f"{self.sender} → {self.target}: unrequested method_return"
+        if self.kind in ("reply", "error"):
+            return f"{self.sender} → {self.target}: unrequested {UNREQUESTED[self.kind]}"
         where = "broadcast" if self.target is None else f"{self.target} via {self.via or 'unique name'}"
         return f"{self.sender} → {where}: {self.kind} {self.interface}.{self.member} at {self.path}"
 
@@ -382,6 +386,7 @@ def build_probes(registry: Registry, deployment: Deployment, expectation: Expect
                     member=c.member, path=c.path, signature=c.signature, args=c.args, allowed=allowed, intended=intended,
                 )  # fmt: skip
             add(kind="reply", sender=sender.id, target=target.id, allowed=False)
+            add(kind="error", sender=sender.id, target=target.id, allowed=False)
         for c in (c for c in all_candidates if c.kind == "signal"):
             recipients = tuple(
                 (
@@ -617,6 +622,7 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
     by_unique = {unique: peer_id for peer_id, unique in uniques.items()}
     outcomes = {peer_id: {item["n"]: item["outcome"] for item in items} for peer_id, items in result["probed"].items()}
     report.outcomes = outcomes
+    why = {peer_id: {item["n"]: item.get("why", "") for item in items} for peer_id, items in result["probed"].items()}
     received: dict[str, set[tuple[Any, ...]]] = {}
     strays: dict[str, set[str]] = {}
     for peer_id, event in result["received"].items():
@@ -624,7 +630,9 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
             (by_unique.get(s["sender"], s["sender"]), s["interface"], s["member"], s["path"], s["unicast"])
             for s in event["signals"]
         }
-        strays[peer_id] = {by_unique.get(stray["sender"], str(stray["sender"])) for stray in event["stray"]}
+        strays[peer_id] = {
+            (by_unique.get(stray["sender"], str(stray["sender"])), stray["type"]) for stray in event["stray"]
+        }
 
     for peer_id, owned in result["owned"].items():
         for name, outcome in owned.items():
@@ -658,12 +666,16 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
                 Check(scenario, "signal", probe.describe(), probe.allowed, observed, ok, probe.intended)
             )
             continue
-        if probe.kind == "reply":
-            got = probe.sender in strays[str(probe.target)]
+        if probe.kind in UNREQUESTED:
+            # Never delivered, and refused on the sending side: the policy lets a peer send only
+            # the replies and errors that answer a call (a refusal by the receiver's rules alone
+            # would hide a send rule that lets them all out).
+            got = (probe.sender, UNREQUESTED[probe.kind]) in strays[str(probe.target)]
+            reason = why[probe.sender].get(probe.n, "")
             observed = ("delivered" if got else "not delivered") + ("" if outcome == "sent" else f" ({outcome})")
-            report.checks.append(
-                Check(scenario, "reply", probe.describe(), False, observed, not got and _is_denied(str(outcome)))
-            )
+            observed += f": {reason}" if reason else ""
+            ok = not got and _is_denied(str(outcome)) and reason.startswith(SEND_REFUSED)
+            report.checks.append(Check(scenario, probe.kind, probe.describe(), False, observed, ok))
             continue
         values = list(_iter_outcomes(outcome))
         denied = [v for v in values if _is_denied(v)]
@@ -678,9 +690,12 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
         )
 
 
-def run_matrix(registry: Registry, deployment: Deployment, scenario: str) -> MatrixReport:
+def run_matrix(
+    registry: Registry, deployment: Deployment, scenario: str, mutate: Callable[[str], str] | None = None
+) -> MatrixReport:
     """Generate the configuration of ``scenario``, run every peer on a real dbus-daemon, and
-    return every combination tried with its expected and observed outcome."""
+    return every combination tried with its expected and observed outcome.  ``mutate`` edits
+    the generated configuration first: a test that the matrix notices a broken policy."""
     report = MatrixReport(deployment.name, scenario)
     expectation = Expectation(registry, deployment, scenario)
     probes = build_probes(registry, deployment, expectation)
@@ -694,6 +709,8 @@ def run_matrix(registry: Registry, deployment: Deployment, scenario: str) -> Mat
         sockets.mkdir()
         os.chown(sockets, bus_user.uid, bus_user.gid)
         report.config = generate_policy(registry, deployment, scenario, listen=f"unix:path={sockets / 'socket'}")
+        if mutate is not None:
+            report.config = mutate(report.config)
         (root / "bus.conf").write_text(report.config)
         lib = root / "lib"
         shutil.copytree(
@@ -746,6 +763,9 @@ def run_matrix(registry: Registry, deployment: Deployment, scenario: str) -> Mat
             raise RuntimeError(f"matrix run failed: {result['error']}\n{logs_text}")
     compare(report, probes, result)
     connect = result["outsider"]
+    # Refused means refused by the daemon: disconnected once authenticated, or Hello denied.
+    # Any other failure (no socket, no authentication, a crash) proves nothing about the policy.
+    refused = connect.get("outcome") in ("disconnected", f"error:{ACCESS_DENIED}")
     report.checks.append(
         Check(
             scenario,
@@ -753,7 +773,7 @@ def run_matrix(registry: Registry, deployment: Deployment, scenario: str) -> Mat
             f"{OUTSIDER} (uid {other.uid}, not in the deployment) connects",
             False,
             json.dumps(connect),
-            not connect.get("ok"),
+            refused and not connect.get("ok"),
         )
     )
     return report

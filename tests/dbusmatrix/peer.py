@@ -4,7 +4,8 @@ This file runs outside the project: the runner copies it, with jeepney, into a f
 user can read and starts it with ``setpriv`` under the peer's uid.  It therefore imports only the
 standard library and jeepney, and keeps to Python 3.9 syntax.
 
-Usage: ``peer.py ADDRESS PLAN.json`` (or ``peer.py ADDRESS --connect-only``).  The peer talks to the
+Usage: ``peer.py ADDRESS PLAN.json`` (or ``peer.py ADDRESS --connect-only``, which connects step by
+step and reports how it ended, see `connect_only`).  The peer talks to the
 runner in JSON lines: it reports ``hello`` once connected, then obeys the commands ``own``,
 ``probe``, ``flush`` and ``exit`` read from stdin, serving calls from the other peers all along (a
 peer that stopped serving while it waits would make the others time out).
@@ -14,8 +15,9 @@ What it does:
 * ``own``: request its well-known names (queueing for shared ones) and subscribe to every signal;
 * ``probe``: send every probe of its plan — method calls (each registry method twice: the service
   answers the first with a reply and the second with an error, so both kinds of answer are seen),
-  unicast and broadcast signals, RequestName of other names, bus-driver calls, an unrequested reply —
-  and report each outcome: ``reply:SIGNATURE``, ``error:NAME``, ``sent`` or ``timeout``;
+  unicast and broadcast signals, RequestName of other names, bus-driver calls, an unrequested reply
+  and an unrequested error — and report each outcome: ``reply:SIGNATURE``, ``error:NAME``, ``sent``
+  or ``timeout`` (with the daemon's words when it refuses an unrequested reply or error);
 * ``flush``: make sure every signal sent to it has arrived, then report what it received;
 * meanwhile it serves the interfaces of its plan with the registry's signatures.
 """
@@ -33,8 +35,10 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from jeepney import DBusAddress, HeaderFields, Message, MessageType
+from jeepney.auth import BEGIN, Authenticator
+from jeepney.bus import get_bus
 from jeepney.io.blocking import open_dbus_connection
-from jeepney.low_level import Endianness, Header
+from jeepney.low_level import Endianness, Header, Parser
 from jeepney.wrappers import new_error, new_method_call, new_method_return, new_signal
 
 DRIVER = "org.freedesktop.DBus"
@@ -43,6 +47,7 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 REQUESTED_ERROR = "org.qemu.Test.Error.Requested"
+UNREQUESTED_ERROR = "org.qemu.Test.Error.Unrequested"
 WINDOW = 32  # calls in flight at once: dbus-daemon caps pending replies per connection
 TIMEOUT = 10.0
 
@@ -252,6 +257,7 @@ class Peer:
 
     def probe(self, probes: list[Any]) -> list[Any]:
         results: dict[int, object] = {}
+        details: dict[int, str] = {}
         calls = [p for p in probes if p["kind"] == "call"]
         pending: list[Any] = []
         deadline = time.monotonic() + 60.0
@@ -291,15 +297,22 @@ class Peer:
             self.waiting = {s: k for s, k in self.waiting.items() if k != ("signal", n)}
             results[n] = "sent" if answer is None else outcome(answer)
 
-        for probe in (p for p in probes if p["kind"] == "reply"):
-            header = Header(Endianness.little, MessageType.method_return, 0, 1, -1, -1, {})
+        for probe in (p for p in probes if p["kind"] in ("reply", "error")):
+            # A reply or an error that answers no call of the target's (reply serial 4242 was
+            # never sent to us): the policy must refuse to let us send it.
+            kind = MessageType.method_return if probe["kind"] == "reply" else MessageType.error
+            header = Header(Endianness.little, kind, 0, 1, -1, -1, {})
             header.fields[HeaderFields.reply_serial] = 4242
             header.fields[HeaderFields.destination] = self.peers[probe["target"]]
-            serial = self.send(Message(header, ()), ("reply", probe["n"]))
+            if kind == MessageType.error:
+                header.fields[HeaderFields.error_name] = UNREQUESTED_ERROR
+            serial = self.send(Message(header, ()), (probe["kind"], probe["n"]))
             self.driver_call("GetId", None, ())
-            answer = self.answers.pop(("reply", probe["n"]), None)
+            answer = self.answers.pop((probe["kind"], probe["n"]), None)
             self.waiting.pop(serial, None)
             results[probe["n"]] = "sent" if answer is None else outcome(answer)
+            if answer is not None and answer.header.message_type == MessageType.error and answer.body:
+                details[probe["n"]] = str(answer.body[0])  # the daemon says which side refused
 
         for probe in (p for p in probes if p["kind"] == "own"):
             answer = self.driver_call("RequestName", "su", (probe["name"], 4))  # DO_NOT_QUEUE
@@ -311,7 +324,53 @@ class Peer:
             body = tuple(self.unique if arg == "$self" else arg for arg in probe["args"])
             answer = self.driver_call(probe["member"], probe["signature"] or None, body, probe["interface"])
             results[probe["n"]] = outcome(answer)
-        return [{"n": n, "outcome": results[n]} for n in sorted(results)]
+        return [
+            dict({"n": n, "outcome": results[n]}, **({"why": details[n]} if n in details else {}))
+            for n in sorted(results)
+        ]
+
+
+def connect_only(address: str) -> dict[str, Any]:
+    """Connect, authenticate and say Hello, step by step, and tell how it ended: ``connected``
+    (Hello answered), ``error:NAME`` (Hello refused), ``disconnected`` (the daemon closed the
+    connection once authentication had succeeded: what dbus-daemon does to a user its policy
+    does not let connect), or ``failed:STEP:ERROR`` for anything else (no socket, a refused
+    authentication, a timeout...), which is no proof of a policy at work."""
+    step = "connect"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(TIMEOUT)
+    try:
+        sock.connect(get_bus(address))
+        step = "auth"
+        authenticator = Authenticator(enable_fds=True)
+        for data in authenticator:
+            sock.sendall(data)
+            chunk = sock.recv(1024)
+            if not chunk:
+                raise EOFError("closed during authentication")
+            authenticator.feed(chunk)
+        step = "hello"
+        hello = new_method_call(DBusAddress(DRIVER_PATH, DRIVER, DRIVER), "Hello")
+        parser = Parser()
+        try:
+            sock.sendall(BEGIN + hello.serialise(serial=1))
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return {"ok": False, "outcome": "disconnected"}
+                parser.add_data(chunk)
+                message = parser.get_next_message()
+                if message is not None:
+                    break
+        except (ConnectionResetError, BrokenPipeError):
+            return {"ok": False, "outcome": "disconnected"}  # after authentication: the daemon's doing
+        if message.header.message_type == MessageType.error:
+            return {"ok": False, "outcome": outcome(message)}
+        return {"ok": True, "outcome": "connected", "unique": str(message.body[0])}
+    except Exception as error:
+        return {"ok": False, "outcome": f"failed:{step}:{type(error).__name__}: {error}"}
+    finally:
+        sock.close()
 
 
 def outcome(message: Message | None) -> str:
@@ -328,12 +387,7 @@ def outcome(message: Message | None) -> str:
 def main(argv: list[Any]) -> int:
     address = argv[1]
     if argv[2] == "--connect-only":
-        try:
-            conn = open_dbus_connection(address, enable_fds=True, auth_timeout=5.0)
-        except Exception as error:  # the daemon drops a refused user: any failure is the outcome
-            emit({"event": "connect", "ok": False, "error": type(error).__name__})
-            return 0
-        emit({"event": "connect", "ok": True, "unique": conn.unique_name})
+        emit(dict({"event": "connect"}, **connect_only(address)))
         return 0
     with open(argv[2]) as stream:
         plan = json.load(stream)

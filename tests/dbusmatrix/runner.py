@@ -164,7 +164,11 @@ def matrix(job: dict[str, Any]) -> dict[str, Any]:
             "--connect-only",
         ]
         run = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-        result["outsider"] = json.loads(run.stdout) if run.stdout.strip() else {"ok": False, "error": run.stderr[-500:]}
+        result["outsider"] = (
+            json.loads(run.stdout)
+            if run.stdout.strip()
+            else {"ok": False, "outcome": f"failed:peer:{run.returncode}: {run.stderr[-500:]}"}
+        )
     except (TimeoutError, EOFError) as error:
         result["error"] = str(error)
     finally:

@@ -1,0 +1,3 @@
+project = "hostile-names"
+extensions = ["sphinxext_qemudbus"]
+exclude_patterns = ["_build"]
