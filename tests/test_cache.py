@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from sphinxext_qemudbus.check.cache import SummaryCache
+from sphinxext_qemudbus.check.cache import CACHEDIR_SIGNATURE, SummaryCache, open_cache
 from sphinxext_qemudbus.check.checker import check_paths
 from sphinxext_qemudbus.check.summary import CheckOptions
 
@@ -25,11 +25,11 @@ def test_warm_run_reports_exactly_what_a_cold_run_does(tmp_path: Path) -> None:
         assert warm.diagnostics == cold.diagnostics
 
 
-def test_warm_run_reads_the_cache_instead_of_the_files(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_warm_run_reads_the_cache_instead_of_parsing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cache = tmp_path / "cache"
     check_paths([REGISTRY], jobs=1, cache_dir=cache)
     monkeypatch.setattr(
-        "sphinxext_qemudbus.check.checker.parse_file", lambda path: (_ for _ in ()).throw(AssertionError(path))
+        "sphinxext_qemudbus.check.checker.parse_bytes", lambda data, path: (_ for _ in ()).throw(AssertionError(path))
     )
     assert check_paths([REGISTRY], jobs=1, cache_dir=cache).files == len(list(REGISTRY.glob("*.xml")))
 
@@ -64,22 +64,26 @@ def test_a_broken_cache_is_ignored_not_fatal(tmp_path: Path) -> None:
     assert not check_paths([REGISTRY], jobs=1, cache_dir=unwritable).diagnostics
 
 
-def test_cache_keeps_itself_out_of_git(tmp_path: Path) -> None:
-    SummaryCache(tmp_path / "c", CheckOptions()).close()
+def test_cache_keeps_itself_out_of_git_and_tags_itself(tmp_path: Path) -> None:
+    cache, notes = open_cache(tmp_path / "c", CheckOptions())
+    assert isinstance(cache, SummaryCache)
+    cache.close()
+    assert not notes
     assert (tmp_path / "c" / ".gitignore").read_text().strip().endswith("*")
+    assert (tmp_path / "c" / "CACHEDIR.TAG").read_text().startswith(CACHEDIR_SIGNATURE)
 
 
 def test_summaries_come_back_from_the_cache_unchanged() -> None:
     import json
 
-    from sphinxext_qemudbus.check.cache import _decode, _encode
+    from sphinxext_qemudbus.check.cache import decode, encode
     from sphinxext_qemudbus.check.checker import _summarize_path
     from sphinxext_qemudbus.model.files import collect_paths
 
     for folder, profile in ((CORPUS, "generic"), (REGISTRY, "qemu")):
         for path in collect_paths([folder]):
-            summary = _summarize_path(path, CheckOptions(profile))
-            assert _decode(json.loads(json.dumps(_encode(summary)))) == summary, path
+            summary, _ = _summarize_path(path, CheckOptions(profile))
+            assert decode(path, json.dumps(encode(summary))) == summary, path
 
 
 def test_warm_run_resolves_again_when_two_files_share_a_name(tmp_path: Path) -> None:

@@ -75,14 +75,18 @@ def test_usage_and_io_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no such file" in capsys.readouterr().err
 
 
-def test_unreadable_file_is_an_io_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reading a directory fails like an unreadable file does (root reads any file, so use that).
-    parsed = parse_file(tmp_path)
-    assert [d.code for d in parsed.diagnostics] == ["X006"]
-    target = tmp_path / "org.example.Clean1.xml"
-    target.write_text(CLEAN)
-    monkeypatch.setattr("sphinxext_qemudbus.check.checker.parse_file", lambda path: parse_file(tmp_path))
-    assert main(["check", "-q", str(target)]) == 2
+def test_unreadable_file_is_an_io_error(tmp_path: Path, clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Root reads any file, so use what nobody can read: a symbolic link loop, and a folder
+    # named where a file is expected (a loop inside a scanned folder is kept too, and reported).
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "a.xml").symlink_to("b.xml")
+    (tmp_path / "loop" / "b.xml").symlink_to("a.xml")
+    assert [d.code for d in parse_file(tmp_path / "loop" / "a.xml").diagnostics] == ["X006"]
+    assert [d.code for d in parse_file(tmp_path / "loop").diagnostics] == ["X007"]
+    assert main(["check", "-q", "--profile", "generic", str(clean), str(tmp_path / "loop")]) == 2
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'loop' / 'a.xml'}: error: cannot read file: Too many levels of symbolic links [X006]" in out
+    assert "Traceback" not in out
 
 
 def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:

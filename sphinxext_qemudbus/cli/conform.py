@@ -8,7 +8,7 @@ import sys
 
 from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic
-from ..diagnostics.output import FORMATS, counted, fails, render
+from ..diagnostics.output import FORMATS, counted, error_line, fails, printable, render
 from ..live.conform import (
     DEFAULT_TIMEOUT,
     LiveBus,
@@ -64,7 +64,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _fail(message: str) -> int:
-    print(f"qemu-dbus conform: error: {message}", file=sys.stderr)
+    print(error_line("conform", message), file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -96,8 +96,10 @@ def run_conform(args: argparse.Namespace) -> int:
     if args.fmt == "text" and not args.quiet:
         checked = sum(1 for live in objects if live.node is not None)
         print(
-            f"qemu-dbus conform: {checked} of {len(objects)} objects of {args.dest} introspected "
-            f"({args.platform}): {counted(findings) or 'conforms to the registry'}",
+            printable(
+                f"qemu-dbus conform: {checked} of {len(objects)} objects of {args.dest} introspected "
+                f"({args.platform}): {counted(findings) or 'conforms to the registry'}"
+            ),
             file=sys.stderr,
         )
     return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK

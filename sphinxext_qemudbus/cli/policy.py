@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..diagnostics.output import printable
 from ..security.deployment import SCENARIOS, DeploymentError
 from ..security.policy import DEFAULT_LISTEN, DEFAULT_REGISTRY, policy_text
 
@@ -43,7 +44,7 @@ def run_policy(args: argparse.Namespace) -> int:
         text = policy_text(args.registry, args.deployment, args.scenario, args.listen)
     except DeploymentError as error:
         for problem in error.problems:
-            print(problem.format(), file=sys.stderr)
+            print(printable(problem.format()), file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(text)
     return EXIT_OK

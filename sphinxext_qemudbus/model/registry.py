@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
-from .files import collect_paths
+from .files import FileRefused, collect_paths, read_file
 from .introspection import Interface
 from .metadata import InterfaceMetadata, interface_metadata
 from .parser import ParsedFile, parse_file
@@ -116,12 +116,13 @@ def read_release(folder: str) -> tuple[str | None, Diagnostic | None]:
     import tomllib
 
     path = os.path.join(folder, RELEASE_FILE)
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None, None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    try:
+        data = tomllib.loads(read_file(path).decode("utf-8"))
+    except FileRefused as refused:
+        return None, diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {refused.message}")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         return None, diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {error}")
     value = data.get("qemu-release")
     if not isinstance(value, str) or parse_release(value) is None:
