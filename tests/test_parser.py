@@ -151,8 +151,10 @@ def test_locations_lines_in_the_model_exact_columns_on_demand() -> None:
 def test_a_line_with_several_nodes_locates_every_node_exactly() -> None:
     # Two args on one line: the line cannot tell them apart, so every node of the file is
     # located exactly at parse time, in one pass.
-    text = textwrap.dedent(LOCATED).lstrip("\n").replace(
-        '<arg name="x" type="u"/>', '<arg name="x" type="u"/><!-- y: --><arg name="y" type="u"/>'
+    text = (
+        textwrap.dedent(LOCATED)
+        .lstrip("\n")
+        .replace('<arg name="x" type="u"/>', '<arg name="x" type="u"/><!-- y: --><arg name="y" type="u"/>')
     )
     parsed = parse_string(text, "t.xml")
     iface = parsed.interfaces[0]

@@ -174,7 +174,7 @@ def _summarize_isolated(paths: Sequence[str], options: CheckOptions, digests: bo
     try:
         for path in paths:
             try:
-                results[path] = pool.submit(_summarize_path, path, options, digests).result()
+                (results[path],) = pool.submit(_summarize_chunk, [path], options, digests).result()
             except BrokenProcessPool:
                 message = "the process checking this file died (killed, out of memory, or a crash); not checked"
                 results[path] = (FileSummary(path, (diagnostic("X008", Location(path), message),), (), (), ()), "")

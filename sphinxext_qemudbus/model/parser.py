@@ -188,11 +188,10 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
 # lift libxml2's limits: they are what keeps hostile files cheap).
 _LIBXML2_ADVICE = (
     (
-        re.compile(r"Excessive depth in document: (\d+) use XML_PARSE_HUGE option"),
+        re.compile(r"Excessive depth in document: (\d+),? use XML_PARSE_HUGE option"),
         r"elements nested deeper than \1 levels",
     ),
-    (re.compile(r"\s*\(?use XML_PARSE_HUGE option\)?", re.IGNORECASE), ""),
-    (re.compile(r"\s*use XML_PARSE_HUGE option", re.IGNORECASE), ""),
+    (re.compile(r"[,;]?\s*\(?use XML_PARSE_HUGE option\)?", re.IGNORECASE), ""),
 )
 
 
@@ -618,12 +617,14 @@ def _local(element: etree._Element) -> str:
 
 
 def _stray_texts(root: etree._Element) -> list[tuple[str, Any, etree._Element]]:
-    """Every non-blank text in the tree: (text, the node it follows, the element it sits in)."""
+    """Every non-blank text in the tree: (text, the node it follows, the element it sits in).
+    Text inside an element of another namespace is that extension's own (``<doc:para>`` of the
+    freedesktop documentation extension), not stray."""
     found: list[tuple[str, Any, etree._Element]] = []
     for text in cast("list[Any]", _STRAY_TEXT(root)):
         owner = text.getparent()
         parent = owner if text.is_text else owner.getparent()
-        if parent is not None:
+        if parent is not None and not str(parent.tag).startswith("{"):
             found.append((str(text), owner, parent))
     return found
 
