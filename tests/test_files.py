@@ -53,20 +53,35 @@ def run(*args: str, cwd: Path | None = None, memory: int | None = None) -> subpr
         pytest.fail(f"qemu-dbus {' '.join(args)} still ran after {TIMEOUT} s (blocked on a file?)")
 
 
+class Blocked(BaseException):
+    """Not an OSError, nor an Exception: no reader's error handling can mistake it for its own."""
+
+
 @pytest.fixture
 def no_hang() -> Iterator[None]:
-    """Fail a test that blocks (reading a FIFO in this process) instead of hanging the suite."""
+    """Fail a test that blocks (reading a FIFO in this process) or reads without end (/dev/zero)
+    instead of hanging the suite or taking the machine's memory: an alarm, and an address-space
+    bound of 1 GiB above what the process has now."""
 
     def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"blocked for {TIMEOUT} s")
+        raise Blocked(f"blocked for {TIMEOUT} s")
 
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as statm:
+        mapped = int(statm.read().split()[0]) * page
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    bound = mapped + 1024**3
+    if hard != resource.RLIM_INFINITY:
+        bound = min(bound, hard)
     previous = signal.signal(signal.SIGALRM, expire)
+    resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
     signal.alarm(TIMEOUT)
     try:
         yield
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 @pytest.fixture
