@@ -267,3 +267,20 @@ def test_a_worker_that_dies_costs_its_file_not_the_run(
         f"{doomed}: error: the process checking this file died (killed, out of memory, or a crash); not checked [X008]"
     ]
     assert len(out) == 1  # every other file was checked, and is clean
+
+
+def test_a_file_name_that_is_not_utf8_is_checked_and_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "xml"
+    folder.mkdir()
+    (folder / "org.example.Clean1.xml").write_text('<node><interface name="org.example.Clean1"/></node>')
+    name = os.fsdecode(b"bad-\xff.xml")
+    (folder / name).write_text("<node><interface/></node>")
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # filling the cache, then reading it
+        assert main(["check", "--profile", "generic", "--select", "X012", str(folder)]) == 1
+        assert (
+            capsys.readouterr().out
+            == f"{folder}/bad-\\udcff.xml:1:7: error: <interface> is missing its 'name' attribute [X012]\n"
+        )

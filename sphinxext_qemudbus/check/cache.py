@@ -110,13 +110,23 @@ class SummaryCache:
         rows = [
             (path, digest, self.fingerprint, json.dumps(encode(summary), separators=(",", ":")))
             for path, (summary, digest) in results.items()
-            if digest and not any(d.code in ("X099", "X008") for d in summary.diagnostics)
+            if digest and _storable(path) and not any(d.code in ("X099", "X008") for d in summary.diagnostics)
         ]
         try:
             with self.db:
                 self.db.executemany(f"INSERT OR REPLACE INTO {_TABLE} VALUES (?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # only costs the next run its speed-up
+
+
+def _storable(path: str) -> bool:
+    """Whether SQLite can hold the path: a file name that is not UTF-8 reaches Python as surrogate
+    escapes, which it cannot encode (that file is checked afresh each run)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def open_cache(

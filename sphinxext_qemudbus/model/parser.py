@@ -253,12 +253,12 @@ class _TreeBuilder:
     (`_node_starts`: one pass over the text and one over the tree): a file is built at most
     twice, and linearly both times.  Nearly every file has one node per line and pays nothing.
 
-    ``starts`` (node -> offset) selects the exact mode; ``first_on_line`` (line -> node) is the
+    ``starts`` (node -> location) selects the exact mode; ``first_on_line`` (line -> node) is the
     line mode's bookkeeping, None when neither applies (the exact pairing failed on some odd
     construct: lines only, columns found by `refine`, still linear)."""
 
     def __init__(
-        self, path: str, source: SourceText, starts: dict[Any, int] | None = None, by_line: bool = True
+        self, path: str, source: SourceText, starts: dict[Any, Location] | None = None, by_line: bool = True
     ) -> None:
         self.path = path
         self.source = source
@@ -285,17 +285,17 @@ class _TreeBuilder:
         """The location of a node that starts on ``line``: exact in the exact mode, else the line
         (after making sure no other node claimed it)."""
         if self.starts is not None:
-            offset = self.starts.get(node)
-            if offset is not None:
-                return self.source.location_of(offset)
+            exact = self.starts.get(node)
+            if exact is not None:
+                return exact
         elif self.first_on_line is not None and self.first_on_line.setdefault(line, node) is not node:
             raise _Dense
         return Location(self.path, line, 0)
 
     def where(self, node: Any) -> Location:
         """The exact start of any node, for a diagnostic about text beside it."""
-        if self.starts is not None and (offset := self.starts.get(node)) is not None:
-            return self.source.location_of(offset)
+        if self.starts is not None and (exact := self.starts.get(node)) is not None:
+            return exact
         if isinstance(node, etree._Comment):
             return self.source.refine(Location(self.path, _comment_line(node), 0), "<!--")
         if isinstance(node, etree._ProcessingInstruction):
@@ -629,15 +629,17 @@ def _stray_texts(root: etree._Element) -> list[tuple[str, Any, etree._Element]]:
     return found
 
 
-def _node_starts(source: SourceText, root: etree._Element) -> dict[Any, int] | None:
-    """The offset where every node of the document starts (node -> offset), from one pass over
-    the text (`SourceText.node_tokens`) paired with lxml's nodes in document order; None when the
-    two disagree anywhere (then nothing is guessed).  Linear in the file."""
+def _node_starts(source: SourceText, root: etree._Element) -> dict[Any, Location] | None:
+    """Where every node of the document starts (node -> location), from one pass over the text
+    (`SourceText.node_tokens`) paired with lxml's nodes in document order; None when the two
+    disagree anywhere (then nothing is guessed).  Linear in the file: the tokens come in text
+    order, so their lines are counted on with one cursor instead of searched for."""
     nodes: list[Any] = [*root.itersiblings(preceding=True)][::-1]
     nodes += root.iter()
     nodes += root.itersiblings()
-    starts: dict[Any, int] = {}
-    index, count = 0, len(nodes)
+    starts: dict[Any, Location] = {}
+    line_starts, path = source.line_starts, source.path
+    index, count, line, lines = 0, len(nodes), 1, len(line_starts)
     for kind, name, offset in source.node_tokens():
         node = nodes[index] if index < count else None
         if kind == "entity":
@@ -652,7 +654,9 @@ def _node_starts(source: SourceText, root: etree._Element) -> dict[Any, int] | N
                 return None
         elif not isinstance(node, etree._ProcessingInstruction) or _target(node) != name:
             return None
-        starts[node] = offset
+        while line < lines and line_starts[line] <= offset:
+            line += 1
+        starts[node] = Location(path, line, offset - line_starts[line - 1] + 1)
         index += 1
     return starts if index == count else None
 
