@@ -167,6 +167,7 @@ PATHOLOGICAL = [
     (b"<!-- x: -->" * 2_000, "members"),
     (b"<?x?>" * 2_000, "members"),
     (b"<q/>t" * 2_000, "members"),
+    (b"<q/>\n&#1234;\n" * 2_000, "members"),  # stray text not written as it reads
     (b"<?if $(env.HOST_OS) == windows?>" * 500 + b"<?endif?>" * 500, "members"),
     (b"".join(b' a%d="v"' % k for k in range(2_000)), "tag"),
 ]

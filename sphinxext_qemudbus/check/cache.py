@@ -190,7 +190,7 @@ def encode(summary: FileSummary) -> dict[str, Any]:
             [d.code, d.severity.value, [d.location.path, d.location.line, d.location.column], d.message, d.hint]
             for d in summary.diagnostics
         ],
-        "interfaces": [[name, sorted(platforms), line, column] for name, platforms, line, column in summary.interfaces],
+        "interfaces": [[name, sorted(platforms), line] for name, platforms, line in summary.interfaces],
         "objects": [list(entry) for entry in summary.objects],
         "references": [list(entry) for entry in summary.references],
         "resolved": [list(entry) for entry in summary.resolved],
@@ -208,7 +208,7 @@ def decode(path: str, text: str) -> FileSummary | None:
         return None
     try:
         diagnostics = tuple(_diagnostic(row) for row in _rows(data["diagnostics"], 5))
-        interfaces = tuple(_interface(row) for row in _rows(data["interfaces"], 4))
+        interfaces = tuple(_interface(row) for row in _rows(data["interfaces"], 3))
         objects = tuple((_text(name), _text(kind)) for name, kind in _rows(data["objects"], 2))
         references = tuple(_reference(row) for row in _rows(data["references"], 5))
         resolved = tuple(_reference(row) for row in _rows(data["resolved"], 5))
@@ -250,10 +250,10 @@ def _diagnostic(row: list[Any]) -> Diagnostic:
 
 
 def _interface(row: list[Any]) -> InterfaceEntry:
-    name, platforms, line, column = row
+    name, platforms, line = row
     if type(platforms) is not list:
         raise _Malformed
-    return _text(name), frozenset(_text(p) for p in platforms), _number(line), _number(column)
+    return _text(name), frozenset(_text(p) for p in platforms), _number(line)
 
 
 def _reference(row: list[Any]) -> ReferenceEntry:

@@ -187,7 +187,8 @@ def _summarize_isolated(paths: Sequence[str], options: CheckOptions, digests: bo
 
 def check_files(files: Sequence[ParsedFile], options: CheckOptions = DEFAULT_OPTIONS) -> list[Diagnostic]:
     """All diagnostics for files already parsed, parser findings included, sorted by location."""
-    return _conclude([summarize(parsed, options) for parsed in files], options)
+    sources = {parsed.path: parsed.source for parsed in files if parsed.source is not None}
+    return _conclude([summarize(parsed, options) for parsed in files], options, sources)
 
 
 def _summarize_path(path: str, options: CheckOptions, digest: bool = False) -> _Result:
@@ -211,7 +212,7 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
     try:
         defined = parsed.interfaces
         checker.run(defined)
-        interfaces = tuple((i.name, platforms_of(i.conditions), *_line_column(checker.at(i))) for i in defined)
+        interfaces = tuple((i.name, platforms_of(i.conditions), i.location.line) for i in defined)
         own: dict[str, str] = {}
         for i in defined:
             own.setdefault(i.name, "interface")
@@ -219,7 +220,7 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
                 own.setdefault(f"{i.name}.{m.name}", m.kind)
         objects = tuple(own.items())
         if options.any_enabled(_REFERENCE_CODES):
-            references, resolved = _split_resolved(_references(defined, parsed.source), own)
+            references, resolved = _split_resolved(_references(defined), own)
     except Exception as error:  # a bug must cost one file, not the run
         checker.diagnostics.append(
             diagnostic("X099", Location(parsed.path), f"internal error: {type(error).__name__}: {error}")
@@ -227,10 +228,6 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
         interfaces, objects, references, resolved = (), (), (), ()
     diagnostics.extend(checker.diagnostics)
     return FileSummary(parsed.path, tuple(diagnostics), interfaces, objects, references, resolved)
-
-
-def _line_column(location: Location) -> tuple[int, int]:
-    return location.line, location.column
 
 
 def _split_resolved(
@@ -253,40 +250,37 @@ def _split_resolved(
 _REFERENCE_CODES = ("R601", "R602", "R603", "R604")
 
 
-def _references(interfaces: Iterable[Interface], source: SourceText | None) -> list[ReferenceEntry]:
-    """Every reference, with its column: a summary keeps no source, so the column of a reference
-    in a short text or an ``@arg:`` line (0 in the model) is found here, on its line."""
+def _references(interfaces: Iterable[Interface]) -> list[ReferenceEntry]:
     entries: list[ReferenceEntry] = []
     for interface in interfaces:
         name = interface.name
         for doc in _docs(interface):
             for reference in references_in(doc):
-                line, column = reference.line, reference.column
-                if not column and source is not None:
-                    line, column = _line_column(
-                        source.refine(Location(source.path, line, 0), f":dbus:{reference.role}:")
-                    )
-                entries.append((name, reference.role, reference.target, line, column))
+                entries.append((name, reference.role, reference.target, reference.line, reference.column))
     return entries
 
 
-def _conclude(summaries: Sequence[FileSummary], options: CheckOptions) -> list[Diagnostic]:
+def _conclude(
+    summaries: Sequence[FileSummary], options: CheckOptions, sources: Mapping[str, SourceText] | None = None
+) -> list[Diagnostic]:
     """The cross-file rules (duplicate interfaces, references) over every file's summary, then
-    the selection and the order of the whole report.  Linear in the summaries: each name and
-    reference is looked at once (ambiguous ``.Name`` references resolved once per name)."""
+    the selection and the order of the whole report.  Columns the summaries leave out are found
+    in ``sources`` (by path) when given, else read back from the files (`_Columns`).  Linear in
+    the summaries: each name and reference is looked at once."""
+    columns = _Columns(sources or {})
     diagnostics = [d for summary in summaries for d in summary.diagnostics]
-    first: dict[tuple[str, str], Location] = {}
+    first: dict[tuple[str, str], tuple[str, int]] = {}
     for summary in summaries:
-        for name, platforms, line, column in summary.interfaces:
-            here = Location(summary.path, line, column)
+        for name, platforms, line in summary.interfaces:
+            here = (summary.path, line)
             duplicate = None
             for platform in sorted(platforms):
                 earlier = first.setdefault((name, platform), here)
                 if earlier is not here:
                     duplicate = earlier
             if duplicate is not None:
-                message = f"interface {name} is defined twice; also defined at {duplicate}"
-                diagnostics.append(diagnostic("U701", here, message))
+                message = f"interface {name} is defined twice; also defined at {columns.find(Location(*duplicate))}"
+                diagnostics.append(diagnostic("U701", columns.find(Location(*here)), message))
     # The first definition of a name wins: merged from the last file back, in C.
     objects: dict[str, str] = {}
     for summary in reversed(summaries):
@@ -298,7 +292,8 @@ def _conclude(summaries: Sequence[FileSummary], options: CheckOptions) -> list[D
     for summary in summaries:
         for reference in (*summary.references, *summary.resolved) if shared_names else summary.references:
             if (found := resolver.problem(summary.path, reference)) is not None:
-                diagnostics.append(diagnostic(*found))
+                code, location, message = found
+                diagnostics.append(diagnostic(code, columns.find(location, f":dbus:{reference[1]}:"), message))
     diagnostics = [d for d in diagnostics if options.enabled(d.code)]
     diagnostics.sort(key=Diagnostic.sort_key)
     return diagnostics
@@ -837,3 +832,29 @@ def _refine(source: SourceText | None, obj: Located) -> Location:
     if source is None or obj.location.column:
         return obj.location
     return source.refine(obj.location, _MARKERS.get(obj.kind) or "<" + obj.kind)
+
+
+class _Columns:
+    """Exact columns for the cross-file rules, whose summaries keep lines only (a summary crosses
+    processes and goes into the cache; columns cost a pass over each file's lines, and only the
+    files with a cross-file finding need one).  The source of each path is the parsed one when
+    there is one, else the file read again through `read_file` (regular files only, bounded),
+    once; `SourceText.refine` remembers each line it searched, so this is linear in the
+    findings.  A file that cannot be read again keeps its findings' lines."""
+
+    def __init__(self, sources: Mapping[str, SourceText]) -> None:
+        self.sources: dict[str, SourceText | None] = dict(sources)
+
+    def find(self, location: Location, marker: str = "<interface") -> Location:
+        if location.column:
+            return location
+        path = location.path
+        if path in self.sources:
+            source = self.sources[path]
+        else:
+            try:
+                source = SourceText(path, read_file(path).decode("utf-8"))
+            except (FileRefused, UnicodeDecodeError):
+                source = None
+            self.sources[path] = source
+        return source.refine(location, marker) if source is not None else location

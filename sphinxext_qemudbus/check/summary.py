@@ -63,9 +63,9 @@ def content_digest(data: bytes) -> str:
 
 # What the cross-file rules need from a file, as plain tuples: a file's summary crosses a process
 # boundary (and goes into the cache), and plain values are what pickle and JSON handle fastest.
-# Positions are computed in the process that parsed the file (a summary keeps no source text).
-#: (interface name, platforms it exists on, line, column)
-InterfaceEntry = tuple[str, frozenset[str], int, int]
+# Lines only: a column is computed from the file (`checker._Columns`) when a diagnostic needs it.
+#: (interface name, platforms it exists on, line)
+InterfaceEntry = tuple[str, frozenset[str], int]
 #: (interface the reference is in, role, target, line, column or 0)
 ReferenceEntry = tuple[str, str, str, int, int]
 

@@ -22,7 +22,6 @@ from lxml import etree
 from ..diagnostics.diagnostic import Diagnostic, Location, Severity
 from ..diagnostics.rules import diagnostic
 from .doccomment import read_doc_comment
-from .entities import read_entities
 from .files import MAX_FILE_SIZE, FileRefused, read_file
 from .introspection import (
     GDBUS_DOCSTRING,
@@ -159,6 +158,8 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
     notes: list[Diagnostic] = []
     # XML is case-sensitive: only "<!ENTITY" declares an entity.
     if b"<!ENTITY" in data:
+        from .entities import read_entities  # rare: not worth its regular expressions at start-up
+
         entities = read_entities(text, MAX_FILE_SIZE)
         if entities.refused is not None:
             offset, reason = entities.refused
@@ -319,8 +320,8 @@ class _TreeBuilder:
             self.report("X013", location, f"root element is <{tag}>, expected <node>", "<" + tag)
             return ParsedFile(self.path, None, tuple(self.diagnostics), self.source)
         node = self.node(root, location, ())
-        for text, owner, parent in _stray_texts(root):
-            self.stray_text(text, owner, _local(parent))
+        for text, owner, parent, is_text in _stray_texts(root):
+            self.stray_text(text, owner, parent, is_text)
         return ParsedFile(self.path, node, tuple(self.diagnostics), self.source)
 
     # --- children, conditionals and doc comments ---------------------------------------------------
@@ -383,15 +384,19 @@ class _TreeBuilder:
     def orphan(self, doc: DocComment) -> None:
         self.report("D506", doc.location, f"doc comment for {doc.symbol!r} documents nothing", "<!--")
 
-    def stray_text(self, text: str, owner: Any, parent_tag: str) -> None:
-        """X014 at the text itself: found from the node it follows (its parent's start tag, or the
-        sibling whose tail it is), so each search covers that node and no more (quadratic if
-        every text of a parent were searched for from the parent's start)."""
+    def stray_text(self, text: str, owner: Any, parent: etree._Element, is_text: bool) -> None:
+        """X014 at the text itself, searched for only between the node it follows (the parent's
+        start tag, or the sibling whose tail it is) and the next node after it: the windows of
+        all texts cover each part of the file at most once per level of nesting, where searching
+        from the parent's start (or to the end of the file, for text written with references)
+        made many texts quadratic."""
         snippet = text.strip().splitlines()[0]
         start = self.source.offset_of(self.where(owner))
-        found = self.source.text.find(snippet, max(start, 0))
+        after = (parent[0] if len(parent) else _following(parent)) if is_text else _following(owner)
+        end = self.source.offset_of(self.where(after)) if after is not None else len(self.source.text)
+        found = self.source.text.find(snippet, max(start, 0), end if end > start else len(self.source.text))
         location = self.source.location_of(found) if found >= 0 else self.where(owner)
-        self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{parent_tag}>")
+        self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{_local(parent)}>")
 
     def conditional(self, pi: etree._ProcessingInstruction, blocks: list[_Block], in_force: Conditions) -> None:
         target = _target(pi)
@@ -616,17 +621,28 @@ def _local(element: etree._Element) -> str:
     return str(element.tag).rpartition("}")[2]
 
 
-def _stray_texts(root: etree._Element) -> list[tuple[str, Any, etree._Element]]:
-    """Every non-blank text in the tree: (text, the node it follows, the element it sits in).
-    Text inside an element of another namespace is that extension's own (``<doc:para>`` of the
-    freedesktop documentation extension), not stray."""
-    found: list[tuple[str, Any, etree._Element]] = []
+def _stray_texts(root: etree._Element) -> list[tuple[str, Any, etree._Element, bool]]:
+    """Every non-blank text in the tree: (text, the node it follows, the element it sits in,
+    whether it is that element's first text).  Text inside an element of another namespace is that
+    extension's own (``<doc:para>`` of the freedesktop documentation extension), not stray."""
+    found: list[tuple[str, Any, etree._Element, bool]] = []
     for text in cast("list[Any]", _STRAY_TEXT(root)):
         owner = text.getparent()
         parent = owner if text.is_text else owner.getparent()
         if parent is not None and not str(parent.tag).startswith("{"):
-            found.append((str(text), owner, parent))
+            found.append((str(text), owner, parent, bool(text.is_text)))
     return found
+
+
+def _following(node: Any) -> Any:
+    """The first node after ``node`` and everything inside it, in document order (None at the
+    end): its next sibling, or its parent's, and so on up."""
+    while node is not None:
+        after = node.getnext()
+        if after is not None:
+            return after
+        node = node.getparent()
+    return None
 
 
 def _node_starts(source: SourceText, root: etree._Element) -> dict[Any, Location] | None:

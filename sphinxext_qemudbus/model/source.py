@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import cache
 
 from ..diagnostics.diagnostic import Location
 
@@ -28,7 +29,9 @@ _NAME_ENDS = frozenset(("", " ", "\t", "\r", "\n", "/", ">"))
 # The start of every node lxml makes, in document order, and the constructs to step over.  Only
 # run on text lxml has accepted as well-formed, so every construct is closed: each alternative
 # stops at its own end, and the possessive quantifiers never backtrack (linear in the text).
-_NODES = re.compile(
+# These patterns are compiled when first needed: most runs never need them, and each start of
+# the tool (and of each worker) would pay for compiling them.
+_NODES = (
     r"""
       (?P<comment><!--) .*? -->
     | <\? (?P<pi>[^\s?]*) .*? \?>
@@ -43,8 +46,13 @@ _NODES = re.compile(
 )
 _PREDEFINED = frozenset({"lt", "gt", "amp", "quot", "apos"})
 # A start tag, from its ``<``: the name, then attributes (values may hold ``>``) up to ``>``.
-_START_TAG = re.compile(r"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*+>?""")
-_ATTRIBUTE = re.compile(r"""\s([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_START_TAG = (r"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*+>?""", 0)
+_ATTRIBUTE = (r"""\s([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)')""", 0)
+
+
+@cache
+def _compiled(pattern: tuple[str, int]) -> re.Pattern[str]:
+    return re.compile(*pattern)
 
 
 class SourceText:
@@ -129,11 +137,11 @@ class SourceText:
         return self.location_of(value + value_offset) if value_offset else self.location_of(name)
 
     def _read_attributes(self, start: int) -> dict[str, tuple[int, int]]:
-        tag = _START_TAG.match(self.text, start)
+        tag = _compiled(_START_TAG).match(self.text, start)
         if tag is None:
             return {}
         found: dict[str, tuple[int, int]] = {}
-        for match in _ATTRIBUTE.finditer(self.text, start, tag.end()):
+        for match in _compiled(_ATTRIBUTE).finditer(self.text, start, tag.end()):
             value = match.start(2) if match.start(2) >= 0 else match.start(3)
             found.setdefault(match.group(1), (match.start(1), value))
         return found
@@ -144,7 +152,7 @@ class SourceText:
         in text to an entity other than the five predefined ones).  For text lxml has accepted
         as well-formed: the parser pairs these with lxml's nodes to locate every node exactly."""
         tokens: list[tuple[str, str, int]] = []
-        for match in _NODES.finditer(self.text):
+        for match in _compiled(_NODES).finditer(self.text):
             kind = match.lastgroup
             if kind is None:
                 continue  # CDATA or the DOCTYPE: no node
