@@ -182,7 +182,7 @@ def test_diff_refuses_a_fifo_instead_of_blocking(fifo: Path, tmp_path: Path) -> 
     result = run("diff", str(tmp_path / "a.xml"), str(fifo))
     assert result.returncode == 2
     assert "[X007]" in result.stdout
-    assert "Traceback" not in result.stderr
+    assert "qemu-dbus diff: error: cannot compare: 1 file above could not be read" in result.stderr
 
 
 def test_policy_refuses_a_fifo_deployment(tmp_path: Path) -> None:

@@ -100,10 +100,10 @@ def run_check(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(printable(f"qemu-dbus check: warning: {note}"), file=sys.stderr)
     sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
-    if args.fmt == "text" and not args.quiet:
-        print(summary(result.diagnostics, result.files), file=sys.stderr)
     for folder in result.empty:
         print(error_line("check", f"{folder}: no *.xml file in this folder"), file=sys.stderr)
+    if args.fmt == "text" and not args.quiet and result.files:
+        print(summary(result.diagnostics, result.files), file=sys.stderr)
     if result.empty or any(d.code in IO_CODES for d in result.diagnostics):
         return EXIT_USAGE
     return EXIT_FINDINGS if fails(result.diagnostics, args.strict) else EXIT_OK

@@ -99,6 +99,9 @@ def run_diff(args: argparse.Namespace) -> int:
     problems = broken(old_files) + broken(new_files)
     if problems:
         sys.stdout.write(render(problems, args.fmt, version=__version__))
+        unread = sum(1 for d in problems if d.code in ("X006", "X007"))
+        if unread:
+            return _fail(f"cannot compare: {unread} file{'s' if unread != 1 else ''} above could not be read")
         return _fail(
             f"cannot compare: {len(problems)} XML error{'s' if len(problems) != 1 else ''} above "
             "would make parts of the interfaces look removed; fix them first (qemu-dbus check shows them all)"
