@@ -11,13 +11,16 @@ deeply nested or long-chained conditionals.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.diagnostics.output import render
+from sphinxext_qemudbus.live.conform import compare_object, parse_reply
 from sphinxext_qemudbus.model.parser import parse_bytes
+from sphinxext_qemudbus.model.registry import Registry
 
 from .helpers import count_work
 
@@ -26,6 +29,7 @@ N = 150  # and 10 N: small enough for the quadratic code this replaced to finish
 MAX_GROWTH = 15
 
 Files = dict[str, bytes]
+REGISTRY = Registry.load([Path(__file__).resolve().parent.parent / "interfaces"])
 
 
 def one_line(body: str, interface: str = "org.qemu.A1") -> Files:
@@ -111,6 +115,25 @@ GENERATORS: dict[str, Callable[[int], Files]] = {
     "nested conditionals": nested_conditions,
     "long elseif chains": elseif_chain,
 }
+
+
+def conform_reply(n: int) -> Files:
+    """A peer's Introspect reply on one line: the registered VM interface with n members more."""
+    members = "".join(f'<method name="Extra{k}"><arg name="a" type="u"/></method>' for k in range(n))
+    return {"reply": f'<node><interface name="org.qemu.Display1.VM">{members}</interface></node>'.encode()}
+
+
+def compare_and_print(files: Files) -> None:
+    live = parse_reply("org.qemu", "/org/qemu/Display1/VM", files["reply"].decode())
+    render(compare_object(REGISTRY, "org.qemu", live, "unix"), "text")
+
+
+def test_a_peer_reply_costs_linear_work() -> None:
+    small = count_work(lambda: compare_and_print(conform_reply(N)))
+    large = count_work(lambda: compare_and_print(conform_reply(10 * N)))
+    assert large <= MAX_GROWTH * small, f"{small} lines of work at n={N}, {large} at n={10 * N}"
+    live = parse_reply("org.qemu", "/org/qemu/Display1/VM", conform_reply(3)["reply"].decode())
+    assert "L101" in {d.code for d in compare_object(REGISTRY, "org.qemu", live, "unix")}
 
 
 def check_and_print(files: Files) -> None:
