@@ -83,13 +83,6 @@ class SourceText:
             return -1
         return starts[location.line - 1] + max(location.column - 1, 0)
 
-    def line(self, number: int) -> str:
-        starts = self.line_starts
-        if not 0 < number <= len(starts):
-            return ""
-        end = starts[number] - 1 if number < len(starts) else len(self.text)
-        return self.text[starts[number - 1] : end]
-
     def refine(self, location: Location, marker: str) -> Location:
         """The exact start of the construct that ``marker`` opens (``<method``, ``<!--``, ``<?if``,
         ``:dbus:meth:``): its first occurrence on ``location.line`` or, for a start tag that ends
