@@ -3,6 +3,7 @@
 #             gate, warnings-as-errors docs builds on the newest and the oldest supported Sphinx,
 #             and the packaging checks
 # make bench  benchmarks (see bench/)
+# make fuzz   the fuzz test (run briefly by make check) with many more examples and fresh seeds
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,8 +11,9 @@ BIN := $(VENV)/bin
 OLDEST := .venv-sphinx-oldest
 STAMP := .installed
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 3000
 
-.PHONY: all docs check lint test test-oldest registry compat docs-strict docs-oldest package bench compare-qemu clean
+.PHONY: all docs check lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu clean
 
 all: check
 
@@ -72,6 +74,9 @@ package: $(VENV)/$(STAMP)
 
 bench: $(VENV)/$(STAMP)
 	$(BIN)/python bench/run.py
+
+fuzz: $(VENV)/$(STAMP)
+	QEMU_DBUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 # Compare the registry with a QEMU source tree: make compare-qemu QEMU=~/src/qemu
 # Expect documentation notes only; any other line is a difference to re-sync (interfaces/SOURCES.md).

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from collections.abc import Callable
+from types import FrameType
 
 from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
@@ -30,3 +33,28 @@ def check_xml(xml: str, profile: str = "generic", path: str | None = None, **fil
 
 def codes(diagnostics: list[Diagnostic]) -> list[tuple[str, int]]:
     return [(d.code, d.location.line) for d in diagnostics]
+
+
+def count_work(function: Callable[[], object]) -> int:
+    """How many lines of Python ``function`` runs, in every frame it calls: a deterministic
+    measure of work (wall time on a shared machine is not).  C-level work (a regex, ``str.find``)
+    counts as the one line that calls it, so a scaling test built on this catches algorithms
+    that loop in Python; the fuzz test's time bounds and `make bench` cover the rest."""
+    lines = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Callable[..., object] | None:
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Callable[..., object] | None:
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        function()
+    finally:
+        sys.settrace(previous)
+    return lines

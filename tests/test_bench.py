@@ -38,3 +38,15 @@ def test_checker_bench_runs_on_a_small_corpus() -> None:
         "check, warm cache",
     ):
         assert label in result.stdout
+
+
+def test_hostile_bench_runs_small() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "hostile_bench.py"), "--scale", "0.01", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("one-line corpus", "hostile one-liner", "pathological reference"):
+        assert result.stdout.count(label) == 2

@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sphinxext_qemudbus.check.checker import check_files
+from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.cli import main
+from sphinxext_qemudbus.diagnostics.rules import PROFILES, RULES, expand_selection
 from sphinxext_qemudbus.model.parser import parse_file
 
 ROOT = Path(__file__).parent.parent
@@ -75,14 +80,18 @@ def test_usage_and_io_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "no such file" in capsys.readouterr().err
 
 
-def test_unreadable_file_is_an_io_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reading a directory fails like an unreadable file does (root reads any file, so use that).
-    parsed = parse_file(tmp_path)
-    assert [d.code for d in parsed.diagnostics] == ["X006"]
-    target = tmp_path / "org.example.Clean1.xml"
-    target.write_text(CLEAN)
-    monkeypatch.setattr("sphinxext_qemudbus.check.checker.parse_file", lambda path: parse_file(tmp_path))
-    assert main(["check", "-q", str(target)]) == 2
+def test_unreadable_file_is_an_io_error(tmp_path: Path, clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Root reads any file, so use what nobody can read: a symbolic link loop, and a folder
+    # named where a file is expected (a loop inside a scanned folder is kept too, and reported).
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "a.xml").symlink_to("b.xml")
+    (tmp_path / "loop" / "b.xml").symlink_to("a.xml")
+    assert [d.code for d in parse_file(tmp_path / "loop" / "a.xml").diagnostics] == ["X006"]
+    assert [d.code for d in parse_file(tmp_path / "loop").diagnostics] == ["X007"]
+    assert main(["check", "-q", "--profile", "generic", str(clean), str(tmp_path / "loop")]) == 2
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'loop' / 'a.xml'}: error: cannot read file: Too many levels of symbolic links [X006]" in out
+    assert "Traceback" not in out
 
 
 def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,3 +157,45 @@ def test_python_dash_m_is_the_cli() -> None:
         [sys.executable, "-m", "sphinxext_qemudbus", "--version"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.startswith("qemu-dbus ")
+
+
+# --- files that could not be read or parsed are always reported ------------------------------------
+
+
+def test_select_cannot_hide_a_file_that_was_not_parsed(capsys: pytest.CaptureFixture[str]) -> None:
+    # The entity bomb is refused (X003): with --select S nothing of it was checked, so "no
+    # problems", exit 0, would be a lie.
+    assert main(["check", "--no-cache", "--select", "S", str(CORPUS / "billion-laughs.xml")]) == 1
+    out, err = capsys.readouterr()
+    assert "[X003]" in out
+    assert "1 error" in err
+
+
+def test_ignore_cannot_hide_an_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.xml").symlink_to("b.xml")
+    (tmp_path / "b.xml").symlink_to("a.xml")
+    assert main(["check", "--no-cache", "--ignore", "X", "--ignore", "xml-syntax", str(tmp_path)]) == 2
+    assert capsys.readouterr().out.count("[X006]") == 2
+
+
+FATAL_FILES = {
+    "billion-laughs.xml": "X003",
+    "binary-garbage.xml": "X002",
+    "bad-root.xml": "X013",
+    "deep-nesting.xml": "X001",
+    "empty.xml": "X005",
+    "not-xml.xml": "X001",
+}
+
+
+@given(
+    select=st.none() | st.lists(st.sampled_from([*sorted(RULES), "X", "S", "D5", "G4", "unresolved-reference"])),
+    ignore=st.lists(st.sampled_from([*sorted(RULES), "X", "X0", "S", "xml-syntax", "unreadable-file"])),
+    profile=st.sampled_from(PROFILES),
+)
+@settings(max_examples=60, deadline=None)
+def test_no_selection_filters_a_fatal_finding(select: list[str] | None, ignore: list[str], profile: str) -> None:
+    options = CheckOptions(profile, expand_selection(select) if select is not None else None, expand_selection(ignore))
+    parsed = [parse_file(CORPUS / name) for name in FATAL_FILES]
+    found = {(Path(d.location.path).name, d.code) for d in check_files(parsed, options)}
+    assert set(FATAL_FILES.items()) <= found

@@ -231,7 +231,7 @@ def conform_with(xml: str, facts: BusFacts) -> list[Diagnostic]:
     ("reply", "code"),
     [
         ("<node><interface name='org.qemu.Display1.VM'>", "X001"),
-        ('<!DOCTYPE node [<!ENTITY a "aaaa">]><node/>', "X003"),
+        ('<!DOCTYPE node [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><node/>', "X003"),
         ("", "X005"),
         ("<busconfig/>", "X013"),
     ],

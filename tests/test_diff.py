@@ -701,7 +701,7 @@ def test_baseline_broken_stable_interface_fails(
     assert main(["diff", "--baseline", "v1.0", "interfaces"]) == 1
     out = capsys.readouterr().out
     assert out == (
-        "v1.0:interfaces/org.qemu.Test1.xml:11: error: method org.qemu.Test1.Bar was removed; this breaks clients "
+        "v1.0:interfaces/org.qemu.Test1.xml:11:1: error: method org.qemu.Test1.Bar was removed; this breaks clients "
         "of stable interface org.qemu.Test1: keep it (deprecate it) and put the new API in org.qemu.Test2 [C002]\n"
     )
     # Nothing in the work tree or the index moved.

@@ -1,65 +1,216 @@
-"""Property-based robustness: whatever the bytes, the parser and the checker return diagnostics and
-never raise (the CLI's no-traceback promise rests on this)."""
+"""The fuzz test: registry files and peer replies, mutated, through every stage (parse, check, the
+text/JSON/SARIF/GitHub printers, the Sphinx renderer, diff, the bus-policy generator and conform's
+comparison): no exception, printed lines that stay one line each, and no case over a time bound
+that grows with the input's size.
+
+Bounded and seeded in ``make check`` (a few seconds); ``make fuzz`` runs many more examples, with
+fresh seeds (``QEMU_DBUS_FUZZ_EXAMPLES``).  Mutations are both byte-level (a few characters
+replaced, inserted, deleted) and structural, the shapes hostile input takes: the file on one line,
+an element repeated thousands of times, pathological text (a run of spaces in a reference, a
+thousand attributes) inserted anywhere.
+
+The time bound is generous (a second plus 200 microseconds a byte: a hundred times what a case
+takes here) so a loaded machine never fails it, and still catches quadratic work: 10,000 elements
+on one line took 20 s before the parser was made linear.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
-from sphinxext_qemudbus.model.parser import parse_bytes
+from sphinxext_qemudbus.compat.diff import diff_interfaces
+from sphinxext_qemudbus.diagnostics.output import render
+from sphinxext_qemudbus.live.conform import BusFacts, compare_object, parse_reply
+from sphinxext_qemudbus.model.parser import ParsedFile, parse_bytes
+from sphinxext_qemudbus.model.registry import Registry
+from sphinxext_qemudbus.security.deployment import SCENARIOS, builtin_deployment
+from sphinxext_qemudbus.security.policy import generate_policy
+from sphinxext_qemudbus.sphinx.render import render_file, render_interface
 
-REGISTRY = sorted((Path(__file__).parent.parent / "interfaces").glob("*.xml"))
-SAMPLES = [path.read_bytes() for path in REGISTRY]
+# A failing example is a whole file: let Hypothesis print it instead of failing on its size.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRY_FILES = sorted((ROOT / "interfaces").glob("*.xml"))
+SAMPLES = [path.read_bytes() for path in REGISTRY_FILES]
+EXAMPLES = int(os.environ.get("QEMU_DBUS_FUZZ_EXAMPLES", "0"))
+LONG = EXAMPLES > 0
+FUZZ = settings(
+    max_examples=EXAMPLES or 60,
+    derandomize=not LONG,  # make check: the same examples every run; make fuzz: fresh ones
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+SECONDS, SECONDS_PER_BYTE = 1.0, 200e-6
 
 
-def check_everything(data: bytes) -> None:
+@cache
+def registry() -> Registry:
+    return Registry.load([ROOT / "interfaces"])
+
+
+def printed_lines_stay_lines(diagnostics: list) -> None:  # type: ignore[type-arg]
+    for fmt in ("text", "github"):
+        lines = render(diagnostics, fmt).splitlines()
+        assert len(lines) == len(diagnostics), fmt
+        assert all(line.isprintable() for line in lines), fmt
+    render(diagnostics, "json").encode("utf-8")
+    render(diagnostics, "sarif").encode("utf-8")
+
+
+def every_stage(data: bytes, original: ParsedFile | None) -> None:
+    """The file through every stage that reads introspection XML."""
     parsed = parse_bytes(data, "fuzz.xml")
     for profile in ("qemu", "generic"):
         diagnostics = check_files([parsed], CheckOptions(profile))
         assert not [d for d in diagnostics if d.code == "X099"], diagnostics
-        for d in diagnostics:
-            assert d.location.path == "fuzz.xml"
-            assert d.location.line >= 0
+        assert all(d.location.path == "fuzz.xml" and d.location.line >= 0 for d in diagnostics)
+        printed_lines_stay_lines(diagnostics)
+    if parsed.node is None:
+        return
+    render_file(parsed.interfaces, "fuzz.xml")
+    deployment = builtin_deployment("default")
+    for interface in parsed.interfaces:
+        render_interface(interface, "fuzz.xml", deployment=deployment)
+    if original is not None:
+        printed_lines_stay_lines(diff_interfaces(original.interfaces, parsed.interfaces))
+        printed_lines_stay_lines(diff_interfaces(parsed.interfaces, original.interfaces))
+        names = {i.name for i in parsed.interfaces}
+        others = [f for f in registry().files if not {i.name for i in f.interfaces} & names]
+        mutated = Registry([*others, parsed])
+        if not mutated.errors:
+            generate_policy(mutated, deployment, SCENARIOS[len(data) % len(SCENARIOS)])
 
 
-@given(st.binary(max_size=2000))
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-def test_arbitrary_bytes(data: bytes) -> None:
-    check_everything(data)
+def conform_compares(reply: bytes, values: dict[str, str]) -> None:
+    """A peer's Introspect reply (and the property types its GetAll sent) against the registry."""
+    live = parse_reply("org.qemu", "/org/qemu/Display1/VM", reply.decode("utf-8", "surrogateescape"))
+    facts = BusFacts(
+        ":1.7",
+        {"org.qemu": (":1.7",)},
+        {(live.path, name): values for name in ("org.qemu.Display1.VM", "org.qemu.Display1.Console")},
+    )
+    for platform in ("unix", "windows"):
+        printed_lines_stay_lines(compare_object(registry(), "org.qemu", live, platform, facts))
+
+
+class _OverBound(BaseException):
+    """Not an Exception: the checker's own ``except Exception`` (X099) cannot swallow it."""
+
+
+def within_bound(function: Callable[[], None], size: int) -> None:
+    """Run ``function``, failing it once it takes longer than the bound for ``size`` bytes (an
+    interval timer interrupts it: quadratic work on a large input must fail, not run for hours)."""
+    bound = SECONDS + SECONDS_PER_BYTE * size
+
+    def expire(signum: int, frame: object) -> None:
+        raise _OverBound
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, bound)
+    try:
+        function()
+    except _OverBound:
+        raise AssertionError(f"over the time bound for {size} bytes ({bound:.1f} s)") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- mutations ---------------------------------------------------------------------------------
+
+CHUNKS = [
+    b"<",
+    b">",
+    b'"',
+    b"&",
+    b"&#10;",
+    b"&#x202e;",
+    b"<?if x?>",
+    b"<?endif?>",
+    b"<?else?>",
+    b"<!--",
+    b"-->",
+    b"<!-- Ghost: -->",
+    b"\x00",
+    b"\xff",
+    b"a{",
+    b"(",
+    b"@",
+    b"\n",
+    b":dbus:meth:`X`",
+    b":dbus:meth:`.Press`",
+    b'<method name="M"/>',
+    b'<property name="P" type="u" access="read"/>',
+    b'<arg name="x" type="u"/>',
+    b'<!DOCTYPE node [<!ENTITY e "x">]>',
+    b"&e;",
+    b"\xe2\x80\xae",  # U+202E in UTF-8
+]
+# Shapes that once cost quadratic time or worse, and where in a file they go: among the members
+# (before the first <method), into a doc comment's body, or into a start tag.
+PATHOLOGICAL = [
+    (b":dbus:meth:`~a" + b" " * 20_000 + b"b`", "doc"),
+    (b" :dbus:meth:`.Foo`" * 2_000, "doc"),
+    (b"\nSince: 1.0 Since: 1.0" * 1_000, "doc"),
+    (b"Since: 1.0 " * 2_000, "doc"),
+    (b"\n    more" * 2_000, "doc"),
+    (b"<q/>" * 5_000, "members"),
+    (b"<!-- x: -->" * 2_000, "members"),
+    (b"<?x?>" * 2_000, "members"),
+    (b"<q/>t" * 2_000, "members"),
+    (b"<q/>\n&#1234;\n" * 2_000, "members"),  # stray text not written as it reads
+    (b"<?if $(env.HOST_OS) == windows?>" * 500 + b"<?endif?>" * 500, "members"),
+    (b"".join(b' a%d="v"' % k for k in range(2_000)), "tag"),
+]
+
+
+def insert(data: bytes, chunk: bytes, where: str) -> bytes:
+    """``chunk`` put among the members, into the first doc comment after ``<interface``, or into
+    the first ``<method`` start tag (among the members when the file has no such place)."""
+    interface = data.find(b"<interface")
+    comment = data.find(b"<!--", max(interface, 0))
+    if where == "doc" and interface >= 0 and comment >= 0:
+        position = data.index(b"-->", comment)
+    elif where == "tag" and b"<method" in data:
+        position = data.index(b"<method") + len(b"<method")
+    else:
+        position = data.find(b"<method")
+        position = position if position >= 0 else data.rfind(b"</interface>")
+    return data[: max(position, 0)] + chunk + data[max(position, 0) :]
 
 
 @st.composite
-def mutated_registry_files(draw: st.DrawFn) -> bytes:
-    """A real registry file with a few bytes replaced, inserted or deleted: close enough to valid
-    XML to reach the deep parts of the parser and the checker."""
-    data = bytearray(draw(st.sampled_from(SAMPLES)))
-    for _ in range(draw(st.integers(1, 8))):
+def mutated(draw: st.DrawFn, samples: list[bytes]) -> bytes:
+    """A real file, changed: byte edits, and sometimes a structural change as hostile input has."""
+    data = bytearray(draw(st.sampled_from(samples)))
+    shape = draw(st.sampled_from(["bytes", "bytes", "one line", "repeat", "pathological"]))
+    if shape == "one line":
+        data = bytearray(b" ".join(line.strip() for line in bytes(data).splitlines()))
+    elif shape == "repeat":
+        lines = bytes(data).splitlines(keepends=True)
+        index = draw(st.integers(0, len(lines) - 1))
+        lines[index] = lines[index] * draw(st.integers(2, 3_000))
+        data = bytearray(b"".join(lines))
+    elif shape == "pathological":
+        chunk, where = draw(st.sampled_from(PATHOLOGICAL))
+        data = bytearray(insert(bytes(data), chunk, where))
+    for _ in range(draw(st.integers(0 if shape != "bytes" else 1, 6))):
         position = draw(st.integers(0, len(data)))
         action = draw(st.sampled_from(("replace", "insert", "delete")))
-        chunk = draw(
-            st.sampled_from(
-                [
-                    b"<",
-                    b">",
-                    b'"',
-                    b"&",
-                    b"<?if x?>",
-                    b"<?endif?>",
-                    b"<!--",
-                    b"-->",
-                    b"\x00",
-                    b"\xff",
-                    b"a{",
-                    b"(",
-                    b"@",
-                    b":dbus:meth:`X`",
-                ]
-            )
-        )
+        chunk = draw(st.sampled_from(CHUNKS))
         if action == "replace" and position < len(data):
             data[position : position + len(chunk)] = chunk
         elif action == "insert":
@@ -69,7 +220,48 @@ def mutated_registry_files(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@given(mutated_registry_files())
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+# Peer replies: the registry's interfaces as a peer introspects them (no comments, no registry
+# annotations; QEMU's own replies carry neither).
+REPLIES = [
+    re.sub(
+        rb'<!--.*?-->|\s*<annotation name="org\.qemu\.Registry\.[^"]*" value="[^"]*"/>', b"", sample, flags=re.DOTALL
+    )
+    for sample in SAMPLES
+]
+SIGNATURES = st.text(st.sampled_from("sayuixtbdoghv(){}a\n\u202e"), max_size=6)
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+@given(st.binary(max_size=2000))
+@FUZZ
+def test_arbitrary_bytes(data: bytes) -> None:
+    within_bound(lambda: every_stage(data, None), len(data))
+
+
+@given(mutated(SAMPLES))
+@FUZZ
 def test_mutated_registry_files(data: bytes) -> None:
-    check_everything(data)
+    original = parse_bytes(SAMPLES[0], "original.xml")
+    for sample in SAMPLES:
+        if data[:40] == sample[:40]:
+            original = parse_bytes(sample, "original.xml")
+            break
+    within_bound(lambda: every_stage(data, original), len(data))
+
+
+@given(mutated(REPLIES), st.dictionaries(st.sampled_from(["Name", "UUID", "Type", "Label", "Head"]), SIGNATURES))
+@FUZZ
+def test_mutated_peer_replies(reply: bytes, values: dict[str, str]) -> None:
+    within_bound(lambda: conform_compares(reply, values), len(reply))
+
+
+@pytest.mark.parametrize("shape", range(len(PATHOLOGICAL)))
+def test_each_pathological_shape_alone_is_within_its_bound(shape: int) -> None:
+    # The shapes the mutations insert, each on its own at twice the size, in a registry file
+    # with methods and doc comments.
+    chunk, where = PATHOLOGICAL[shape]
+    sample = next(s for s in SAMPLES if b"<method" in s)
+    data = insert(sample, chunk * 2, where)
+    within_bound(lambda: every_stage(data, parse_bytes(sample, "original.xml")), len(data))

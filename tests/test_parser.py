@@ -114,41 +114,74 @@ def test_is_doc_comment() -> None:
     assert not is_doc_comment("")
 
 
-def test_locations_lines_in_the_model_exact_columns_on_demand() -> None:
-    parsed = parse_string(
-        textwrap.dedent(
-            """
-            <node>
-              <!--
-                  org.example.Test1:
+LOCATED = """
+<node>
+  <!--
+      org.example.Test1:
 
-                  Text.
-              -->
-              <interface
-                  name="org.example.Test1">
-                <method name="A"><arg name="x" type="u"/><arg name="y" type="u"/></method>
-              </interface>
-            </node>
-            """
-        ).lstrip("\n"),
-        "t.xml",
-    )
+      Text.
+  -->
+  <interface
+      name="org.example.Test1">
+    <method name="A">
+      <arg name="x" type="u"/>
+    </method>
+  </interface>
+</node>
+"""
+
+
+def test_locations_lines_in_the_model_exact_columns_on_demand() -> None:
+    parsed = parse_string(textwrap.dedent(LOCATED).lstrip("\n"), "t.xml")
     iface = parsed.interfaces[0]
     source = parsed.source
     assert source is not None
     assert iface.doc is not None
     # A comment's start line is exact; lxml gives the line where a start tag ends.
-    assert iface.doc.location.line == 2
+    assert iface.doc.location == Location("t.xml", 2, 0)
     assert source.refine(iface.doc.location, "<!--") == Location("t.xml", 2, 3)
-    assert iface.location.line == 8
+    assert iface.location == Location("t.xml", 8, 0)
     assert source.refine(iface.location, "<interface") == Location("t.xml", 7, 3)
     method = iface.members[0]
     assert isinstance(method, Method)
     assert source.refine(method.location, "<method") == Location("t.xml", 9, 5)
-    # Two args on one line: the second is told apart at parse time.
+    assert source.refine(method.args[0].location, "<arg") == Location("t.xml", 10, 7)
+
+
+def test_a_line_with_several_nodes_locates_every_node_exactly() -> None:
+    # Two args on one line: the line cannot tell them apart, so every node of the file is
+    # located exactly at parse time, in one pass.
+    text = (
+        textwrap.dedent(LOCATED)
+        .lstrip("\n")
+        .replace('<arg name="x" type="u"/>', '<arg name="x" type="u"/><!-- y: --><arg name="y" type="u"/>')
+    )
+    parsed = parse_string(text, "t.xml")
+    iface = parsed.interfaces[0]
+    assert iface.doc is not None
+    assert iface.doc.location == Location("t.xml", 2, 3)
+    assert iface.location == Location("t.xml", 7, 3)
+    method = iface.members[0]
+    assert isinstance(method, Method)
+    assert method.location == Location("t.xml", 9, 5)
     first, second = method.args
-    assert source.refine(first.location, "<arg") == Location("t.xml", 9, 22)
-    assert second.location == Location("t.xml", 9, 46)
+    assert first.location == Location("t.xml", 10, 7)
+    assert second.location == Location("t.xml", 10, 42)
+    assert not parsed.diagnostics
+
+
+def test_nested_elements_of_one_tag_on_one_line_are_located_in_document_order() -> None:
+    # The builder meets <node name="c"> (a child of the root) before <node name="b"> (a
+    # grandchild), though b comes first on the line: positions come from the text, not the count.
+    parsed = parse_string('<node>\n<node name="a">\n<node name="b"/></node><node name="c"/>\n</node>', "t.xml")
+    assert parsed.node is not None
+    a, c = parsed.node.nodes
+    (b,) = a.nodes
+    assert (a.location, b.location, c.location) == (
+        Location("t.xml", 2, 1),
+        Location("t.xml", 3, 1),
+        Location("t.xml", 3, 24),
+    )
 
 
 def test_defaults_and_emits_changed_inheritance() -> None:

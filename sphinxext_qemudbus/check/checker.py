@@ -7,18 +7,16 @@ table in `rules`; this module decides only *when* a rule fires.
 
 from __future__ import annotations
 
-import contextlib
-import linecache
 import os
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
-from ..model.files import collect_paths
+from ..model.files import FileRefused, list_inputs, read_file
 from ..model.introspection import (
     ALL_PLATFORMS,
     DEPRECATED,
@@ -53,11 +51,11 @@ from ..model.names import (
     object_path_error,
     relative_path_error,
 )
-from ..model.parser import ParsedFile, parse_file
+from ..model.parser import ParsedFile, parse_bytes
 from ..model.signature import SignatureError, single_type_error
 from ..model.source import SourceText
-from .references import ROLE_KINDS, exact_match, references_in, resolve, suffix_index
-from .summary import DEFAULT_OPTIONS, CheckOptions, CheckResult, FileSummary, ReferenceEntry
+from .references import ROLE_KINDS, SuffixIndex, exact_match, references_in, resolve, suffix_index
+from .summary import DEFAULT_OPTIONS, CheckOptions, CheckResult, FileSummary, ReferenceEntry, content_digest
 
 _UNDER_RESERVED = RESERVED_PREFIX + "."
 
@@ -115,40 +113,77 @@ def check_paths(
 ) -> CheckResult:
     """Check files and folders.  Files not in the cache (``cache_dir``, when given) are checked
     one by one, in ``jobs`` processes for a large input (by default one per CPU); the cross-file
-    rules then run once over every file's summary."""
+    rules then run once over every file's summary.  A folder with no ``*.xml`` file is listed in
+    the result's ``empty`` (a typo or the wrong folder: the command line makes it an error)."""
     from .cache import open_cache
 
-    files = collect_paths(paths)
-    cache = open_cache(cache_dir, options)
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    inputs = list_inputs(paths)
+    empty = [os.fspath(path) for path, found in zip(paths, inputs, strict=True) if not found]
+    files = [path for found in inputs for path in found]
+    cache, notes = open_cache(cache_dir, options)
     try:
         cached: dict[str, FileSummary] = {}
-        stamps: dict[str, str] = {}
         if cache is not None:
-            try:
-                cached, stamps = cache.lookup(files)
-            except (OSError, ValueError, KeyError, TypeError, sqlite3.Error):
-                cached, stamps = {}, {}
+            cached = cache.lookup(files)
         todo = [path for path in files if path not in cached]
-        by_path = dict(zip(todo, _summarize_all(todo, options, jobs), strict=True))
-        if cache is not None and stamps:
-            # A cache that cannot be written only costs the next run its speed-up.
-            with contextlib.suppress(OSError, sqlite3.Error):
-                cache.store(by_path, stamps)
+        fresh = dict(zip(todo, _summarize_all(todo, options, jobs, digests=cache is not None), strict=True))
+        if cache is not None:
+            cache.store({path: result for path, result in fresh.items() if result[1]})
     finally:
         if cache is not None:
             cache.close()
-    summaries = [cached[path] if path in cached else by_path[path] for path in files]
-    return CheckResult(len(files), _conclude(summaries, options))
+    summaries = [cached[path] if path in cached else fresh[path][0] for path in files]
+    return CheckResult(len(files), _conclude(summaries, options), empty, notes)
 
 
-def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None) -> list[FileSummary]:
+#: A summary and the digest of the bytes it was made from ("" when there were none).
+_Result = tuple[FileSummary, str]
+
+
+def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None, digests: bool) -> list[_Result]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(paths) >= PARALLEL_THRESHOLD:
-        with ProcessPoolExecutor(workers) as pool:
-            # Small chunks: a worker that finishes early waits at most one chunk for the other.
-            chunk = max(len(paths) // (workers * 32), 1)
-            return list(pool.map(_summarize_path, paths, [options] * len(paths), chunksize=chunk))
-    return [_summarize_path(path, options) for path in paths]
+    if workers <= 1 or len(paths) < PARALLEL_THRESHOLD:
+        return [_summarize_path(path, options, digests) for path in paths]
+    results: dict[str, _Result] = {}
+    lost: list[str] = []
+    # Small chunks: a worker that finishes early waits at most one chunk for the other.
+    size = max(len(paths) // (workers * 32), 1)
+    chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
+    with ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(_summarize_chunk, chunk, options, digests) for chunk in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                results.update(zip(chunk, future.result(), strict=True))
+            except BrokenProcessPool:
+                lost += chunk
+    if lost:
+        results.update(_summarize_isolated(lost, options, digests))
+    return [results[path] for path in paths]
+
+
+def _summarize_chunk(paths: Sequence[str], options: CheckOptions, digests: bool) -> list[_Result]:
+    return [_summarize_path(path, options, digests) for path in paths]
+
+
+def _summarize_isolated(paths: Sequence[str], options: CheckOptions, digests: bool) -> dict[str, _Result]:
+    """The files of chunks whose worker died, again, one at a time in a process of their own
+    making: the file that kills it again is reported (X008), the others are checked."""
+    results: dict[str, _Result] = {}
+    pool = ProcessPoolExecutor(1)
+    try:
+        for path in paths:
+            try:
+                (results[path],) = pool.submit(_summarize_chunk, [path], options, digests).result()
+            except BrokenProcessPool:
+                message = "the process checking this file died (killed, out of memory, or a crash); not checked"
+                results[path] = (FileSummary(path, (diagnostic("X008", Location(path), message),), (), (), ()), "")
+                pool.shutdown(wait=True)
+                pool = ProcessPoolExecutor(1)
+    finally:
+        pool.shutdown(wait=True)
+    return results
 
 
 def check_files(files: Sequence[ParsedFile], options: CheckOptions = DEFAULT_OPTIONS) -> list[Diagnostic]:
@@ -157,8 +192,14 @@ def check_files(files: Sequence[ParsedFile], options: CheckOptions = DEFAULT_OPT
     return _conclude([summarize(parsed, options) for parsed in files], options, sources)
 
 
-def _summarize_path(path: str, options: CheckOptions) -> FileSummary:
-    return summarize(parse_file(path), options)
+def _summarize_path(path: str, options: CheckOptions, digest: bool = False) -> _Result:
+    """The summary of one file, and (with ``digest``) the digest of the bytes it was made from,
+    for the cache to key it on: the bytes parsed, not a second reading that may differ."""
+    try:
+        data = read_file(path)
+    except FileRefused as refused:
+        return FileSummary(path, (refused.diagnostic(),), (), (), ()), ""
+    return summarize(parse_bytes(data, path), options), content_digest(data) if digest else ""
 
 
 def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
@@ -225,7 +266,8 @@ def _conclude(
 ) -> list[Diagnostic]:
     """The cross-file rules (duplicate interfaces, references) over every file's summary, then
     the selection and the order of the whole report.  Columns the summaries leave out are found
-    in ``sources`` (by path) when given, else read back from the files."""
+    in ``sources`` (by path) when given, else read back from the files (`_Columns`).  Linear in
+    the summaries: each name and reference is looked at once."""
     columns = _Columns(sources or {})
     diagnostics = [d for summary in summaries for d in summary.diagnostics]
     first: dict[tuple[str, str], tuple[str, int]] = {}
@@ -247,12 +289,10 @@ def _conclude(
     # A name defined in two files may give a reference a kind its own file does not: then every
     # reference is resolved again here.
     shared_names = len(objects) != sum(len(summary.objects) for summary in summaries)
-    suffixes: dict[str, tuple[str, ...]] | None = None
+    resolver = _Resolver(objects)
     for summary in summaries:
         for reference in (*summary.references, *summary.resolved) if shared_names else summary.references:
-            if suffixes is None and reference[2].startswith("."):
-                suffixes = suffix_index(objects)
-            if (found := _resolve_reference(summary.path, reference, objects, suffixes or {})) is not None:
+            if (found := resolver.problem(summary.path, reference)) is not None:
                 code, location, message = found
                 diagnostics.append(diagnostic(code, columns.find(location, f":dbus:{reference[1]}:"), message))
     diagnostics = [d for d in diagnostics if options.enabled(d.code)]
@@ -260,33 +300,51 @@ def _conclude(
     return diagnostics
 
 
-def _resolve_reference(
-    path: str, reference: ReferenceEntry, objects: dict[str, str], suffixes: dict[str, tuple[str, ...]]
-) -> tuple[str, Location, str] | None:
-    """The (code, location, message) of what is wrong with a reference, or None when it resolves."""
-    interface, role, target, line, column = reference
-    kind = ROLE_KINDS.get(role)
-    if kind is None:
-        return "R604", Location(path, line, column), f"unknown role :dbus:{role}:; use iface, meth, sig or prop"
-    if not target.startswith(".") and exact_match(target, kind, interface, objects) is not None:
-        return None
-    result = resolve(target, kind, interface, objects, suffixes)
-    if result.problem is None:
-        return None
-    if result.problem == "wrong-kind":
-        return "R602", Location(path, line, column), f":dbus:{role}: reference to {target!r}, but {result.detail}"
-    if result.problem == "ambiguous":
-        return "R603", Location(path, line, column), f"reference to {kind} {target!r} is ambiguous: {result.detail}"
-    return "R601", Location(path, line, column), f"reference to {kind} {target!r} does not resolve"
+#: Names an ambiguous reference's message lists before it says how many more there are.
+_CANDIDATES_SHOWN = 5
 
 
-def _owners_waive(owners: Sequence[Interface | Member | Arg], code: str) -> bool:
-    """Whether an ``org.qemu.Registry.Waive`` on the element or an enclosing one acknowledges
-    ``code``.  Only design-guideline findings (G) can be waived; spec errors cannot."""
-    if not code.startswith("G"):
-        return False
+class _Resolver:
+    """Resolves references against every file's objects.  Each reference costs the walk of its
+    own name (`SuffixIndex`), and an ambiguous one's message lists a few candidates: a thousand
+    references to a name that a thousand interfaces define must cost neither a million
+    comparisons nor a million names printed."""
+
+    def __init__(self, objects: dict[str, str]) -> None:
+        self.objects = objects
+        self.suffixes: SuffixIndex | None = None
+
+    def problem(self, path: str, reference: ReferenceEntry) -> tuple[str, Location, str] | None:
+        """The (code, location, message) of what is wrong with a reference, or None when it resolves."""
+        interface, role, target, line, column = reference
+        kind = ROLE_KINDS.get(role)
+        where = Location(path, line, column)
+        if kind is None:
+            return "R604", where, f"unknown role :dbus:{role}:; use iface, meth, sig or prop"
+        objects = self.objects
+        if not target.startswith("."):
+            if exact_match(target, kind, interface, objects) is not None:
+                return None
+        elif self.suffixes is None:
+            self.suffixes = suffix_index(objects)
+        result = resolve(target, kind, interface, objects, self.suffixes)
+        if result.problem is None:
+            return None
+        if result.problem == "wrong-kind":
+            return "R602", where, f":dbus:{role}: reference to {target!r}, but {result.detail}"
+        if result.problem == "ambiguous":
+            names = result.candidates
+            shown = ", ".join(names[:_CANDIDATES_SHOWN])
+            if len(names) > _CANDIDATES_SHOWN:
+                shown += f" and {len(names) - _CANDIDATES_SHOWN} more"
+            return "R603", where, f"reference to {kind} {target!r} is ambiguous: {shown}"
+        return "R601", where, f"reference to {kind} {target!r} does not resolve"
+
+
+def _waived(owner: Interface | Member | Arg) -> frozenset[str]:
+    """The codes an ``org.qemu.Registry.Waive`` on ``owner`` itself acknowledges."""
     waive = NAMESPACE + "Waive"
-    return any(code in waived_codes(a.value) for owner in owners for a in owner.annotations if a.name == waive)
+    return frozenset(code for a in owner.annotations if a.name == waive for code in waived_codes(a.value))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -302,6 +360,9 @@ class _FileChecker:
         self.options = options
         self.qemu = options.profile == "qemu"
         self.diagnostics: list[Diagnostic] = []
+        # id(owner) -> the codes its waivers acknowledge: read once per owner, not once per
+        # finding (a member with thousands of args and annotations would make that quadratic).
+        self.waivers: dict[int, frozenset[str]] = {}
 
     def report(
         self,
@@ -310,10 +371,23 @@ class _FileChecker:
         message: str,
         owners: Sequence[Interface | Member | Arg] = (),
     ) -> None:
-        if not self.options.enabled(code) or (owners and _owners_waive(owners, code)):
+        if not self.options.enabled(code) or (owners and self.waives(owners, code)):
             return
         location = where if isinstance(where, Location) else self.at(where)
         self.diagnostics.append(diagnostic(code, location, message))
+
+    def waives(self, owners: Sequence[Interface | Member | Arg], code: str) -> bool:
+        """Whether a waiver on the element or an enclosing one acknowledges ``code``.  Only
+        design-guideline findings (G) can be waived; spec errors cannot."""
+        if not code.startswith("G"):
+            return False
+        for owner in owners:
+            codes = self.waivers.get(id(owner))
+            if codes is None:
+                codes = self.waivers[id(owner)] = _waived(owner)
+            if code in codes:
+                return True
+        return False
 
     def at(self, obj: Located) -> Location:
         """Where ``obj`` starts exactly (the model keeps lines; columns are found on demand)."""
@@ -798,16 +872,26 @@ def _refine(source: SourceText | None, obj: Located) -> Location:
 
 
 class _Columns:
-    """Exact columns for the cross-file rules, whose summaries keep lines only: the first
-    ``marker`` on the line, in the parsed source when there is one, else in the file on disk."""
+    """Exact columns for the cross-file rules, whose summaries keep lines only (a summary crosses
+    processes and goes into the cache; columns cost a pass over each file's lines, and only the
+    files with a cross-file finding need one).  The source of each path is the parsed one when
+    there is one, else the file read again through `read_file` (regular files only, bounded),
+    once; `SourceText.refine` remembers each line it searched, so this is linear in the
+    findings.  A file that cannot be read again keeps its findings' lines."""
 
     def __init__(self, sources: Mapping[str, SourceText]) -> None:
-        self.sources = sources
+        self.sources: dict[str, SourceText | None] = dict(sources)
 
     def find(self, location: Location, marker: str = "<interface") -> Location:
         if location.column:
             return location
-        source = self.sources.get(location.path)
-        text = source.line(location.line) if source is not None else linecache.getline(location.path, location.line)
-        column = text.find(marker)
-        return location.with_column(column + 1) if column >= 0 else location
+        path = location.path
+        if path in self.sources:
+            source = self.sources[path]
+        else:
+            try:
+                source = SourceText(path, read_file(path).decode("utf-8"))
+            except (FileRefused, UnicodeDecodeError):
+                source = None
+            self.sources[path] = source
+        return source.refine(location, marker) if source is not None else location

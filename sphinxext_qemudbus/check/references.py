@@ -28,7 +28,6 @@ ROLE_KINDS: Mapping[str, str] = {
 KIND_ROLES: Mapping[str, str] = {kind: role for role, kind in ROLE_KINDS.items()}
 
 _ROLE = re.compile(r":dbus:([A-Za-z_-]+):`([^`]*)`")
-_EXPLICIT = re.compile(r"(.*?)\s*<([^<>]*)>\s*\Z", re.DOTALL)
 
 
 @frozen
@@ -48,12 +47,20 @@ class Reference:
 
 
 def split_target(text: str) -> tuple[str, str | None, bool]:
-    """``(target, explicit title or None, shorten)`` for a role's text."""
+    """``(target, explicit title or None, shorten)`` for a role's text: ``title <target>`` has an
+    explicit title (the last ``<…>``, ending the text), ``~target`` is shown shortened.
+
+    String operations, not a regular expression: the obvious ``(.*?)\\s*<([^<>]*)>\\s*\\Z``
+    retries its whitespace run at every character and takes time quadratic in a run of spaces
+    (160 KB of them took 20 s).  Each step here is one linear scan."""
     if "<" not in text and "~" not in text:
-        return text.strip(), None, False  # the common case, without the regex
+        return text.strip(), None, False  # the common case
     title: str | None = None
-    if match := _EXPLICIT.match(text):
-        title, text = match.group(1), match.group(2)
+    end = len(text.rstrip())
+    if end and text[end - 1] == ">":
+        opening = text.rfind("<", 0, end - 1)
+        if opening >= 0 and text.find(">", opening, end - 1) < 0:
+            title, text = text[:opening].rstrip(), text[opening + 1 : end - 1]
     text = text.strip()
     shorten = text.startswith("~")
     return text.lstrip("~"), title, shorten
@@ -84,11 +91,17 @@ def references_in(doc: DocComment) -> list[Reference]:
 def _scan(found: list[Reference], text: str, first_line: int, exact_columns: bool = False) -> None:
     """Add the references in ``text``, which begins on ``first_line``.  With ``exact_columns`` the
     text's lines are the file's own lines (a doc comment body), so the column is known without the
-    source; otherwise it is left 0."""
+    source; otherwise it is left 0.  Lines are counted on from the previous reference, not from
+    the start of the text, so many references cost one pass over it."""
+    line, counted, line_start = first_line, 0, 0
     for match in _ROLE.finditer(text):
         position = match.start()
-        line = first_line + text.count("\n", 0, position)
-        column = position - text.rfind("\n", 0, position) if exact_columns else 0
+        newlines = text.count("\n", counted, position)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", counted, position) + 1
+        counted = position
+        column = position - line_start + 1 if exact_columns else 0
         target, title, _ = split_target(match.group(2))
         found.append(Reference(match.group(1), target, title, line, column))
 
@@ -100,6 +113,8 @@ class Resolution:
     name: str | None
     problem: str | None = None  # "unresolved" | "wrong-kind" | "ambiguous"
     detail: str = ""
+    #: For an ambiguous reference, every full name it could mean, sorted.
+    candidates: tuple[str, ...] = ()
 
 
 def resolve(
@@ -127,17 +142,23 @@ def resolve(
         if objects.get(candidate) == kind:
             return Resolution(candidate)
     if fuzzy:
-        last = name.rpartition(".")[2]
         index = suffixes if suffixes is not None else suffix_index(objects)
-        matches = sorted(
-            full
-            for full in index.get(last, ())
-            if objects[full] == kind and (full == name or full.endswith("." + name))
-        )
+        if isinstance(index, SuffixIndex):
+            matches, detail = index.matching(name, kind)
+        else:
+            last = name.rpartition(".")[2]
+            matches = tuple(
+                sorted(
+                    full
+                    for full in index.get(last, ())
+                    if objects[full] == kind and (full == name or full.endswith("." + name))
+                )
+            )
+            detail = ", ".join(matches)
         if len(matches) == 1:
             return Resolution(matches[0])
         if len(matches) > 1:
-            return Resolution(None, "ambiguous", ", ".join(matches))
+            return Resolution(None, "ambiguous", detail, matches)
     for candidate in candidates:
         if candidate in objects:
             return Resolution(None, "wrong-kind", f"{candidate} is a {objects[candidate]}")
@@ -155,8 +176,62 @@ def exact_match(target: str, kind: str, current_interface: str | None, objects: 
     return None
 
 
-def suffix_index(objects: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+def suffix_index(objects: Mapping[str, str]) -> SuffixIndex:
+    """Full names by their last element, and (`SuffixIndex.matching`) by their last elements."""
     index: dict[str, list[str]] = {}
     for full in objects:
         index.setdefault(full.rpartition(".")[2], []).append(full)
-    return {key: tuple(value) for key, value in index.items()}
+    return SuffixIndex({key: tuple(value) for key, value in index.items()}, objects)
+
+
+class _Tail:
+    """A node of `SuffixIndex`'s tree: the names that end with the elements on its path."""
+
+    __slots__ = ("below", "by_kind", "found")
+
+    def __init__(self) -> None:
+        self.below: dict[str, _Tail] = {}
+        self.by_kind: dict[str, list[str]] = {}
+        self.found: dict[str, tuple[tuple[str, ...], str]] = {}
+
+
+class SuffixIndex(dict[str, tuple[str, ...]]):
+    """Full names by their last element (a plain mapping, as callers have always used it), and a
+    tree of the names by their elements read from the end, for the ``.Name`` form of a reference.
+
+    Which names end with ``.A.B`` is one walk of two elements down the tree, and the answer for
+    each (node, kind) is sorted and joined once.  Filtering every name that ends in ``.B`` for
+    each reference instead made many references to names sharing a last element quadratic.  The
+    tree holds each name once per element: linear in the names."""
+
+    def __init__(self, by_last: dict[str, tuple[str, ...]], objects: Mapping[str, str]) -> None:
+        super().__init__(by_last)
+        self._objects = objects
+        self._tree: _Tail | None = None
+
+    def matching(self, name: str, kind: str) -> tuple[tuple[str, ...], str]:
+        """The full names of ``kind`` that are ``name`` or end with ``.name``, sorted, and joined
+        by ``", "``."""
+        node: _Tail | None = self._tree if self._tree is not None else self._build()
+        for element in reversed(name.split(".")):
+            node = node.below.get(element) if node is not None else None
+        if node is None:
+            return (), ""
+        found = node.found.get(kind)
+        if found is None:
+            matches = tuple(sorted(node.by_kind.get(kind, ())))
+            found = node.found[kind] = (matches, ", ".join(matches))
+        return found
+
+    def _build(self) -> _Tail:
+        root = _Tail()
+        for full, kind in self._objects.items():
+            node = root
+            for element in reversed(full.split(".")):
+                below = node.below.get(element)
+                if below is None:
+                    below = node.below[element] = _Tail()
+                node = below
+                node.by_kind.setdefault(kind, []).append(full)
+        self._tree = root
+        return root

@@ -6,6 +6,7 @@ depends on the other for these types.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,12 +24,13 @@ class CheckOptions:
     codes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # A fatal rule (a file that could not be read or parsed) is on whatever the selection:
+        # the file was not checked, and "no problems" would say it was.
         enabled = frozenset(
             code
             for code, rule in RULES.items()
             if self.profile in rule.profiles
-            and (self.select is None or code in self.select)
-            and code not in self.ignore
+            and (rule.fatal or ((self.select is None or code in self.select) and code not in self.ignore))
         )
         object.__setattr__(self, "codes", enabled)
 
@@ -47,11 +49,21 @@ DEFAULT_OPTIONS = CheckOptions()
 class CheckResult:
     files: int
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: The folders named that hold no ``*.xml`` file at all.
+    empty: list[str] = field(default_factory=list)
+    #: What the user should hear about the run itself (a cache folder not used, and why).
+    notes: list[str] = field(default_factory=list)
+
+
+def content_digest(data: bytes) -> str:
+    """What the cache keys a file's summary on: a digest of its bytes (BLAKE2, fast and keyed on
+    nothing but the bytes)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 # What the cross-file rules need from a file, as plain tuples: a file's summary crosses a process
 # boundary (and goes into the cache), and plain values are what pickle and JSON handle fastest.
-# Lines only: a column is computed from the file (`_Columns`) when a diagnostic needs it.
+# Lines only: a column is computed from the file (`checker._Columns`) when a diagnostic needs it.
 #: (interface name, platforms it exists on, line)
 InterfaceEntry = tuple[str, frozenset[str], int]
 #: (interface the reference is in, role, target, line, column or 0)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
+from ..diagnostics.output import printable
 from .check import add_cli as add_check_cli
 from .conform import add_cli as add_conform_cli
 from .diff import add_cli as add_diff_cli
@@ -23,7 +24,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        print(printable(f"{self.prog}: error: {message}"), file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 

@@ -9,12 +9,25 @@ import sys
 from .._version import __version__
 from ..check.checker import check_paths
 from ..check.summary import CheckOptions
-from ..diagnostics.output import FORMATS, fails, render, summary
+from ..diagnostics.output import FORMATS, error_line, fails, printable, render, summary
 from ..diagnostics.rules import GROUPS, PROFILES, RULES, expand_selection
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_PATH = "interfaces/"
 DEFAULT_CACHE = ".qemu-dbus-cache"
+#: Files that could not be read at all: an I/O error, exit status 2 (as for a missing path).
+IO_CODES = frozenset({"X006", "X007", "X008"})
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +59,12 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     check.add_argument(
-        "-j", "--jobs", type=int, default=None, metavar="N", help="processes for large inputs (default: one per CPU)"
+        "-j",
+        "--jobs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="processes for large inputs, at least 1 (default: one per CPU)",
     )
     check.add_argument(
         "--cache-dir",
@@ -71,7 +89,7 @@ def run_check(args: argparse.Namespace) -> int:
         select = expand_selection(args.select) if args.select else None
         ignore = expand_selection(args.ignore)
     except ValueError as error:
-        print(f"qemu-dbus check: error: {error}", file=sys.stderr)
+        print(error_line("check", str(error)), file=sys.stderr)
         return EXIT_USAGE
     if not args.paths and not os.path.exists(DEFAULT_PATH):
         print(
@@ -85,12 +103,16 @@ def run_check(args: argparse.Namespace) -> int:
         cache_dir = None if args.no_cache else args.cache_dir
         result = check_paths(paths, CheckOptions(args.profile, select, ignore), jobs=args.jobs, cache_dir=cache_dir)
     except FileNotFoundError as error:
-        print(f"qemu-dbus check: error: {error}: no such file or folder", file=sys.stderr)
+        print(error_line("check", f"{error}: no such file or folder"), file=sys.stderr)
         return EXIT_USAGE
+    for note in result.notes:
+        print(printable(f"qemu-dbus check: warning: {note}"), file=sys.stderr)
     sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
-    if args.fmt == "text" and not args.quiet:
+    for folder in result.empty:
+        print(error_line("check", f"{folder}: no *.xml file in this folder"), file=sys.stderr)
+    if args.fmt == "text" and not args.quiet and result.files:
         print(summary(result.diagnostics, result.files), file=sys.stderr)
-    if any(d.code == "X006" for d in result.diagnostics):
+    if result.empty or any(d.code in IO_CODES for d in result.diagnostics):
         return EXIT_USAGE
     return EXIT_FINDINGS if fails(result.diagnostics, args.strict) else EXIT_OK
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location
-from ..diagnostics.output import FORMATS, counted, fails, render
+from ..diagnostics.output import FORMATS, counted, error_line, fails, printable, render
 from ..diagnostics.rules import diagnostic
 from ..live.address import AddressError, parse_address
 from ..live.conform import (
@@ -116,13 +116,13 @@ def _seconds(text: str) -> float:
 
 
 def _fail(message: str) -> int:
-    print(f"qemu-dbus conform: error: {message}", file=sys.stderr)
+    print(error_line("conform", message), file=sys.stderr)
     return EXIT_USAGE
 
 
 def _say(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
-        print(f"qemu-dbus conform: {message}", file=sys.stderr, flush=True)
+        print(printable(f"qemu-dbus conform: {message}"), file=sys.stderr, flush=True)
 
 
 def run_conform(args: argparse.Namespace) -> int:
@@ -304,5 +304,5 @@ class _Run:
             if self.interrupted:
                 self.summary.append("stopped early (interrupted)")
             verdict = counted(findings) or "conforms to the registry"
-            print(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}", file=sys.stderr)
+            print(printable(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}"), file=sys.stderr)
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK

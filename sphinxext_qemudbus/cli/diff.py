@@ -12,8 +12,8 @@ from .._version import __version__
 from ..compat.diff import diff_interfaces
 from ..compat.gitbaseline import BaselineError, load_baseline, read_baseline_file
 from ..diagnostics.diagnostic import Diagnostic, Severity
-from ..diagnostics.output import FORMATS, counted, render
-from ..model.files import collect_paths
+from ..diagnostics.output import FORMATS, counted, error_line, printable, render
+from ..model.files import list_inputs
 from ..model.parser import ParsedFile, parse_file
 from ..model.registry import RegistryLocationError, registry_folder
 
@@ -45,8 +45,21 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _fail(message: str) -> int:
-    print(f"qemu-dbus diff: error: {message}", file=sys.stderr)
+    print(error_line("diff", message), file=sys.stderr)
     return EXIT_USAGE
+
+
+def _files(path: str) -> list[str]:
+    """The XML files of one side; a folder with none is an error (a typo would otherwise make
+    every interface of the other side look added or removed)."""
+    (found,) = list_inputs([path])
+    if not found:
+        raise _NoXml(path)
+    return found
+
+
+class _NoXml(Exception):
+    pass
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -69,10 +82,12 @@ def run_diff(args: argparse.Namespace) -> int:
         else:
             if len(paths) != 2:
                 return _fail("give OLD and NEW (files or folders), or --baseline REV [PATH]")
-            old_files = [parse_file(p) for p in collect_paths([paths[0]])]
+            old_files = [parse_file(p) for p in _files(paths[0])]
             old_label = paths[0]
             new_paths = [paths[1]]
-        new_files = [parse_file(p) for p in collect_paths(new_paths)]
+        new_files = [parse_file(p) for p in _files(new_paths[0])]
+    except _NoXml as empty:
+        return _fail(f"{empty}: no *.xml file in this folder")
     except (BaselineError, RegistryLocationError) as error:
         return _fail(str(error))
     except FileNotFoundError as error:
@@ -84,6 +99,9 @@ def run_diff(args: argparse.Namespace) -> int:
     problems = broken(old_files) + broken(new_files)
     if problems:
         sys.stdout.write(render(problems, args.fmt, version=__version__))
+        unread = sum(1 for d in problems if d.code in ("X006", "X007"))
+        if unread:
+            return _fail(f"cannot compare: {unread} file{'s' if unread != 1 else ''} above could not be read")
         return _fail(
             f"cannot compare: {len(problems)} XML error{'s' if len(problems) != 1 else ''} above "
             "would make parts of the interfaces look removed; fix them first (qemu-dbus check shows them all)"
@@ -92,7 +110,10 @@ def run_diff(args: argparse.Namespace) -> int:
     new_interfaces = [i for f in new_files for i in f.interfaces]
     if revision is not None and not old_interfaces:
         if args.fmt == "text":
-            print(f"qemu-dbus diff: baseline {old_label} has no interfaces; nothing to compare", file=sys.stderr)
+            print(
+                printable(f"qemu-dbus diff: baseline {old_label} has no interfaces; nothing to compare"),
+                file=sys.stderr,
+            )
         else:
             sys.stdout.write(render([], args.fmt, version=__version__))
         return EXIT_OK
@@ -102,5 +123,5 @@ def run_diff(args: argparse.Namespace) -> int:
     counts = Counter(d.severity for d in findings)
     if args.fmt == "text" and not args.quiet:
         compared = f"{len({i.name for i in old_interfaces})} interfaces in {old_label} against {len({i.name for i in new_interfaces})} in {', '.join(new_paths)}"
-        print(f"qemu-dbus diff: {compared}: {counted(findings) or 'no changes'}", file=sys.stderr)
+        print(printable(f"qemu-dbus diff: {compared}: {counted(findings) or 'no changes'}"), file=sys.stderr)
     return EXIT_INCOMPATIBLE if counts[Severity.ERROR] else EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 import textwrap
 
+from ..diagnostics.output import printable
 from ..security.deployment import SCENARIOS, DeploymentError
 from ..security.policy import DEFAULT_LISTEN, checked_inputs, policy_text
 from .registry import add_registry_option, registry_path
@@ -52,7 +53,7 @@ def run_policy(args: argparse.Namespace) -> int:
             text = policy_text(registry, args.deployment, args.scenario, args.listen)
     except DeploymentError as error:
         for problem in error.problems:
-            print(problem.format(), file=sys.stderr)
+            print(printable(problem.format()), file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(text)
     return EXIT_OK

@@ -17,6 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..diagnostics.diagnostic import Location
+from ..diagnostics.rules import diagnostic
+from ..model.files import MAX_FILE_SIZE, FileRefused, read_file
 from ..model.parser import ParsedFile, parse_bytes
 
 _HASH = re.compile(r"[0-9a-f]{7,64}\Z")
@@ -39,9 +42,11 @@ def read_baseline_file(path: str | os.PathLike[str]) -> str:
     """The revision a baseline file pins: its only word once ``#`` comments and blank lines are
     dropped."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BaselineError(f"cannot read baseline file {os.fspath(path)}: {error}") from None
+        text = read_file(path).decode("utf-8")
+    except FileRefused as refused:
+        raise BaselineError(f"cannot read baseline file {os.fspath(path)}: {refused.message}") from None
+    except UnicodeDecodeError as error:
+        raise BaselineError(f"cannot read baseline file {os.fspath(path)}: not UTF-8 ({error.reason})") from None
     words = [word for line in text.splitlines() for word in line.partition("#")[0].split()]
     if len(words) != 1:
         found = "nothing" if not words else f"{len(words)} words"
@@ -110,6 +115,8 @@ def _is_pinned(revision: str, top: str) -> bool:
 
 
 def _read_blobs(object_ids: Sequence[str], top: str) -> list[bytes]:
+    """The blobs' bytes, in one ``git cat-file --batch`` (the caller leaves out any larger than
+    the size bound, so git never streams one into memory)."""
     if not object_ids:
         return []
     result = _git(["cat-file", "--batch"], top, stdin="".join(f"{oid}\n" for oid in object_ids).encode("ascii"))
@@ -147,20 +154,30 @@ def load_baseline(
     except ValueError:
         raise BaselineError(f"{os.fspath(path)} is outside the git work tree {top}") from None
     spec = PurePosixPath(*relative.parts).as_posix() if relative.parts else "."
-    listing = _git(["ls-tree", "-r", "-z", "--full-tree", commit, "--", spec], top)
+    # -l: each blob's size, so one larger than the size bound is refused without reading it.
+    listing = _git(["ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--", spec], top)
     if listing.returncode != 0:
         raise BaselineError(f"git ls-tree failed for {revision}: {_stderr(listing)}")
     entries: list[tuple[str, str]] = []
+    too_large: list[str] = []
     for record in listing.stdout.split(b"\0"):
         if not record:
             continue
         meta, _, name = record.partition(b"\t")
-        mode, kind, oid = meta.decode("ascii").split()
+        mode, kind, oid, size = meta.decode("ascii").split()
         filename = name.decode("utf-8", "surrogateescape")
         # Symbolic links are skipped: their blob is a link target, not XML.
         if kind == "blob" and mode != "120000" and filename.endswith(".xml"):
-            entries.append((filename, oid))
+            if int(size) > MAX_FILE_SIZE:
+                too_large.append(filename)
+            else:
+                entries.append((filename, oid))
     entries.sort()
     blobs = _read_blobs([oid for _, oid in entries], top)
-    files = tuple(parse_bytes(data, f"{revision}:{name}") for (name, _), data in zip(entries, blobs, strict=True))
-    return Baseline(revision, commit, files)
+    files = [parse_bytes(data, f"{revision}:{name}") for (name, _), data in zip(entries, blobs, strict=True)]
+    for large in too_large:
+        where = f"{revision}:{large}"
+        message = f"file is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
+        files.append(ParsedFile(where, None, (diagnostic("X004", Location(where), message),)))
+    files.sort(key=lambda parsed: parsed.path)
+    return Baseline(revision, commit, tuple(files))

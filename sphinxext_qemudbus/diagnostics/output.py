@@ -1,4 +1,10 @@
-"""Render diagnostics for people and machines: text, JSON, SARIF 2.1.0, GitHub annotations."""
+"""Render diagnostics for people and machines: text, JSON, SARIF 2.1.0, GitHub annotations.
+
+Names in messages come from XML files and from peers on a bus, and both may be hostile: a name
+holding a newline would print a second, forged diagnostic line, and bidi controls (U+202E) reorder
+what a terminal shows.  Every line the tools print as text goes through `printable`; JSON and SARIF
+escape through ``json``, and GitHub annotations through their own escapes and `printable`.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +22,38 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.N
 _GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it
+    (``\\n``, ``\\x1b``, ``\\u202e``): control characters, bidi and other format characters,
+    separators, surrogates (a file name that is not UTF-8), unassigned code points.  A line
+    printed through this is one line, shown as written; printable text is returned as it is."""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else _escape(character) for character in text)
+
+
+def _escape(character: str) -> str:
+    code = ord(character)
+    if character in _NAMED:
+        return _NAMED[character]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def render(diagnostics: Sequence[Diagnostic], fmt: str, tool: str = "qemu-dbus", version: str = "") -> str:
     if fmt == "json":
         return json.dumps([as_json(d) for d in diagnostics], indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(as_sarif(diagnostics, tool, version), indent=2) + "\n"
     if fmt == "github":
-        return "".join(as_github(d) + "\n" for d in diagnostics)
-    return "".join(d.format() + "\n" for d in diagnostics)
+        return "".join(printable(as_github(d)) + "\n" for d in diagnostics)
+    return "".join(printable(d.format()) + "\n" for d in diagnostics)
 
 
 def as_json(d: Diagnostic) -> dict[str, Any]:
@@ -120,6 +150,11 @@ def fails(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
     """Whether findings fail a run: any error, or with ``strict`` any warning too."""
     threshold = Severity.WARNING.rank if strict else Severity.ERROR.rank
     return any(d.severity.rank >= threshold for d in diagnostics)
+
+
+def error_line(command: str, message: str) -> str:
+    """``qemu-dbus CMD: error: MESSAGE``, printable: messages quote paths and names."""
+    return printable(f"qemu-dbus {command}: error: {message}")
 
 
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:

@@ -39,6 +39,9 @@ class Rule:
     doc: str
     hint: str = ""
     profiles: tuple[str, ...] = PROFILES
+    #: A file that could not be read or parsed: reported and failing whatever ``--select`` and
+    #: ``--ignore`` say (a selection must never turn an unchecked file into "no problems").
+    fatal: bool = False
 
     @property
     def group(self) -> str:
@@ -63,36 +66,76 @@ _QEMU = ("qemu",)
 
 _TABLE: tuple[Rule, ...] = (
     # --- X: XML ------------------------------------------------------------------------------
-    Rule("X001", "xml-syntax", E, "The file is not well-formed XML.", "Fix the XML syntax at the reported position."),
+    Rule(
+        "X001",
+        "xml-syntax",
+        E,
+        "The file is not well-formed XML.  Always reported.",
+        "Fix the XML syntax at the reported position.",
+        fatal=True,
+    ),
     Rule(
         "X002",
         "xml-encoding",
         E,
-        "The file is not valid UTF-8, the only encoding D-Bus introspection data uses.",
+        "The file is not valid UTF-8, the only encoding D-Bus introspection data uses.  Always reported.",
         "Re-encode the file as UTF-8.",
+        fatal=True,
     ),
     Rule(
         "X003",
         "xml-entity",
         E,
-        "The file declares or uses XML entities.  They are never expanded: a hostile file could use them for an entity-expansion bomb or to read local files.",
-        "Remove the <!ENTITY> declarations and write the text out.",
+        "The file declares or uses an XML entity this tool does not expand: an external entity (it would read "
+        "another file), a parameter entity, an entity whose text holds a reference or markup (the way to an "
+        "entity-expansion bomb), entities expanding the file beyond the size bound, or a reference to an entity "
+        "never declared.  Internal entities of plain text are expanded (X023).  Always reported.",
+        "Write the text out instead of the entity.",
+        fatal=True,
     ),
     Rule(
         "X004",
         "file-too-large",
         E,
-        "The file is larger than the parser accepts (4 MiB).",
+        "The file is larger than the tools read (4 MiB).  Always reported.",
         "Split the file: one interface per file.",
+        fatal=True,
     ),
     Rule(
         "X005",
         "empty-file",
         E,
-        "The file is empty or holds only whitespace.",
+        "The file is empty or holds only whitespace.  Always reported.",
         "Write a <node> element, or delete the file.",
+        fatal=True,
     ),
-    Rule("X006", "unreadable-file", E, "The file could not be read.", "Check that the path exists and is readable."),
+    Rule(
+        "X006",
+        "unreadable-file",
+        E,
+        "The file could not be read (permissions, a symbolic link loop, an I/O error).  Always reported; "
+        "qemu-dbus check exits with status 2.",
+        "Check that the path exists and is readable.",
+        fatal=True,
+    ),
+    Rule(
+        "X007",
+        "not-a-regular-file",
+        E,
+        "The path names a FIFO, a device, a socket or a folder: the tools read regular files only (a FIFO "
+        "would block them, a device may never end).  Always reported; qemu-dbus check exits with status 2.",
+        "Name the regular file to read.",
+        fatal=True,
+    ),
+    Rule(
+        "X008",
+        "checker-process-died",
+        E,
+        "The process checking this file died (killed, out of memory, or a crash in a library), so the file "
+        "was not checked.  Always reported; qemu-dbus check exits with status 2.",
+        "Run again with -j 1 to check the file in the main process; if it dies again, please report it with the file.",
+        fatal=True,
+    ),
     Rule(
         "X010",
         "unknown-element",
@@ -114,7 +157,14 @@ _TABLE: tuple[Rule, ...] = (
         "A required attribute is missing: name on child node, interface, method, signal, property and annotation; type on arg and property; access on property; value on annotation.",
         "Add the attribute.",
     ),
-    Rule("X013", "bad-root", E, "The root element is not <node>.", "Wrap the interfaces in a <node> element."),
+    Rule(
+        "X013",
+        "bad-root",
+        E,
+        "The root element is not <node>, so nothing in the file is checked.  Always reported.",
+        "Wrap the interfaces in a <node> element.",
+        fatal=True,
+    ),
     Rule(
         "X014",
         "unexpected-text",
@@ -150,7 +200,29 @@ _TABLE: tuple[Rule, ...] = (
         "A condition this tool cannot evaluate; the guarded items are kept on every platform.",
         "Write conditions as $(env.HOST_OS) == windows or $(env.HOST_OS) != windows.",
     ),
-    Rule("X099", "internal-error", E, "The tool failed on this file.  This is a bug: please report it with the file."),
+    Rule(
+        "X023",
+        "entities-expanded",
+        N,
+        "The file declares internal entities of plain text (as PackageKit's interface files do); they are "
+        "expanded, as gdbus-codegen expands them.",
+        "Write the text out if the file should read the same in every tool.",
+    ),
+    Rule(
+        "X024",
+        "conditions-too-deep",
+        W,
+        "More than 16 <?if?> tests in force at once (nested blocks and <?elseif?> branches); the tests beyond "
+        "the first 16 are not applied, so the items they guard are kept on more platforms.",
+        "Flatten the conditionals: QEMU's files test one variable, once.",
+    ),
+    Rule(
+        "X099",
+        "internal-error",
+        E,
+        "The tool failed on this file.  This is a bug: please report it with the file.  Always reported.",
+        fatal=True,
+    ),
     # --- S: spec ------------------------------------------------------------------------------
     Rule(
         "S101",

@@ -1,9 +1,13 @@
 """Parse D-Bus introspection XML into the model, safely.
 
-Hostile input is expected: entities are never expanded (a file that declares any is rejected before
-lxml sees it), no DTD or network is loaded, files are bounded in size, and lxml's own depth and text
-limits stay on.  Problems become located `Diagnostic` values, never exceptions: a broken file yields
-a `ParsedFile` with no node and its diagnostics, and the caller goes on with the next file.
+Hostile input is expected: no DTD or network is loaded, files are bounded in size, and lxml's own
+depth and text limits stay on.  Entities are refused before lxml sees the file, except internal
+ones whose text is plain (`entities` accounts for every declaration and bounds the expansion).
+Problems become located `Diagnostic` values, never exceptions: a broken file yields a
+`ParsedFile` with no node and its diagnostics, and the caller goes on with the next file.
+
+Building the model is linear in the file: every node is visited once, and the positions of
+diagnostics are found without rescanning a line per node (see `_TreeBuilder`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from lxml import etree
 from ..diagnostics.diagnostic import Diagnostic, Location, Severity
 from ..diagnostics.rules import diagnostic
 from .doccomment import read_doc_comment
+from .files import MAX_FILE_SIZE, FileRefused, read_file
 from .introspection import (
     GDBUS_DOCSTRING,
     GDBUS_DOCSTRING_SHORT,
@@ -39,7 +44,7 @@ from .introspection import (
 )
 from .source import SourceText
 
-MAX_FILE_SIZE = 4 * 1024 * 1024
+__all__ = ["MAX_FILE_SIZE", "ParsedFile", "parse_bytes", "parse_file", "parse_string"]
 
 _ATTRIBUTES = {
     "node": frozenset({"name"}),
@@ -67,11 +72,18 @@ _CONDITIONALS = frozenset({"if", "ifdef", "ifndef", "elseif", "else", "endif"})
 _ACCESS = {a.value: a for a in Access}
 
 
-def _make_parser() -> etree.XMLParser:
+# lxml 5 expands internal entities only, refusing external ones itself too ("internal"); lxml-stubs
+# knows only the boolean.  Older lxml has just True, safe here as `read_entities` refused the rest.
+_RESOLVE_INTERNAL: bool = cast(bool, "internal") if etree.LXML_VERSION >= (5,) else True
+
+
+def _make_parser(expand_entities: bool = False) -> etree.XMLParser:
     # Not collect_ids=False: with it libxml2 tries to load the external DTD of the standard
     # freedesktop DOCTYPE (and fails, as network loading is off), rejecting common valid files.
     return etree.XMLParser(
-        resolve_entities=False,
+        # Only for a file whose every declaration `read_entities` accepted: plain-text internal
+        # entities.  lxml 5 can refuse external ones itself as well ("internal").
+        resolve_entities=_RESOLVE_INTERNAL if expand_entities else False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
@@ -86,6 +98,9 @@ def _make_parser() -> etree.XMLParser:
 
 
 _PARSER = _make_parser()
+_EXPANDING_PARSER = _make_parser(expand_entities=True)
+#: Entity names a note lists before it says how many more there are.
+_NAMES_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +123,17 @@ class ParsedFile:
 
 
 def parse_file(path: str | os.PathLike[str]) -> ParsedFile:
-    """Read and parse one file.  I/O problems are diagnostics too."""
+    """Read and parse one file.  I/O problems are diagnostics too (`files.read_file`)."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as stream:
-            # Size the read from the file: read(MAX_FILE_SIZE + 1) would allocate the whole bound
-            # for every file.  A file that reports no size (a pipe) is read up to the bound.
-            size = os.fstat(stream.fileno()).st_size
-            if size > MAX_FILE_SIZE:
-                message = f"file is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"
-                return ParsedFile(name, None, (diagnostic("X004", Location(name), message),))
-            data = stream.read(size + 1 if size else MAX_FILE_SIZE + 1)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        return ParsedFile(name, None, (diagnostic("X006", Location(name), f"cannot read file: {reason}"),))
+        data = read_file(name)
+    except FileRefused as refused:
+        return ParsedFile(name, None, (refused.diagnostic(),))
     return parse_bytes(data, name)
 
 
 def parse_string(text: str, path: str = "<string>") -> ParsedFile:
-    return parse_bytes(text.encode("utf-8"), path)
+    return parse_bytes(text.encode("utf-8", "surrogatepass"), path)
 
 
 def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
@@ -147,24 +154,56 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> ParsedFile:
             f"invalid UTF-8 byte 0x{data[error.start]:02x}",
         )
     source = SourceText(path, text)
+    parser = _PARSER
+    notes: list[Diagnostic] = []
     # XML is case-sensitive: only "<!ENTITY" declares an entity.
-    if (declaration := data.find(b"<!ENTITY")) >= 0:
-        return _failed(
-            path,
-            "X003",
-            source.location_of(len(data[:declaration].decode("utf-8"))),
-            "entity declarations are not allowed (never expanded: possible entity-expansion or external-entity attack)",
-        )
+    if b"<!ENTITY" in data:
+        from .entities import read_entities  # rare: not worth its regular expressions at start-up
+
+        entities = read_entities(text, MAX_FILE_SIZE)
+        if entities.refused is not None:
+            offset, reason = entities.refused
+            return _failed(path, "X003", source.location_of(offset), reason)
+        if entities.declared:
+            names = sorted(entities.declared)
+            shown = ", ".join(names[:_NAMES_SHOWN]) + (
+                f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else ""
+            )
+            message = f"the file declares entit{'ies' if len(names) > 1 else 'y'} {shown}, expanded as plain text"
+            notes.append(diagnostic("X023", source.location_of(entities.first), message))
+            parser = _EXPANDING_PARSER
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
         line, column = error.position
-        message = str(error.msg or error).strip()
-        message = re.sub(r",? line \d+, column \d+$", "", message)
-        return _failed(path, "X001", Location(path, line or 1, column or 0), message)
+        return _failed(path, "X001", Location(path, line or 1, column or 0), _syntax_message(error))
     except ValueError as error:
         return _failed(path, "X001", Location(path, 1, 1), str(error))
-    return _TreeBuilder(path, source).build(root)
+    parsed = _TreeBuilder.build_model(path, source, root)
+    if notes:
+        return ParsedFile(path, parsed.node, (*notes, *parsed.diagnostics), source)
+    return parsed
+
+
+# libxml2's messages, reworded where they give advice this tool cannot take (it offers no way to
+# lift libxml2's limits: they are what keeps hostile files cheap).
+_LIBXML2_ADVICE = (
+    (
+        re.compile(r"Excessive depth in document: (\d+),? use XML_PARSE_HUGE option"),
+        r"elements nested deeper than \1 levels",
+    ),
+    (re.compile(r"[,;]?\s*\(?use XML_PARSE_HUGE option\)?", re.IGNORECASE), ""),
+)
+
+
+def _syntax_message(error: etree.XMLSyntaxError) -> str:
+    """libxml2's message for an X001, on one line, without its position (the location has it)
+    and without advice about parser options."""
+    message = str(error.msg or error)
+    message = re.sub(r",? line \d+, column \d+\s*$", "", message.strip())
+    for pattern, replacement in _LIBXML2_ADVICE:
+        message = pattern.sub(replacement, message)
+    return " ".join(message.split())
 
 
 def _failed(path: str, code: str, location: Location, message: str) -> ParsedFile:
@@ -173,16 +212,18 @@ def _failed(path: str, code: str, location: Location, message: str) -> ParsedFil
 
 @dataclass(slots=True)
 class _Block:
-    """An open ``<?if?>`` block: the tests of earlier branches (negated) and the current test."""
+    """An open ``<?if?>`` block: the tests in force where it opened, the tests of its earlier
+    branches (negated) and the current test."""
 
+    outer: Conditions
     earlier: list[Condition]
     current: Condition | None
     location: Location
     marker: str
     has_else: bool = False
 
-    def conditions(self) -> list[Condition]:
-        return self.earlier + ([self.current] if self.current else [])
+    def conditions(self) -> Conditions:
+        return (*self.outer, *self.earlier, *((self.current,) if self.current else ()))
 
 
 def _negate(condition: Condition) -> Condition:
@@ -194,64 +235,93 @@ def _negate(condition: Condition) -> Condition:
 _Child = tuple[etree._Element, str, Location, Conditions, "DocComment | None"]
 
 
+class _Dense(Exception):
+    """Raised by a `_TreeBuilder` that locates by line when it meets a second node on one line."""
+
+
+#: Conditions in force at once beyond which further ``<?if?>`` tests are not applied (X024).
+MAX_CONDITIONS = 16
+
+
 class _TreeBuilder:
     """Builds the model from an lxml tree, visiting every node once.
 
-    Locations: lxml only knows lines, and for a start tag the line where it *ends*.  The model
-    keeps that line (a comment's start line is derived exactly from its text) and leaves the
-    column 0; `SourceText.refine` finds the exact start when a diagnostic is printed.  The one
-    case the line cannot settle, a second element with the same tag on the same line, is
-    located exactly here, by counting."""
+    Locations: lxml only knows lines, and for a start tag the line where it *ends*.  While every
+    line holds one node (element, comment, processing instruction), the model keeps that line (a
+    comment's start line is derived exactly from its text) and leaves the column 0;
+    `SourceText.refine` finds the exact start when a diagnostic is printed.  A second node on a
+    line would make that ambiguous, so the build starts over locating every node exactly
+    (`_node_starts`: one pass over the text and one over the tree): a file is built at most
+    twice, and linearly both times.  Nearly every file has one node per line and pays nothing.
 
-    def __init__(self, path: str, source: SourceText) -> None:
+    ``starts`` (node -> location) selects the exact mode; ``first_on_line`` (line -> node) is the
+    line mode's bookkeeping, None when neither applies (the exact pairing failed on some odd
+    construct: lines only, columns found by `refine`, still linear)."""
+
+    def __init__(
+        self, path: str, source: SourceText, starts: dict[Any, Location] | None = None, by_line: bool = True
+    ) -> None:
         self.path = path
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        # The tag of the first element on each line, and for a line with several elements how
-        # many of each tag came so far: nearly every line holds one element, and then no tuple
-        # key is made.
-        self.first_on_line: dict[int, str] = {}
-        self.on_line: dict[tuple[int, str], int] = {}
+        self.starts = starts
+        self.first_on_line: dict[int, object] | None = {} if by_line and starts is None else None
+        self.deep_conditions_reported = False
+
+    @classmethod
+    def build_model(cls, path: str, source: SourceText, root: etree._Element) -> ParsedFile:
+        try:
+            return cls(path, source).build(root)
+        except _Dense:
+            pass
+        starts = _node_starts(source, root)
+        return cls(path, source, starts, by_line=False).build(root)
 
     def report(self, code: str, location: Location, message: str, marker: str = "") -> None:
         if marker and not location.column:
             location = self.source.refine(location, marker)
         self.diagnostics.append(diagnostic(code, location, message))
 
-    def element_location(self, element: etree._Element, tag: str) -> Location:
-        line = _line(element)
-        first = self.first_on_line.get(line)
-        if first is None:
-            self.first_on_line[line] = tag
-            return Location(self.path, line, 0)
-        return self.later_on_line(line, tag, first)
-
-    def later_on_line(self, line: int, tag: str, first: str) -> Location:
-        """The location of an element on a line that already had one."""
-        key = (line, tag)
-        earlier = self.on_line.get(key, 1 if first == tag else 0)
-        self.on_line[key] = earlier + 1
-        if earlier:
-            return self.source.nth_on_line(line, "<" + tag, earlier)
+    def located(self, node: Any, line: int) -> Location:
+        """The location of a node that starts on ``line``: exact in the exact mode, else the line
+        (after making sure no other node claimed it)."""
+        if self.starts is not None:
+            exact = self.starts.get(node)
+            if exact is not None:
+                return exact
+        elif self.first_on_line is not None and self.first_on_line.setdefault(line, node) is not node:
+            raise _Dense
         return Location(self.path, line, 0)
+
+    def where(self, node: Any) -> Location:
+        """The exact start of any node, for a diagnostic about text beside it."""
+        if self.starts is not None and (exact := self.starts.get(node)) is not None:
+            return exact
+        if isinstance(node, etree._Comment):
+            return self.source.refine(Location(self.path, _comment_line(node), 0), "<!--")
+        if isinstance(node, etree._ProcessingInstruction):
+            return self.source.refine(Location(self.path, _pi_line(node), 0), "<?" + _target(node))
+        if isinstance(node, etree._Entity):
+            return self.source.refine(Location(self.path, _line(node), 0), "&")
+        return self.source.refine(Location(self.path, _line(node), 0), "<" + _local(node))
 
     # --- entry ------------------------------------------------------------------------------
 
     def build(self, root: etree._Element) -> ParsedFile:
-        for sibling in root.itersiblings(preceding=True):
+        for sibling in [*root.itersiblings(preceding=True)][::-1]:
             if isinstance(sibling, etree._ProcessingInstruction):
-                where = Location(self.path, _pi_line(sibling), 0)
+                where = self.located(sibling, _pi_line(sibling))
                 self.report(
                     "X021", where, f"processing instruction <?{_target(sibling)}?> outside <node> is ignored", "<?"
                 )
         tag = _local(root)
-        location = self.element_location(root, tag)
+        location = self.located(root, _line(root))
         if tag != "node" or root.tag != "node":
             self.report("X013", location, f"root element is <{tag}>, expected <node>", "<" + tag)
             return ParsedFile(self.path, None, tuple(self.diagnostics), self.source)
         node = self.node(root, location, ())
-        for text, parent in _stray_texts(root):
-            self.stray_text(text, _local(parent), Location(self.path, _line(parent), 0))
+        for text, owner, parent, is_text in _stray_texts(root):
+            self.stray_text(text, owner, parent, is_text)
         return ParsedFile(self.path, node, tuple(self.diagnostics), self.source)
 
     # --- children, conditionals and doc comments ---------------------------------------------------
@@ -266,51 +336,72 @@ class _TreeBuilder:
         for child in parent:
             tag = child.tag
             if tag.__class__ is str:
-                # element_location(), inlined: this loop runs once per element of every file.
+                # located(), inlined for the line mode: this loop runs once per element of
+                # every file.  setdefault() returns another node when the line already has one.
                 line: int = child.sourceline or 0  # type: ignore[assignment,unreachable]
-                first = first_on_line.get(line)
-                if first is None:
-                    first_on_line[line] = tag
+                if first_on_line is None:
+                    location = self.located(child, line)
+                elif first_on_line.setdefault(line, child) is child:
                     location = Location(path, line, 0)
                 else:
-                    location = self.later_on_line(line, tag, first)
+                    raise _Dense
                 result.append((child, tag, location, conditions, pending))
                 pending = None
             elif isinstance(child, etree._Comment):
                 comment = child.text or ""
-                start = Location(path, max(_line(child) - comment.count("\n"), 1), 0)
-                doc = read_doc_comment(comment, start)
+                doc = read_doc_comment(comment, self.located(child, _comment_line(child)))
                 if doc is not None:
                     if pending is not None:
                         self.orphan(pending)
                     pending = doc
             elif isinstance(child, etree._ProcessingInstruction):
-                self.conditional(child, blocks)
-                conditions = tuple(c for block in blocks for c in block.conditions())
+                self.conditional(child, blocks, conditions)
+                conditions = self.conditions_in_force(blocks)
             elif isinstance(child, etree._Entity):
-                self.report(
-                    "X003", Location(self.path, _line(child), 0), f"entity reference {child.text} is not expanded", "&"
-                )
+                where = self.located(child, _line(child))
+                self.report("X003", where, f"entity reference {child.text} is not expanded", "&")
         if pending is not None:
             self.orphan(pending)
         for block in blocks:
             self.report("X020", block.location, "<?if?> is never closed by <?endif?> at this level", block.marker)
         return result
 
+    def conditions_in_force(self, blocks: list[_Block]) -> Conditions:
+        """The tests of the innermost open block and of the blocks around it.  Bounded: each
+        element keeps its own tuple of them, so deep nesting or long ``<?elseif?>`` chains would
+        cost time and memory quadratic in the file; real files use one or two."""
+        if not blocks:
+            return ()
+        conditions = blocks[-1].conditions()
+        if len(conditions) <= MAX_CONDITIONS:
+            return conditions
+        if not self.deep_conditions_reported:
+            self.deep_conditions_reported = True
+            message = f"more than {MAX_CONDITIONS} <?if?> conditions in force at once; only the first {MAX_CONDITIONS} are applied"
+            self.report("X024", blocks[-1].location, message, blocks[-1].marker)
+        return conditions[:MAX_CONDITIONS]
+
     def orphan(self, doc: DocComment) -> None:
         self.report("D506", doc.location, f"doc comment for {doc.symbol!r} documents nothing", "<!--")
 
-    def stray_text(self, text: str, parent_tag: str, parent: Location) -> None:
+    def stray_text(self, text: str, owner: Any, parent: etree._Element, is_text: bool) -> None:
+        """X014 at the text itself, searched for only between the node it follows (the parent's
+        start tag, or the sibling whose tail it is) and the next node after it: the windows of
+        all texts cover each part of the file at most once per level of nesting, where searching
+        from the parent's start (or to the end of the file, for text written with references)
+        made many texts quadratic."""
         snippet = text.strip().splitlines()[0]
-        start = self.source.offset_of(self.source.refine(parent, "<" + parent_tag))
-        found = self.source.text.find(snippet, max(start, 0))
-        location = self.source.location_of(found) if found >= 0 else parent
-        self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{parent_tag}>")
+        start = self.source.offset_of(self.where(owner))
+        after = (parent[0] if len(parent) else _following(parent)) if is_text else _following(owner)
+        end = self.source.offset_of(self.where(after)) if after is not None else len(self.source.text)
+        found = self.source.text.find(snippet, max(start, 0), end if end > start else len(self.source.text))
+        location = self.source.location_of(found) if found >= 0 else self.where(owner)
+        self.report("X014", location, f"unexpected text {snippet[:40]!r} inside <{_local(parent)}>")
 
-    def conditional(self, pi: etree._ProcessingInstruction, blocks: list[_Block]) -> None:
+    def conditional(self, pi: etree._ProcessingInstruction, blocks: list[_Block], in_force: Conditions) -> None:
         target = _target(pi)
         expression = (pi.text or "").strip()
-        location = Location(self.path, _pi_line(pi), 0)
+        location = self.located(pi, _pi_line(pi))
         marker = "<?" + target
         if target not in _CONDITIONALS:
             self.report("X021", location, f"processing instruction <?{target}?> is ignored", marker)
@@ -318,7 +409,7 @@ class _TreeBuilder:
         if target in ("if", "ifdef", "ifndef"):
             condition = Condition(target, expression, False, location)
             self.check_condition(condition, marker)
-            blocks.append(_Block([], condition, location, marker))
+            blocks.append(_Block(in_force, [], condition, location, marker))
             return
         if not blocks:
             self.report("X020", location, f"<?{target}?> without a matching <?if?> at this level", marker)
@@ -330,7 +421,7 @@ class _TreeBuilder:
         if block.has_else:
             self.report("X020", location, f"<?{target}?> after <?else?>", marker)
             return
-        if block.current is not None:
+        if block.current is not None and len(block.earlier) < MAX_CONDITIONS:
             block.earlier.append(_negate(block.current))
         if target == "elseif":
             block.current = Condition("if", expression, False, location)
@@ -530,15 +621,65 @@ def _local(element: etree._Element) -> str:
     return str(element.tag).rpartition("}")[2]
 
 
-def _stray_texts(root: etree._Element) -> list[tuple[str, etree._Element]]:
-    """Every non-blank text in the tree, with the element it sits in."""
-    found: list[tuple[str, etree._Element]] = []
+def _stray_texts(root: etree._Element) -> list[tuple[str, Any, etree._Element, bool]]:
+    """Every non-blank text in the tree: (text, the node it follows, the element it sits in,
+    whether it is that element's first text).  Text inside an element of another namespace is that
+    extension's own (``<doc:para>`` of the freedesktop documentation extension), not stray."""
+    found: list[tuple[str, Any, etree._Element, bool]] = []
     for text in cast("list[Any]", _STRAY_TEXT(root)):
         owner = text.getparent()
         parent = owner if text.is_text else owner.getparent()
-        if parent is not None:
-            found.append((str(text), parent))
+        if parent is not None and not str(parent.tag).startswith("{"):
+            found.append((str(text), owner, parent, bool(text.is_text)))
     return found
+
+
+def _following(node: Any) -> Any:
+    """The first node after ``node`` and everything inside it, in document order (None at the
+    end): its next sibling, or its parent's, and so on up."""
+    while node is not None:
+        after = node.getnext()
+        if after is not None:
+            return after
+        node = node.getparent()
+    return None
+
+
+def _node_starts(source: SourceText, root: etree._Element) -> dict[Any, Location] | None:
+    """Where every node of the document starts (node -> location), from one pass over the text
+    (`SourceText.node_tokens`) paired with lxml's nodes in document order; None when the two
+    disagree anywhere (then nothing is guessed).  Linear in the file: the tokens come in text
+    order, so their lines are counted on with one cursor instead of searched for."""
+    nodes: list[Any] = [*root.itersiblings(preceding=True)][::-1]
+    nodes += root.iter()
+    nodes += root.itersiblings()
+    starts: dict[Any, Location] = {}
+    line_starts, path = source.line_starts, source.path
+    index, count, line, lines = 0, len(nodes), 1, len(line_starts)
+    for kind, name, offset in source.node_tokens():
+        node = nodes[index] if index < count else None
+        if kind == "entity":
+            # A reference lxml expanded (or a predefined one) is no node.
+            if not isinstance(node, etree._Entity) or node.name != name:
+                continue
+        elif kind == "element":
+            if node is None or node.tag.__class__ is not str or _local(node) != name.rpartition(":")[2]:
+                return None
+        elif kind == "comment":
+            if not isinstance(node, etree._Comment):
+                return None
+        elif not isinstance(node, etree._ProcessingInstruction) or _target(node) != name:
+            return None
+        while line < lines and line_starts[line] <= offset:
+            line += 1
+        starts[node] = Location(path, line, offset - line_starts[line - 1] + 1)
+        index += 1
+    return starts if index == count else None
+
+
+def _comment_line(comment: etree._Comment) -> int:
+    """The line a comment starts on (lxml reports the line where it ends)."""
+    return max(_line(comment) - (comment.text or "").count("\n"), 1)
 
 
 def _pi_line(pi: etree._ProcessingInstruction) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
-from .files import collect_paths
+from .files import FileRefused, collect_paths, read_file
 from .introspection import Interface
 from .metadata import InterfaceMetadata, interface_metadata
 from .names import interface_name_error
@@ -206,12 +206,15 @@ def read_registry_file(folder: str) -> RegistrySettings:
     import tomllib
 
     path = os.path.join(folder, RELEASE_FILE)
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return RegistrySettings()
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    try:
+        data = tomllib.loads(read_file(path).decode("utf-8"))
+    except FileRefused as refused:
+        return RegistrySettings(
+            problems=(diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {refused.message}"),)
+        )
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         return RegistrySettings(problems=(diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {error}"),))
     problems: list[Diagnostic] = []
     value = data.get("qemu-release")

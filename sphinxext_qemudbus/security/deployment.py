@@ -51,6 +51,7 @@ from importlib import resources
 from typing import Any
 
 from ..diagnostics.diagnostic import Location
+from ..model.files import FileRefused, read_file
 from ..model.metadata import ROLES
 from ..model.names import bus_name_error
 from ..model.registry import Registry
@@ -246,12 +247,9 @@ def load_deployment(path: str) -> Deployment:
     """Read and parse a deployment file.  Raises `DeploymentError` (never a traceback-worthy
     exception) for unreadable files, TOML syntax errors and malformed values."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-    except OSError as error:
-        raise DeploymentError(
-            [DeploymentProblem(Location(path), f"cannot read file: {error.strerror or error}")]
-        ) from None
+        data = read_file(path)
+    except FileRefused as refused:
+        raise DeploymentError([DeploymentProblem(Location(path), refused.message)]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
