@@ -72,9 +72,4 @@ def diagram_text(registry_path: str, deployment_spec: str | None, scenario: str,
     lines = [diagram.title, "", *textwrap.wrap(diagram.summary, 100), ""]
     lines.append(" | ".join(diagram.table.headers))
     lines += [" | ".join(plain(cell) for cell in row) for row in diagram.table.rows]
-    return "\n".join(_printable(line) for line in lines) + "\n"
-
-
-def _printable(text: str) -> str:
-    """Names come from files: a control character (a terminal escape) is shown, never sent."""
-    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+    return "\n".join(printable(line) for line in lines) + "\n"

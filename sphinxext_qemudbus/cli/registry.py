@@ -4,7 +4,7 @@
 interface as a reader wants it (members with raw and readable types, access, NoReply, deprecation,
 since, what each receiver must validate), ``path`` prints the folder in use.  ``--qemu-version``
 answers for an older QEMU (`Registry.at_release`), ``--platform`` for one platform's build of the
-XML.  Every name that comes from the XML is printed through `shown`, so a control character in a
+XML.  Every name that comes from the XML is printed through `printable`, so a control character in a
 hostile file cannot drive the reader's terminal.
 
 `add_registry_option` and `registry_path` are the CLI side of the one rule that picks the
@@ -17,12 +17,11 @@ import argparse
 import difflib
 import json
 import sys
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 from .._version import __version__
-from ..diagnostics.output import render
+from ..diagnostics.output import printable, render
 from ..model.introspection import (
     ALL_PLATFORMS,
     PLATFORMS,
@@ -113,16 +112,6 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def shown(text: str) -> str:
-    """``text`` with every control, format and unassigned character (escape sequences, bidi
-    overrides, NUL) written as ``\\u{...}``, so a name from the XML prints as what it is."""
-    if text.isprintable():
-        return text
-    return "".join(
-        f"\\u{{{ord(char):x}}}" if unicodedata.category(char).startswith("C") or char == "\\" else char for char in text
-    )
-
-
 class _View:
     """The registry as the options ask for it: loaded, seen at a release, on a platform."""
 
@@ -158,7 +147,7 @@ def _load_view(args: argparse.Namespace) -> _View | int:
     if args.qemu_version is not None:
         release = parse_release(args.qemu_version)
         if release is None:
-            return _fail(f"--qemu-version '{shown(args.qemu_version)}' is not a QEMU release such as 7.2")
+            return _fail(f"--qemu-version '{printable(args.qemu_version)}' is not a QEMU release such as 7.2")
     path = registry_path(args, "registry")
     if path is None:
         return EXIT_USAGE
@@ -229,9 +218,9 @@ def run_list(args: argparse.Namespace) -> int:
     for interface, _path in entries:
         metadata = interface_metadata(interface)
         only = platform_label(frozenset(_platforms(interface)))
-        name = shown(interface.name) + (f" ({only} only)" if only else "")
+        name = printable(interface.name) + (f" ({only} only)" if only else "")
         stability = (metadata.stability or "?") + (", deprecated" if interface.deprecated else "")
-        rows.append((name, shown(_since(interface)), stability, shown(_reached(interface))))
+        rows.append((name, printable(_since(interface)), stability, printable(_reached(interface))))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
@@ -247,11 +236,11 @@ def _find(view: _View, name: str) -> Interface | int:
     names = [entry.interface.name for entry in view.full]
     matches = [full for full in names if full == name or full.endswith("." + name)]
     if len(matches) > 1 and name not in matches:
-        return _fail(f"'{shown(name)}' is ambiguous: {', '.join(matches)}")
+        return _fail(f"'{printable(name)}' is ambiguous: {', '.join(matches)}")
     if not matches:
         close = _close_names(name, names)
         hint = f"; did you mean {' or '.join(close)}?" if close else "; 'qemu-dbus registry list' lists them"
-        return _fail(f"no interface '{shown(name)}' in the registry{hint}")
+        return _fail(f"no interface '{printable(name)}' in the registry{hint}")
     found = name if name in matches else matches[0]
     if found not in view.registry:
         since = _since(view.full.interface(found))
@@ -347,11 +336,11 @@ def run_show(args: argparse.Namespace) -> int:
 def _show_lines(interface: Interface, view: _View) -> list[str]:
     metadata = interface_metadata(interface)
     since = _since(interface)
-    lines = [f"{shown(interface.name)}  (since {shown(since)}, {metadata.stability or 'stability unknown'})"]
+    lines = [f"{printable(interface.name)}  (since {printable(since)}, {metadata.stability or 'stability unknown'})"]
     if view.release is not None:
         lines.append(f"  as QEMU {release_text(view.release)} exported it")
     if interface.doc and interface.doc.short:
-        lines.append(f"  {shown(interface.doc.short)}")
+        lines.append(f"  {printable(interface.doc.short)}")
     only = platform_label(frozenset(_platforms(interface)))
     if only:
         lines.append(f"  platform: {only} only")
@@ -360,7 +349,7 @@ def _show_lines(interface: Interface, view: _View) -> list[str]:
     lines.append(
         f"  implemented by {', '.join(metadata.implementers) or '?'}; called by {', '.join(metadata.callers) or '?'}"
     )
-    lines.append(f"  reached: {shown(_reached(interface))}")
+    lines.append(f"  reached: {printable(_reached(interface))}")
     for kind, title in (("method", "Methods"), ("signal", "Signals"), ("property", "Properties")):
         members = [m for m in interface.members if m.kind == kind]
         if not members:
@@ -374,7 +363,7 @@ def _show_lines(interface: Interface, view: _View) -> list[str]:
 def _flags(member: Member, interface_since: str) -> str:
     flags = []
     member_since = member.since or interface_since
-    flags.append(f"since {shown(member_since)}")
+    flags.append(f"since {printable(member_since)}")
     if isinstance(member, Method) and member.no_reply:
         flags.append("NoReply")
     if member.deprecated:
@@ -386,11 +375,11 @@ def _flags(member: Member, interface_since: str) -> str:
 
 
 def _member_lines(member: Member, interface_since: str, platform: str | None) -> list[str]:
-    name = shown(member.name)
+    name = printable(member.name)
     flags = _flags(member, interface_since)
     if isinstance(member, Property):
         lines = [
-            f"  {name}: {shown(member.type)} ({_readable(member.type)}), {member.access.value}, "
+            f"  {name}: {printable(member.type)} ({_readable(member.type)}), {member.access.value}, "
             f"changes: {member.emits_changed.value}  {flags}"
         ]
         lines += _validation_lines(validation_note(member), "    ")
@@ -404,22 +393,26 @@ def _member_lines(member: Member, interface_since: str, platform: str | None) ->
         for index, arg in enumerate(args):
             # A signal's args all travel one way; a method's go in or come out.
             direction = "" if isinstance(member, Signal) else "out " if arg.direction is Direction.OUT else "in "
-            arg_name = shown(arg.name or f"arg{index}")
-            lines.append(f"    {direction}{arg_name}: {shown(arg.type)} ({_readable(arg.type)})")
+            arg_name = printable(arg.name or f"arg{index}")
+            lines.append(f"    {direction}{arg_name}: {printable(arg.type)} ({_readable(arg.type)})")
             lines += _validation_lines(validation_note(arg), "      ")
     return lines
 
 
 def _signature(member: Method | Signal, args: Sequence[Arg]) -> str:
-    ins = ", ".join(f"{shown(a.type)} {shown(a.name or '')}".strip() for a in args if a.direction is Direction.IN)
+    ins = ", ".join(
+        f"{printable(a.type)} {printable(a.name or '')}".strip() for a in args if a.direction is Direction.IN
+    )
     if isinstance(member, Signal):
         return ins
-    outs = ", ".join(f"{shown(a.type)} {shown(a.name or '')}".strip() for a in args if a.direction is Direction.OUT)
+    outs = ", ".join(
+        f"{printable(a.type)} {printable(a.name or '')}".strip() for a in args if a.direction is Direction.OUT
+    )
     return f"{ins}) -> ({outs}" if not member.no_reply else ins
 
 
 def _validation_lines(note: str | None, indent: str) -> list[str]:
-    return [f"{indent}validate: {shown(' '.join(note.split()))}"] if note else []
+    return [f"{indent}validate: {printable(' '.join(note.split()))}"] if note else []
 
 
 # --- path ------------------------------------------------------------------------------------
@@ -429,5 +422,5 @@ def run_path(args: argparse.Namespace) -> int:
     path = registry_path(args, "registry")
     if path is None:
         return EXIT_USAGE
-    print(shown(path))
+    print(printable(path))
     return EXIT_OK
