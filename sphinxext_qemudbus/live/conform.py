@@ -48,6 +48,7 @@ from ..model.introspection import (
     Method,
     Node,
     Property,
+    direction_signature,
     interface_for_platform,
     platforms_of,
 )
@@ -255,11 +256,6 @@ def _compare_values(
             yield diagnostic("L006", member.location, message)
 
 
-def _signature(member: Member, direction: Direction) -> str:
-    assert not isinstance(member, Property)
-    return "".join(arg.type for arg in member.args if arg.direction is direction)
-
-
 def _compare_member(interface: str, member: Member, other: Member, here: str, there: Location) -> Iterator[Diagnostic]:
     full = f"{interface}.{member.name}"
     if isinstance(member, Property):
@@ -277,9 +273,10 @@ def _compare_member(interface: str, member: Member, other: Member, here: str, th
             )
             yield diagnostic("L104", there, message)
         return
+    assert not isinstance(other, Property)  # same kind: compare_interface reports L002 otherwise
     directions = (Direction.IN, Direction.OUT) if isinstance(member, Method) else (Direction.OUT,)
     for direction in directions:
-        registered, live = _signature(member, direction), _signature(other, direction)
+        registered, live = direction_signature(member, direction), direction_signature(other, direction)
         if registered != live:
             what = (
                 {Direction.IN: "takes", Direction.OUT: "returns"}[direction]
@@ -338,9 +335,9 @@ class LiveBus:
     def call(self, message: Any) -> tuple[tuple[Any, ...], str | None]:
         """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken
         connection, a peer that stopped answering, the run's deadline."""
-        from jeepney import HeaderFields, MessageType
+        from jeepney import HeaderFields
 
-        from .wire import WireError
+        from .wire import WireError, error_text
 
         fields = message.header.fields
         member, destination = fields.get(HeaderFields.member), str(fields.get(HeaderFields.destination))
@@ -360,10 +357,8 @@ class LiveBus:
         received.close()
         reply = received.message
         self._silent[destination] = 0
-        if reply.header.message_type is MessageType.error:
-            name = reply.header.fields.get(HeaderFields.error_name, "an error")
-            detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
-            return (), f"{member} failed with {name}{detail}"
+        if (error_name := error_text(reply)) is not None:
+            return (), f"{member} failed with {error_name}"
         return tuple(reply.body), None
 
 

@@ -32,7 +32,7 @@ from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import Direction, Interface, Method, Property
 from .traffic import NO_REPLY_EXPECTED, PROPERTIES, Seen, TrafficCheck
-from .wire import Received, Wire, WireError, authenticate_client, remaining
+from .wire import Received, Wire, WireError, authenticate_client, error_text, remaining
 
 CONSOLE = "org.qemu.Display1.Console"
 AUDIO = "org.qemu.Display1.Audio"
@@ -320,7 +320,7 @@ def listen(
             except WireError as error:
                 problem = str(error)
             else:
-                problem = _failure(reply)
+                problem = error_text(reply)
             finally:
                 theirs.close()  # QEMU has its own copy now (or never will)
             if problem is not None:
@@ -358,16 +358,6 @@ def _size(body: Any) -> tuple[int, int] | None:
     if not (isinstance(width[1], int) and isinstance(height[1], int)):
         return None
     return width[1], height[1]
-
-
-def _failure(reply: Any) -> str | None:
-    from jeepney import HeaderFields, MessageType
-
-    if reply.header.message_type is MessageType.error:
-        name = reply.header.fields.get(HeaderFields.error_name, "an error")
-        detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
-        return f"{name}{detail}"
-    return None
 
 
 def _shut(sock: socket.socket) -> None:

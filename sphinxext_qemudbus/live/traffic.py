@@ -26,7 +26,15 @@ from typing import Any
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
-from ..model.introspection import Direction, Interface, Method, Property, Signal, interface_for_platform
+from ..model.introspection import (
+    Direction,
+    Interface,
+    Method,
+    Property,
+    Signal,
+    direction_signature,
+    interface_for_platform,
+)
 from ..model.names import path_pattern_regex
 from ..model.registry import Registry
 from ..model.releases import Release, release_text
@@ -219,7 +227,7 @@ class TrafficCheck:
         if not isinstance(registered, Method):
             return
         name, where = f"{interface}.{member}", self._where(origin, seen)
-        expected = _signature(registered, Direction.IN)
+        expected = direction_signature(registered, Direction.IN)
         if seen.signature == expected and registered.no_reply and not seen.flags & NO_REPLY_EXPECTED:
             message = f"{origin} calls {name} without the no-reply flag; the registry marks it Method.NoReply"
             self._add(("no-reply", name), diagnostic("L011", where, message))
@@ -227,7 +235,9 @@ class TrafficCheck:
         if seen.signature == expected:
             self._content(seen, origin, connection, name, where)
         if not seen.flags & NO_REPLY_EXPECTED:
-            self._expect_reply(connection, seen, _Pending(interface, member, _signature(registered, Direction.OUT)))
+            self._expect_reply(
+                connection, seen, _Pending(interface, member, direction_signature(registered, Direction.OUT))
+            )
 
     def _checked(
         self, seen: Seen, origin: str, interface: str, member: str, kind: type[Method] | type[Signal]
@@ -250,7 +260,7 @@ class TrafficCheck:
             )
             return None
         self._path(seen, interface, where, name, "called" if called else "emitted")
-        expected = _signature(registered, Direction.IN if called else Direction.OUT)
+        expected = direction_signature(registered, Direction.IN if called else Direction.OUT)
         if seen.signature != expected:
             verb = "calls" if called else "emits"
             message = f"{origin} {verb} {name} with ({shown(seen.signature)}); the registry says ({expected})"
@@ -481,10 +491,6 @@ def _find(interface: Interface | None, name: str) -> Method | Signal | Property 
     if interface is None:
         return None
     return next((member for member in interface.members if member.name == name), None)
-
-
-def _signature(member: Method | Signal, direction: Direction) -> str:
-    return "".join(arg.type for arg in member.args if arg.direction is direction)
 
 
 def registry_error_names(registry: Registry) -> frozenset[str]:

@@ -185,6 +185,15 @@ class Wire:
         self.close()
 
 
+def error_text(reply: Message) -> str | None:
+    """``NAME: message`` of an error reply, or None when the reply is not an error."""
+    if reply.header.message_type is not MessageType.error:
+        return None
+    name = reply.header.fields.get(HeaderFields.error_name, "an error")
+    detail = f": {reply.body[0]}" if reply.body and isinstance(reply.body[0], str) else ""
+    return f"{name}{detail}"
+
+
 def _unix_fds(raw: bytes) -> int:
     from jeepney.low_level import Header
 

@@ -430,6 +430,11 @@ def interface_for_platform(interface: Interface, platform: str) -> Interface:
     )
 
 
+def direction_signature(member: Method | Signal, direction: Direction) -> str:
+    """The concatenated types of the member's args in ``direction``: what a message body carries."""
+    return "".join(arg.type for arg in member.args if arg.direction is direction)
+
+
 def signature_variants(member: Method | Signal) -> list[tuple[frozenset[str], tuple[Arg, ...]]]:
     """The member's distinct arg lists, each with the set of platforms it exists on.  A member
     without variant args yields one entry covering every platform the member exists on."""
