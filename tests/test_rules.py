@@ -357,3 +357,19 @@ def test_member_name_that_is_also_an_interface_name_elsewhere() -> None:
     iface = '<node><interface name="org.example.Test1.Foo"/></node>'
     found = check_xml(iface, path="a.xml", **{"org.example.Test1.xml": generic(body)})
     assert [d.code for d in found if d.code.startswith("R")] == ["R602"]
+
+
+def test_since_compares_releases_as_numbers() -> None:
+    """7.2 and 7.2.0 are one release, and 9.10 comes after 9.2 (M307 compares releases, not
+    strings or unequal tuples)."""
+
+    def member_since(interface: str, member: str) -> set[str]:
+        xml = registry(
+            f"<!--\n  P:\n\n  Text.\n\n  Since: {member}\n-->\n" + '<property name="P" type="b" access="read"/>',
+            metadata=METADATA.replace('Since" value="9.0"', f'Since" value="{interface}"'),
+        )
+        return {code for code, _ in codes(check_xml(xml, "qemu"))} & {"M307", "M308"}
+
+    assert member_since("9.0.0", "9.0") == set()
+    assert member_since("9.2", "9.10") == set()
+    assert member_since("9.10", "9.2") == {"M307"}

@@ -52,6 +52,7 @@ from ..model.names import (
     relative_path_error,
 )
 from ..model.parser import ParsedFile, parse_bytes
+from ..model.releases import parse_release
 from ..model.signature import SignatureError, single_type_error
 from ..model.source import SourceText
 from .references import ROLE_KINDS, SuffixIndex, exact_match, references_in, resolve, suffix_index
@@ -347,10 +348,6 @@ def _waived(owner: Interface | Member | Arg) -> frozenset[str]:
     return frozenset(code for a in owner.annotations if a.name == waive for code in waived_codes(a.value))
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
 class _FileChecker:
     def __init__(self, parsed: ParsedFile, options: CheckOptions) -> None:
         assert parsed.node is not None
@@ -521,14 +518,6 @@ class _FileChecker:
                 )
         if meta.object_path is not None:
             self.check_object_path(interface, meta.object_path)
-        for member in interface.members:
-            if member.since is None:
-                self.report(
-                    "M308",
-                    member,
-                    f"{member.kind} {member.name} does not say since which QEMU release it exists",
-                    (interface, member),
-                )
         if meta.since is not None and interface.doc is not None and interface.doc.since not in (None, meta.since):
             self.report(
                 "M309",
@@ -537,16 +526,27 @@ class _FileChecker:
                 owners,
             )
         self.check_kind(interface, meta)
-        if meta.since is not None:
-            for member in interface.members:
-                since = member.since
-                if since and _VERSION.match(since) and _version_tuple(since) < _version_tuple(meta.since):
-                    self.report(
-                        "M307",
-                        member,
-                        f"{member.name} is marked Since {since}, before its interface ({meta.since})",
-                        (interface, member),
-                    )
+        interface_release = parse_release(meta.since) if meta.since is not None else None
+        for member in interface.members:
+            since = member.since
+            if since is None:
+                self.report(
+                    "M308",
+                    member,
+                    f"{member.kind} {member.name} does not say since which QEMU release it exists",
+                    (interface, member),
+                )
+            elif (
+                interface_release is not None
+                and (release := parse_release(since)) is not None
+                and release < interface_release
+            ):
+                self.report(
+                    "M307",
+                    member,
+                    f"{member.name} is marked Since {since}, before its interface ({meta.since})",
+                    (interface, member),
+                )
 
     def check_kind(self, interface: Interface, meta: InterfaceMetadata) -> None:
         """The kind must agree with the roles: the policy grants a management interface to the
