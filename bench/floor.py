@@ -41,7 +41,7 @@ from sphinxext_qemudbus.model.introspection import (
 from sphinxext_qemudbus.model.parser import _PARSER, parse_bytes
 
 _ACCESS = {a.value: a for a in Access}
-_Child = tuple[etree._Element, str, Location, Conditions, DocComment | None]
+_Child = tuple[etree._Element, str, Location, Conditions, "DocComment | None"]
 
 
 def _children(path: str, parent: etree._Element) -> list[_Child]:

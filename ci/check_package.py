@@ -5,17 +5,20 @@
    the one proven to work.
 2. Check what the two archives carry: every registry file, and nothing stray (tests, caches,
    virtual environments, built docs).
-3. Install the wheel into a fresh virtual environment and, from a temporary folder outside the
-   repository, with no registry setting: build an rST page and a MyST page with ``sphinx-build
-   -W -n``, show an interface as QEMU 7.2 had it, and write the two-uids bus policy, which a real
-   ``dbus-daemon`` must then load.
+3. For each interpreter named with ``--python`` (``make package`` names the default ``python3``
+   and Python 3.9, the oldest supported, QEMU's floor): install the wheel into a fresh virtual
+   environment and, from a temporary folder outside the repository, with no registry setting:
+   build an rST page and a MyST page with ``sphinx-build -W -n``, show an interface as QEMU 7.2
+   had it, and write the two-uids bus policy, which a real ``dbus-daemon`` must then load.
 
-Run it with the project's virtual environment: ``.venv/bin/python ci/check_package.py``.  It needs
+Run it with the project's virtual environment: ``.venv/bin/python ci/check_package.py [--python
+PYTHON ...]`` (without ``--python``, the interpreter that runs it).  It needs
 the network only to fetch what pip fetches for any user (setuptools, build and the dependencies).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -23,9 +26,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = sorted(p.name for p in (ROOT / "interfaces").iterdir() if re.fullmatch(r"org\.qemu\..*\.xml", p.name))
@@ -133,10 +140,13 @@ def load_in_dbus_daemon(config: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--python", action="append", help="an interpreter to install the wheel with (repeatable)")
+    pythons = parser.parse_args().python or [sys.executable]
     work = Path(tempfile.mkdtemp(prefix="qemu-dbus-package-"))
     try:
         setuptools = minimum_setuptools()
-        build_env, user_env, dist = work / "build-env", work / "user-env", work / "dist"
+        build_env, dist = work / "build-env", work / "dist"
         run([sys.executable, "-m", "venv", build_env])
         run([build_env / "bin/python", "-m", "pip", "install", "-q", f"setuptools=={setuptools}", "build"])
         # No isolation: the build uses exactly that setuptools.  The wheel is built from the sdist.
@@ -145,37 +155,45 @@ def main() -> None:
         (wheel,) = dist.glob("*.whl")
         print(f"package: built {sdist.name} and {wheel.name} with setuptools {setuptools}")
         check_contents(sdist, wheel)
-
-        run([sys.executable, "-m", "venv", user_env])
-        run([user_env / "bin/python", "-m", "pip", "install", "-q", wheel])
-        project = work / "project"  # outside the repository, no registry setting
-        project.mkdir()
-        (project / "conf.py").write_text(CONF_PY)
-        (project / "index.rst").write_text(INDEX_RST)
-        (project / "thing.md").write_text(THING_MD)
-        run([user_env / "bin/sphinx-build", "-W", "-n", "-q", "-b", "html", ".", "_build"], cwd=project)
-        page = (project / "_build/thing.html").read_text(encoding="utf-8")
-        if 'id="org.example.Thing1.Frobnicate"' not in page or "what to frobnicate" not in page:
-            sys.exit("package: FAILED: the hand-written MyST method was not rendered with its fields")
-        print("package: a project outside the repository builds its rST and MyST pages with -W -n")
-
-        qemu_dbus = user_env / "bin/qemu-dbus"
-        path = run([qemu_dbus, "registry", "path"], cwd=project).stdout.strip()
-        if not Path(path).is_relative_to(user_env):
-            sys.exit(f"package: FAILED: the installed package reads the registry at {path}, not its own")
-        shown = run([qemu_dbus, "registry", "show", "org.qemu.Display1.Console", "--qemu-version", "7.2"], cwd=project)
-        newer = [line for line in shown.stdout.splitlines() if "[since" in line and "[since 7.0" not in line]
-        if newer or "RegisterListener" not in shown.stdout:
-            sys.exit(f"package: FAILED: registry show --qemu-version 7.2 lists members newer than 7.2:\n{shown.stdout}")
-        socket_dir = work / "bus"
-        socket_dir.mkdir()
-        policy = run([qemu_dbus, "policy", "--scenario", "two-uids", "--listen", f"unix:dir={socket_dir}"], cwd=project)
-        config = project / "bus.conf"
-        config.write_text(policy.stdout)
-        load_in_dbus_daemon(config)
+        for number, python in enumerate(pythons):
+            check_installed(wheel, python, work / f"user-{number}")
         print("package: ok")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_installed(wheel: Path, python: str, work: Path) -> None:
+    """The wheel as a user of ``python`` gets it, used from a folder outside the repository."""
+    user_env = work / "env"
+    run([python, "-m", "venv", user_env])
+    version = run([user_env / "bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout.strip()
+    run([user_env / "bin/python", "-m", "pip", "install", "-q", wheel])
+    print(f"package: the wheel installs on Python {version}")
+    project = work / "project"  # outside the repository, no registry setting
+    project.mkdir()
+    (project / "conf.py").write_text(CONF_PY)
+    (project / "index.rst").write_text(INDEX_RST)
+    (project / "thing.md").write_text(THING_MD)
+    run([user_env / "bin/sphinx-build", "-W", "-n", "-q", "-b", "html", ".", "_build"], cwd=project)
+    page = (project / "_build/thing.html").read_text(encoding="utf-8")
+    if 'id="org.example.Thing1.Frobnicate"' not in page or "what to frobnicate" not in page:
+        sys.exit("package: FAILED: the hand-written MyST method was not rendered with its fields")
+    print(f"package: on Python {version}, a project outside the repository builds its rST and MyST pages with -W -n")
+
+    qemu_dbus = user_env / "bin/qemu-dbus"
+    path = run([qemu_dbus, "registry", "path"], cwd=project).stdout.strip()
+    if not Path(path).is_relative_to(user_env):
+        sys.exit(f"package: FAILED: the installed package reads the registry at {path}, not its own")
+    shown = run([qemu_dbus, "registry", "show", "org.qemu.Display1.Console", "--qemu-version", "7.2"], cwd=project)
+    newer = [line for line in shown.stdout.splitlines() if "[since" in line and "[since 7.0" not in line]
+    if newer or "RegisterListener" not in shown.stdout:
+        sys.exit(f"package: FAILED: registry show --qemu-version 7.2 lists members newer than 7.2:\n{shown.stdout}")
+    socket_dir = work / "bus"
+    socket_dir.mkdir()
+    policy = run([qemu_dbus, "policy", "--scenario", "two-uids", "--listen", f"unix:dir={socket_dir}"], cwd=project)
+    config = project / "bus.conf"
+    config.write_text(policy.stdout)
+    load_in_dbus_daemon(config)
 
 
 if __name__ == "__main__":

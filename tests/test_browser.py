@@ -163,7 +163,7 @@ def test_every_label_is_there_whole_and_apart(
     figures = driver.execute_script(MEASURE)
     diagrams = expected[page]
     assert len(figures) == len(diagrams)
-    for figure, diagram in zip(figures, diagrams, strict=True):
+    for figure, diagram in zip(figures, diagrams):
         # Every box and label of the model, in order.
         assert figure["boxes"] == len(diagram.lanes)
         assert [text["text"] for text in figure["texts"]] == [plain(t.spans) for t in layout(diagram).texts()]

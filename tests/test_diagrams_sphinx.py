@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ def test_other_builders_get_the_table(app: Any) -> None:
 @pytest.mark.sphinx("latex", testroot="diagrams", freshenv=True)
 def test_latex_gets_the_table(app: Any) -> None:
     app.build()
-    tex = next(app.outdir.glob("*.tex")).read_text(encoding="utf-8")
+    tex = next(Path(app.outdir).glob("*.tex")).read_text(encoding="utf-8")
     assert "who may call whom" in tex
     assert "ListQueuedOwners" in tex
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sphinxext_qemudbus.check.checker import check_files
@@ -138,6 +138,7 @@ NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,8}", fullmatch=True).filter(
 
 
 @given(st.dictionaries(NAMES, PLAIN, min_size=1, max_size=4))
+@example({"A": "\r\n"})  # libxml2 expanded a CR LF in an entity's text into two spaces
 @settings(max_examples=150, deadline=None)
 def test_expansion_is_textual_substitution(entities: dict[str, str]) -> None:
     # Any set of plain-text entities, used in attribute values, reads as the same file with their

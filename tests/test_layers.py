@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 #: Stages on the same floor are independent of each other.
 FLOORS = {
     "_version": 0,
+    "_compat": 0,  # what the standard library gained after 3.9
     "diagnostics": 1,
     "model": 2,
     "check": 3,

@@ -38,7 +38,7 @@ def test_the_packaged_registry_is_the_repositorys_interfaces_folder() -> None:
 def test_pyproject_lists_every_subpackage() -> None:
     """pyproject.toml lists the packages (it maps one onto interfaces/, which find cannot): a new
     stage folder missing from the list would be left out of the wheel."""
-    import tomllib
+    from sphinxext_qemudbus._compat import tomllib
 
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     folders = {

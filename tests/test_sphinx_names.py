@@ -129,7 +129,7 @@ def projects(draw: st.DrawFn) -> dict[str, Any]:
     members = draw(st.lists(st.tuples(st.sampled_from(["method", "signal", "property"]), _NAMES), max_size=5))
     members = list({name: (kind, name) for kind, name in members}.values())  # one member per name
     args = draw(st.lists(st.tuples(_NAMES, _NAMES), min_size=len(members), max_size=len(members)))
-    return {"interface": interface, "members": [(*member, *arg) for member, arg in zip(members, args, strict=True)]}
+    return {"interface": interface, "members": [(*member, *arg) for member, arg in zip(members, args)]}
 
 
 def _xml(project: dict[str, Any]) -> str:

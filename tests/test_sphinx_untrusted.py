@@ -190,8 +190,8 @@ _NOISE = st.text(alphabet="".join(chr(code) for code in range(0x21)), max_size=3
 )
 def test_no_spelling_of_a_script_scheme_passes(scheme: str, upper: list[bool], lead: str, inserted: list[str]) -> None:
     """Whatever the case, and whatever a browser would ignore around or inside it."""
-    letters = [char.upper() if flag else char for char, flag in zip(scheme, upper, strict=False)]
-    spelled = "".join(piece + char for piece, char in zip(inserted, letters, strict=False)) + inserted[-1]
+    letters = [char.upper() if flag else char for char, flag in zip(scheme, upper)]
+    spelled = "".join(piece + char for piece, char in zip(inserted, letters)) + inserted[-1]
     assert unsafe_scheme(f"{lead}{spelled}:payload") == scheme
 
 

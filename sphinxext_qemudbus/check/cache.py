@@ -219,13 +219,13 @@ def decode(path: str, text: str) -> FileSummary | None:
         locations = _table(list(wheres), (str, int, int))
         diagnostics = tuple(
             Diagnostic(code, Severity(severity), Location(*where), message, hint)
-            for code, severity, where, message, hint in zip(codes, severities, locations, messages, hints, strict=True)
+            for code, severity, where, message, hint in zip(codes, severities, locations, messages, hints)
         )
         interfaces = _table(data["interfaces"], (str, list, int))
         names, platforms, lines = _columns(interfaces, 3)
         if not set(map(type, chain.from_iterable(platforms))) <= {str}:
             raise _Malformed
-        entries: tuple[InterfaceEntry, ...] = tuple(zip(names, map(frozenset, platforms), lines, strict=True))
+        entries: tuple[InterfaceEntry, ...] = tuple(zip(names, map(frozenset, platforms), lines))
         objects = tuple(_table(data["objects"], (str, str)))
         references = tuple(_table(data["references"], _REFERENCE))
         resolved = tuple(_table(data["resolved"], _REFERENCE))
@@ -251,11 +251,11 @@ def _table(value: Any, types: tuple[type, ...]) -> list[tuple[Any, ...]]:
         return rows
     if set(map(len, rows)) != {len(types)}:
         raise _Malformed
-    for column, kind in zip(zip(*rows, strict=True), types, strict=True):
+    for column, kind in zip(zip(*rows), types):
         if set(map(type, column)) != {kind} or (kind is int and min(column) < 0):
             raise _Malformed
     return rows
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
-    return list(zip(*rows, strict=True)) if rows else [()] * width
+    return list(zip(*rows)) if rows else [()] * width

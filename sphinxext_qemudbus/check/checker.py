@@ -121,7 +121,7 @@ def check_paths(
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
     inputs = list_inputs(paths)
-    empty = [os.fspath(path) for path, found in zip(paths, inputs, strict=True) if not found]
+    empty = [os.fspath(path) for path, found in zip(paths, inputs) if not found]
     files = [path for found in inputs for path in found]
     cache, notes = open_cache(cache_dir, options)
     try:
@@ -129,7 +129,7 @@ def check_paths(
         if cache is not None:
             cached = cache.lookup(files)
         todo = [path for path in files if path not in cached]
-        fresh = dict(zip(todo, _summarize_all(todo, options, jobs, digests=cache is not None), strict=True))
+        fresh = dict(zip(todo, _summarize_all(todo, options, jobs, digests=cache is not None)))
         if cache is not None:
             cache.store({path: result for path, result in fresh.items() if result[1]})
     finally:
@@ -154,9 +154,9 @@ def _summarize_all(paths: Sequence[str], options: CheckOptions, jobs: int | None
     chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
     with ProcessPoolExecutor(workers) as pool:
         futures = [pool.submit(_summarize_chunk, chunk, options, digests) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
+        for chunk, future in zip(chunks, futures):
             try:
-                results.update(zip(chunk, future.result(), strict=True))
+                results.update(zip(chunk, future.result()))
             except BrokenProcessPool:
                 lost += chunk
     if lost:

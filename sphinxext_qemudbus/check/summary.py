@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..diagnostics.diagnostic import Diagnostic
-from ..diagnostics.frozen import frozen
+from ..diagnostics.frozen import frozen, record
 from ..diagnostics.rules import RULES
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class CheckOptions:
     profile: str = "qemu"
     select: frozenset[str] | None = None
@@ -45,7 +45,7 @@ class CheckOptions:
 DEFAULT_OPTIONS = CheckOptions()
 
 
-@dataclass(slots=True)
+@record
 class CheckResult:
     files: int
     diagnostics: list[Diagnostic] = field(default_factory=list)

@@ -223,7 +223,7 @@ def run_list(args: argparse.Namespace) -> int:
         rows.append((name, printable(_since(interface)), stability, printable(_reached(interface))))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
     return EXIT_OK
 
 
@@ -384,7 +384,7 @@ def _member_lines(member: Member, interface_since: str, platform: str | None) ->
         ]
         lines += _validation_lines(validation_note(member), "    ")
         return lines
-    assert isinstance(member, Method | Signal)
+    assert isinstance(member, (Method, Signal))
     variants = _variants(member, platform)
     lines = []
     for platforms, args in variants:

@@ -28,10 +28,11 @@ import difflib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 
 from ..diagnostics.diagnostic import Diagnostic, Location, Severity
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import RULES, diagnostic
 from ..model.introspection import (
     PLATFORM_LABELS,
@@ -72,7 +73,7 @@ def successor_name(name: str) -> str:
 # --- changes, before stability and platforms are applied -----------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class _Change:
     """One difference found on one platform.  Hashable so that the same change seen on several
     platforms collapses into one report."""

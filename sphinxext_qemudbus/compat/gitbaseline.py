@@ -14,10 +14,10 @@ import os
 import re
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..diagnostics.diagnostic import Location
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import diagnostic
 from ..model.files import MAX_FILE_SIZE, FileRefused, read_file
 from ..model.parser import ParsedFile, parse_bytes
@@ -29,7 +29,7 @@ class BaselineError(Exception):
     """The baseline cannot be read; the message says why and what to do."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Baseline:
     """The introspection files under one path at one revision."""
 
@@ -160,10 +160,10 @@ def load_baseline(
         raise BaselineError(f"git ls-tree failed for {revision}: {_stderr(listing)}")
     entries: list[tuple[str, str]] = []
     too_large: list[str] = []
-    for record in listing.stdout.split(b"\0"):
-        if not record:
+    for line in listing.stdout.split(b"\0"):
+        if not line:
             continue
-        meta, _, name = record.partition(b"\t")
+        meta, _, name = line.partition(b"\t")
         mode, kind, oid, size = meta.decode("ascii").split()
         filename = name.decode("utf-8", "surrogateescape")
         # Symbolic links are skipped: their blob is a link target, not XML.
@@ -174,7 +174,7 @@ def load_baseline(
                 entries.append((filename, oid))
     entries.sort()
     blobs = _read_blobs([oid for _, oid in entries], top)
-    files = [parse_bytes(data, f"{revision}:{name}") for (name, _), data in zip(entries, blobs, strict=True)]
+    files = [parse_bytes(data, f"{revision}:{name}") for (name, _), data in zip(entries, blobs)]
     for large in too_large:
         where = f"{revision}:{large}"
         message = f"file is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB"

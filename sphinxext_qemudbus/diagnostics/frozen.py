@@ -13,15 +13,79 @@ Pickling gets the same treatment: a slotted dataclass pickles through ``__getsta
 ``object.__setattr__`` again.  ``__reduce__`` here pickles an object as its class and field values,
 so loading it is one call of the fast ``__init__``.  The checker's worker processes send every
 file's results this way.
+
+`record` is the 3.9 form of ``@dataclass(slots=True)`` (``slots`` is new in Python 3.10): on 3.10
+and later it is exactly that; on 3.9 it rebuilds the class with ``__slots__`` the way 3.10's
+``dataclasses`` does, so the model has the same memory and attribute-access costs on every
+supported Python.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**kwargs: Any) -> Callable[[Any], Any]:
+        return lambda function: function
+
 
 _C = TypeVar("_C", bound=type)
+_NATIVE_SLOTS = sys.version_info >= (3, 10)
+
+
+@overload
+def record(cls: _C, /) -> _C: ...
+@overload
+def record(*, frozen: bool = False, order: bool = False) -> Callable[[_C], _C]: ...
+
+
+@dataclass_transform()
+def record(cls: _C | None = None, /, *, frozen: bool = False, order: bool = False) -> _C | Callable[[_C], _C]:
+    """``@dataclass(slots=True)`` on every supported Python (``frozen`` and ``order`` as
+    ``dataclass`` takes them).  Use as ``@record`` or ``@record(frozen=True)``."""
+    if cls is None:
+        return lambda c: _slotted(c, frozen, order)
+    return _slotted(cls, frozen, order)
+
+
+def _slotted(cls: _C, frozen: bool, order: bool) -> _C:
+    if _NATIVE_SLOTS:
+        made: Any = dataclasses.dataclass(frozen=frozen, order=order, slots=True)(cls)  # type: ignore[call-overload,unused-ignore]
+        return made  # type: ignore[no-any-return]
+    slotted: Any = _add_slots(dataclasses.dataclass(frozen=frozen, order=order)(cls), frozen)
+    return slotted  # type: ignore[no-any-return]
+
+
+def _add_slots(cls: Any, frozen: bool) -> Any:
+    """What ``dataclass(slots=True)`` does on 3.10: a new class whose namespace lists the fields in
+    ``__slots__`` (their defaults leave the class body: ``__init__`` holds them already)."""
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    namespace = dict(cls.__dict__)
+    for name in (*names, "__dict__", "__weakref__"):
+        namespace.pop(name, None)
+    namespace["__slots__"] = names
+    if frozen:
+        # A frozen class refuses ``setattr``, which the default unpickling of slots uses.
+        namespace["__getstate__"] = _frozen_getstate
+        namespace["__setstate__"] = _frozen_setstate
+    made = type(cls)(cls.__name__, cls.__bases__, namespace)
+    made.__qualname__ = cls.__qualname__
+    return made
+
+
+def _frozen_getstate(self: Any) -> list[Any]:
+    return [getattr(self, field.name) for field in dataclasses.fields(self)]
+
+
+def _frozen_setstate(self: Any, state: list[Any]) -> None:
+    for field, value in zip(dataclasses.fields(self), state):
+        object.__setattr__(self, field.name, value)
 
 
 @overload
@@ -40,7 +104,7 @@ def frozen(cls: _C | None = None, /, *, order: bool = False) -> _C | Callable[[_
 
 
 def _make(cls: _C, order: bool) -> _C:
-    made: Any = dataclasses.dataclass(frozen=True, slots=True, order=order)(cls)
+    made: Any = _slotted(cls, True, order)
     fields = dataclasses.fields(made)
     namespace: dict[str, Any] = {}
     parameters: list[str] = []

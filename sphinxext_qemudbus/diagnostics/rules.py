@@ -22,16 +22,16 @@ The documentation page that lists the rules is generated from this table, so it 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from .diagnostic import Diagnostic, Location, Severity
+from .frozen import record
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 
 PROFILES = ("qemu", "generic")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Rule:
     code: str
     name: str

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import Union
+
+from ..diagnostics.frozen import record
 
 # --- the model -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Span:
     """A run of text; ``target`` (a full D-Bus name) and ``kind`` (interface, method, signal,
     property) make it a link to that name's reference entry where the output can link."""
@@ -34,14 +37,14 @@ class Span:
     kind: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Lane:
     id: str
     label: str
     daemon: bool = False  # the bus daemon: it relays bus messages and applies the policy
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Frame:
     """Adjacent lanes that share something (a user), drawn as a box around them."""
 
@@ -49,7 +52,7 @@ class Frame:
     lanes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Arrow:
     source: str  # lane id
     target: str  # lane id
@@ -60,23 +63,23 @@ class Arrow:
     title: str = ""  # the arrow in one plain sentence (tooltip, screen readers)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Note:
     first: str  # lane id
     last: str  # lane id
     text: str
 
 
-Row = Arrow | Note
+Row = Union[Arrow, Note]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class LegendEntry:
     style: str  # "bus", "p2p", "cross", "management", "peer"
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Table:
     """The diagram's text equivalent: what other builders print instead of the picture."""
 
@@ -84,7 +87,7 @@ class Table:
     rows: tuple[tuple[tuple[Span, ...], ...], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Diagram:
     title: str
     summary: str  # what the picture shows, in a sentence or two (the SVG's description)
@@ -201,7 +204,7 @@ HEAD = 9.0  # arrowhead length
 LEGEND_SAMPLE = 40.0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Text:
     x: float
     y: float  # the baseline
@@ -221,21 +224,21 @@ class Text:
         return (left, self.y - ASCENT_EM * self.size, self.width, BOX_EM * self.size)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Shape:
     tag: str  # rect, line, polygon, polyline
     attributes: tuple[tuple[str, float | str], ...]
     cls: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Group:
     cls: str
     items: tuple[Text | Shape, ...]
     title: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Layout:
     width: float
     height: float
@@ -286,7 +289,7 @@ def _num(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-@dataclass(slots=True)
+@record
 class _Columns:
     """Where each lane and frame sits horizontally."""
 
@@ -409,7 +412,7 @@ def layout(diagram: Diagram) -> Layout:
         for lane in diagram.lanes
     ]
     frame_groups: list[Group] = []
-    for (_, left, frame_right), head in zip(columns.frames, frame_heads, strict=True):
+    for (_, left, frame_right), head in zip(columns.frames, frame_heads):
         bottom = rows_bottom + PAD
         shapes: list[Text | Shape] = [
             _rect(left, MARGIN, frame_right - left, bottom - MARGIN, "dbus-d-frame-fill", rx=6)

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..diagnostics.diagnostic import Diagnostic, Location
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import Member, Method, Property, Signal
 from ..model.metadata import ROLES
@@ -68,7 +68,7 @@ _LEGEND = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Participant:
     id: str
     role: str

@@ -103,7 +103,7 @@ def _group(group: Group, hrefs: Mapping[str, str]) -> str:
 
 def _shape(shape: Shape) -> str:
     attributes = " ".join(
-        f'{name}="{_num(value) if isinstance(value, float | int) else escape(value)}"'
+        f'{name}="{_num(value) if isinstance(value, (float, int)) else escape(value)}"'
         for name, value in shape.attributes
     )
     return f'<{shape.tag} class="{escape(shape.cls)}" {attributes}/>'

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..diagnostics.diagnostic import Diagnostic, Location
-from ..diagnostics.frozen import frozen
+from ..diagnostics.frozen import frozen, record
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import (
     Direction,
@@ -85,7 +85,7 @@ class LiveObject:
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class BusFacts:
     """What the bus told besides introspection: the peer's unique name, the owners queued for the
     bus names the registry gives, and the type of every property value the peer sent.  What the bus

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..diagnostics.diagnostic import Diagnostic, Location
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import (
     Direction,
@@ -57,7 +58,7 @@ F_PATH, F_INTERFACE, F_MEMBER, F_ERROR_NAME, F_REPLY_SERIAL = 1, 2, 3, 4, 5
 F_DESTINATION, F_SENDER, F_SIGNATURE, F_UNIX_FDS = 6, 7, 8, 9
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Seen:
     """What the check needs of one message, taken from its header: the numbers of the D-Bus
     specification, so tests can build messages without a socket."""
@@ -115,7 +116,7 @@ class Findings:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class _Pending:
     interface: str
     member: str

@@ -90,7 +90,7 @@ class Wire:
                 sent = self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, descriptors)])
                 data = data[sent:]
             self.sock.sendall(data)
-        except TimeoutError as error:
+        except socket.timeout as error:  # TimeoutError itself from Python 3.10 on
             raise TimeoutError("the peer does not read what is sent to it") from error
         except OSError as error:
             raise WireError(f"cannot send: {error.strerror or error}") from error
@@ -139,8 +139,8 @@ class Wire:
         self.sock.settimeout(wait)
         try:
             data, ancillary, flags, _ = self.sock.recvmsg(_READ_SIZE, socket.CMSG_SPACE(MAX_FDS_PER_READ * 4))
-        except TimeoutError:
-            raise
+        except socket.timeout as error:  # on Python 3.9 not a TimeoutError, which callers catch
+            raise TimeoutError from error
         except OSError as error:
             raise WireError(f"the connection broke: {error.strerror or error}") from error
         for level, kind, payload in ancillary:
@@ -227,8 +227,8 @@ def authenticate_client(sock: socket.socket, deadline: float, enable_fds: bool =
         sock.sendall(BEGIN)
     except AuthenticationError as error:
         raise WireError(f"authentication failed: {error}") from error
-    except TimeoutError:
-        raise
+    except socket.timeout as error:
+        raise TimeoutError from error
     except OSError as error:
         raise WireError(f"authentication failed: {error.strerror or error}") from error
 
@@ -242,8 +242,8 @@ def connect_bus(address: str, deadline: float) -> Wire:
         sock.settimeout(remaining(deadline) or 1e-3)
         try:
             sock.connect(target)
-        except TimeoutError:
-            raise
+        except socket.timeout as error:
+            raise TimeoutError from error
         except OSError as error:
             raise WireError(error.strerror or str(error)) from error
         authenticate_client(sock, deadline)

@@ -17,23 +17,31 @@ declaration it cannot account for is refused rather than handed to libxml2 to in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from .._compat import atomic
+from ..diagnostics.frozen import record
 
 # The prolog up to the DOCTYPE's internal subset: an optional byte-order mark and XML
 # declaration, comments, processing instructions, then ``<!DOCTYPE name [external id] [``.
+_MARKUP = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""  # up to ``>``: quoted strings may hold ``>``
 _PROLOG = re.compile(
-    r"""\ufeff?(?:<\?xml\s.*?\?>)?(?:\s|<!--.*?-->|<\?.*?\?>)*+
-        <!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)(?:\s+(?:"[^"]*"|'[^']*'))+)?\s*\[""",
-    re.DOTALL | re.VERBOSE,
+    r"\ufeff?(?:<\?xml\s.*?\?>)?"
+    + atomic("misc", r"(?:\s|<!--.*?-->|<\?.*?\?>)*")
+    + r"""<!DOCTYPE\s+[^\s\[>]+(?:\s+(?:SYSTEM|PUBLIC)(?:\s+(?:"[^"]*"|'[^']*'))+)?\s*\[""",
+    re.DOTALL,
 )
-# One item of the internal subset.  Every alternative ends where its construct does; the
-# possessive quantifiers keep the scan linear.
+# One item of the internal subset.  Every alternative ends where its construct does; the atomic
+# groups keep the scan linear.  Each kind's group closes last, so ``lastgroup`` names the kind.
 _ITEM = re.compile(
     r"""(?P<space>\s+)
       | (?P<comment><!--.*?-->)
       | (?P<pi><\?.*?\?>)
-      | (?P<entity><!ENTITY(?:[^>"']|"[^"]*"|'[^']*')*+>)
-      | (?P<declaration><!(?:ELEMENT|ATTLIST|NOTATION)\s(?:[^>"']|"[^"]*"|'[^']*')*+>)
+      | (?P<entity><!ENTITY"""
+    + atomic("entity_body", _MARKUP)
+    + r""">)
+      | (?P<declaration><!(?:ELEMENT|ATTLIST|NOTATION)\s"""
+    + atomic("declaration_body", _MARKUP)
+    + r""">)
       | (?P<end>\]\s*>)""",
     re.DOTALL | re.VERBOSE,
 )
@@ -44,7 +52,7 @@ _REFERENCE = re.compile(r"&([^\s;&<>\"'#]+);")
 _PLAIN_TEXT_FORBIDS = ("&", "%", "<")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Entities:
     """What a file's internal subset declares: the plain-text entities to expand (name to text),
     the offset of the first declaration, and the first declaration refused, with why."""

@@ -12,7 +12,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, Union
 
 from ..diagnostics.diagnostic import Location
 from ..diagnostics.frozen import frozen
@@ -315,7 +315,7 @@ class Property:
         return _since(self.annotations, self.doc)
 
 
-Member = Method | Signal | Property
+Member = Union[Method, Signal, Property]
 
 
 @frozen

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from ..diagnostics.frozen import record
 from .introspection import Arg, Interface, Property
 from .names import bus_name_error, path_pattern_error
 
@@ -63,7 +63,7 @@ def _text_error(value: str) -> str | None:
     return None if value.strip() else "the note is empty"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class MetadataKey:
     """One ``org.qemu.Registry.*`` annotation key."""
 
@@ -185,7 +185,7 @@ KEYS: tuple[MetadataKey, ...] = (
 KEYS_BY_NAME: Mapping[str, MetadataKey] = {key.name: key for key in KEYS}
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class InterfaceMetadata:
     """The registry metadata of one interface, as far as it is present and valid."""
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..diagnostics.diagnostic import Diagnostic, Location
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import diagnostic
 from .files import FileRefused, collect_paths, read_file
 from .introspection import Interface
@@ -69,7 +70,7 @@ def registry_folder(explicit: str | os.PathLike[str] | None, setting: str) -> st
     return path
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Entry:
     interface: Interface
     metadata: InterfaceMetadata
@@ -187,7 +188,7 @@ def page_of(name: str, pages: Mapping[str, str]) -> str | None:
     return pages[best] if best is not None else None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RegistrySettings:
     """What ``registry.toml`` says: the QEMU release, the published pages, and what is wrong."""
 
@@ -203,7 +204,7 @@ def read_registry_file(folder: str) -> RegistrySettings:
     """``folder/registry.toml``: the ``qemu-release`` it declares and its ``[pages]`` (interface
     name prefix → page path, without suffix), or what is wrong with it (M303).  Nothing when there
     is no such file."""
-    import tomllib
+    from .._compat import tomllib
 
     path = os.path.join(folder, RELEASE_FILE)
     if not os.path.lexists(path):

@@ -15,7 +15,8 @@ path from the outermost type, not only over consecutive ``a`` codes as libdbus d
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+
+from ..diagnostics.frozen import record
 
 MAX_SIGNATURE_LENGTH = 255
 MAX_DEPTH = 32
@@ -61,7 +62,7 @@ class SignatureError(ValueError):
         self.position = position
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Type:
     """One complete type.  ``kind`` is basic, variant, array, dict or struct."""
 

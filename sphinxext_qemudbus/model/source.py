@@ -19,6 +19,7 @@ import re
 from bisect import bisect_right
 from functools import cache
 
+from .._compat import atomic
 from ..diagnostics.diagnostic import Location
 
 _NEWLINE = re.compile("\n")
@@ -28,25 +29,35 @@ _NAME_ENDS = frozenset(("", " ", "\t", "\r", "\n", "/", ">"))
 
 # The start of every node lxml makes, in document order, and the constructs to step over.  Only
 # run on text lxml has accepted as well-formed, so every construct is closed: each alternative
-# stops at its own end, and the possessive quantifiers never backtrack (linear in the text).
+# stops at its own end, and the atomic groups never backtrack (linear in the text).
 # These patterns are compiled when first needed: most runs never need them, and each start of
 # the tool (and of each worker) would pay for compiling them.
+_QUOTED_OR = r"""[^>"']|"[^"]*"|'[^']*'"""  # markup up to ``>``: attribute values may hold ``>``
 _NODES = (
     r"""
       (?P<comment><!--) .*? -->
     | <\? (?P<pi>[^\s?]*) .*? \?>
     | <!\[CDATA\[ .*? \]\]>
-    | <!DOCTYPE (?:[^\[>"']|"[^"]*"|'[^']*')*+
-          (?:\[ (?:<!--.*?-->|<\?.*?\?>|"[^"]*"|'[^']*'|[^\]"'<]|<(?:[^>"']|"[^"]*"|'[^']*')*+>)*+ \])?
-          \s* >
-    | < (?P<element>[^\s/>!?][^\s/>]*) (?:[^>"']|"[^"]*"|'[^']*')*+ >
+    | <!DOCTYPE """
+    + atomic("doctype", r"""(?:[^\[>"']|"[^"]*"|'[^']*')*""")
+    + r"""(?:\[ """
+    + atomic(
+        "subset",
+        rf"""(?:<!--.*?-->|<\?.*?\?>|"[^"]*"|'[^']*'|[^\]"'<]|<{atomic("declaration", f"(?:{_QUOTED_OR})*")}>)*""",
+    )
+    + r""" \])? \s* >
+    | < (?P<element>[^\s/>!?][^\s/>]*) """
+    + atomic("attributes", f"(?:{_QUOTED_OR})*")
+    + r""" >
     | & (?P<entity>[^\s;&#<>"']+) ;
     """,
     re.DOTALL | re.VERBOSE,
 )
+# The kind of node each alternative stands for, by the last group it closes (None: no node).
+_KINDS = {"comment": "comment", "pi": "pi", "element": "element", "attributes": "element", "entity": "entity"}
 _PREDEFINED = frozenset({"lt", "gt", "amp", "quot", "apos"})
 # A start tag, from its ``<``: the name, then attributes (values may hold ``>``) up to ``>``.
-_START_TAG = (r"""<[^\s/>]+(?:[^>"']|"[^"]*"|'[^']*')*+>?""", 0)
+_START_TAG = (r"<[^\s/>]+" + atomic("attributes", f"(?:{_QUOTED_OR})*") + ">?", 0)
 _ATTRIBUTE = (r"""\s([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)')""", 0)
 
 
@@ -146,7 +157,7 @@ class SourceText:
         as well-formed: the parser pairs these with lxml's nodes to locate every node exactly."""
         tokens: list[tuple[str, str, int]] = []
         for match in _compiled(_NODES).finditer(self.text):
-            kind = match.lastgroup
+            kind = _KINDS.get(match.lastgroup)  # type: ignore[arg-type]
             if kind is None:
                 continue  # CDATA or the DOCTYPE: no node
             name = match.group(kind)

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .._compat import tomllib
 from ..diagnostics.diagnostic import Location
+from ..diagnostics.frozen import record
 from ..model.files import FileRefused, read_file
 from ..model.metadata import ROLES
 from ..model.names import bus_name_error
@@ -80,7 +80,7 @@ _USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
 _RESERVED_PREFIX = "org.freedesktop.DBus"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class User:
     """A Unix user.  Its primary group has the same name and number."""
 
@@ -95,7 +95,7 @@ class User:
         return f"{self.name} ({self.uid})"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Peer:
     """One process on the bus."""
 
@@ -110,7 +110,7 @@ class Peer:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Deployment:
     """The peers of one VM's bus.  Build it with `load_deployment`, `parse_deployment` or
     `builtin_deployment`; check it against a registry with `check_deployment`."""
@@ -182,7 +182,7 @@ class Deployment:
 # --- errors --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DeploymentProblem:
     """Something wrong in a deployment file, with where it is."""
 
@@ -263,13 +263,13 @@ def builtin_deployment(name: str) -> Deployment:
     `Deployment` is immutable), since the documentation asks for it for every member."""
     if name not in BUILTIN_DEPLOYMENTS:
         raise KeyError(name)
-    resource = resources.files(__package__).joinpath("deployments", f"{name}.toml")
+    resource = resources.files(__package__).joinpath("deployments").joinpath(f"{name}.toml")
     return parse_deployment(resource.read_text(encoding="utf-8"), f"<built-in deployment {name}>")
 
 
 def builtin_deployment_path(name: str) -> str:
     """The file of a built-in deployment (for ``literalinclude`` and dependency tracking)."""
-    return str(resources.files(__package__).joinpath("deployments", f"{name}.toml"))
+    return str(resources.files(__package__).joinpath("deployments").joinpath(f"{name}.toml"))
 
 
 def resolve_deployment(spec: str | None) -> Deployment:

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..diagnostics.diagnostic import Location
+from ..diagnostics.frozen import record
 from ..model.registry import Registry
 from .deployment import (
     SCENARIO_DESCRIPTIONS,
@@ -96,7 +97,7 @@ def _quoteattr(value: str) -> str:
     return quoteattr(value)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Rule:
     """One ``<allow>`` or ``<deny>`` element, its attributes in the order they are written."""
 
@@ -108,7 +109,7 @@ class Rule:
         return f"<{self.verdict} {attributes}/>"
 
 
-@dataclass(slots=True)
+@record
 class Section:
     """Rules under one explanatory comment."""
 
@@ -116,7 +117,7 @@ class Section:
     rules: list[Rule] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PolicyBlock:
     """One ``<policy>`` element: ``context="default"``, ``user="qemu"``, ``context="mandatory"``."""
 
@@ -130,7 +131,7 @@ class PolicyBlock:
         return self.attribute[1]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class BusConfig:
     """A whole configuration, before rendering."""
 

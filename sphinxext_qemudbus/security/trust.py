@@ -17,15 +17,14 @@ The Sphinx pages, the trust tables and the policy generator render them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..diagnostics.frozen import record
 from ..model.introspection import Arg, Direction, EmitsChanged, Interface, Member, Method, Property, Signal
 from ..model.metadata import InterfaceMetadata, validation_note
 from ..model.registry import Registry
 from .deployment import SCENARIOS, Deployment, builtin_deployment
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ValidationDuty:
     """One value that crosses from one peer to another, and who must check it on arrival."""
 
@@ -76,7 +75,7 @@ INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Link:
     """A caller peer using an interface that an implementer peer serves."""
 
@@ -87,7 +86,7 @@ class Link:
     path: str | None  # the registry object path, when it has no variable part
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class BusMessage:
     """One kind of message a bus link carries, as dbus-daemon's policy sees it: a method call from
     the caller to the implementer, or a signal from the implementer to the caller.  ``standard``
@@ -201,7 +200,7 @@ def crosses_users(deployment: Deployment, scenario: str, first: str, second: str
     return deployment.user_of(first, scenario) != deployment.user_of(second, scenario)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class PeerDuty:
     """A value that one peer sends another over a link, and that the receiver must validate when
     the two run under different users."""
@@ -229,7 +228,7 @@ def link_duties(registry: Registry, link: Link) -> tuple[PeerDuty, ...]:
     return tuple(duties)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class MemberFlow:
     """A registry member used over one link in one scenario: whether the link crosses a trust
     boundary there, and the values the receivers must validate."""
@@ -272,7 +271,7 @@ def boundary_flows(registry: Registry, deployment: Deployment, scenario: str) ->
 # --- per-member trust notes, for the interface pages ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ValueTrust:
     """One value of a member: who sends it, who receives and so validates it, the registry's
     validation note, and in which scenarios it crosses from one user to another."""
@@ -295,7 +294,7 @@ class ValueTrust:
         return tuple(dict.fromkeys(receiver for _, receiver in pairs))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class MemberTrust:
     """What the documentation says about one member's trust: the peers that exchange it, the
     scenarios in which that exchange crosses a UID boundary, and each value to validate."""

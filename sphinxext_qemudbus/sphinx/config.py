@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..diagnostics.frozen import record
 from ..model.registry import RegistryLocationError, registry_folder
 from .reporting import warn
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sphinx.config import Config
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class ConfigValue:
     """One ``conf.py`` setting.  ``help`` is reStructuredText; ``rebuild`` is Sphinx's rebuild
     condition (``env``: changing it re-reads every document)."""
@@ -115,9 +115,9 @@ def register(app: Sphinx) -> None:
     for value in CONFIG_VALUES:
         default = list(value.default) if isinstance(value.default, list) else value.default
         if takes_description:  # Sphinx >= 7.4
-            app.add_config_value(value.name, default, value.rebuild, value.types, description=value.help)  # type: ignore[arg-type]
+            app.add_config_value(value.name, default, value.rebuild, value.types, description=value.help)
         else:
-            app.add_config_value(value.name, default, value.rebuild, value.types)  # type: ignore[arg-type]
+            app.add_config_value(value.name, default, value.rebuild, value.types)
     app.connect("config-inited", _resolve_paths)
 
 

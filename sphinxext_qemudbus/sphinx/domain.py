@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Set
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from docutils import nodes
@@ -39,6 +38,7 @@ from sphinx.util.logging import get_node_location
 from sphinx.util.nodes import make_id, make_refnode
 
 from ..check.references import KIND_ROLES, ROLE_KINDS, Resolution, display_text, resolve, suffix_index
+from ..diagnostics.frozen import record
 from ..model.introspection import ALL_PLATFORMS, PLATFORM_LABELS, PLATFORMS, EmitsChanged, platform_label
 from ..model.metadata import ROLE_DESCRIPTIONS, ROLES
 from ..model.names import interface_name_error, member_name_error
@@ -175,7 +175,7 @@ class DBusArgField(TypedField):
     text".  Unlike `TypedField` it keeps block content (a second paragraph, such as a validation
     note) out of the first paragraph, where docutils does not allow it."""
 
-    def make_field(  # type: ignore[override]
+    def make_field(
         self,
         types: dict[str, list[Node]],
         domain: str,
@@ -237,7 +237,7 @@ def _arg_fields(kind: str) -> list[Field]:
     return fields
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class _SignatureArg:
     direction: str  # "arg" or "ret"
     platform: str | None

@@ -251,7 +251,7 @@ def render_member(
             _property_validation(writer, validation_duties(metadata, first), line)
         else:
             for member in group:
-                assert isinstance(member, Method | Signal)
+                assert isinstance(member, (Method, Signal))
                 duties = {id(duty.item): duty for duty in validation_duties(metadata, member)}
                 for index, arg in enumerate(member.args):
                     name = arg.name or f"arg{index}"

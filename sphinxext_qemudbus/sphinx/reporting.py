@@ -8,7 +8,7 @@ Either can be silenced with ``suppress_warnings = ["dbus.<code>"]`` (or ``"dbus"
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional, Union
 
 import sphinx
 from docutils import nodes
@@ -48,7 +48,7 @@ SPHINX_WARNINGS: Mapping[str, str] = {
 # there: a warning is only useful if the reader can tell what to suppress.
 _APPEND_CODE = sphinx.version_info < (7, 3)
 
-NodeOrLocation = nodes.Node | str | tuple[str, int | None] | None
+NodeOrLocation = Union[nodes.Node, str, tuple[str, Optional[int]], None]
 
 
 def location_text(location: Location) -> str | None:

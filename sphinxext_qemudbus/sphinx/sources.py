@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..check.references import suffix_index
+from ..diagnostics.frozen import record
 from ..model.introspection import Interface
 from ..model.parser import ParsedFile, parse_file
 from ..model.registry import RELEASE_FILE, Registry, page_of, read_registry_file
@@ -54,7 +54,7 @@ def registry_files(folder: str) -> list[str]:
     return [os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name))]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Lookup:
     """The outcome of looking an interface up in the registry folder."""
 
@@ -88,7 +88,7 @@ def find_interface(folder: str, name: str) -> Lookup:
     return Lookup(None, None, tuple(read))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class RegistryIndex:
     """Every object of the registry in use, for references to objects the project does not
     render: full name → kind, the suffix index of `resolve`, and the ``[pages]`` of its

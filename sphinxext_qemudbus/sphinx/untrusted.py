@@ -203,7 +203,7 @@ def sweep(root: nodes.Element) -> None:
         elif isinstance(node, nodes.image) and unsafe_image(node.get("uri", "")):
             once("doc-markup", "local images are not allowed in documentation from XML; it is left out", node)
             node.parent.remove(node)
-        elif isinstance(node, nodes.reference | nodes.target) and "refuri" in node:
+        elif isinstance(node, (nodes.reference, nodes.target)) and "refuri" in node:
             scheme = unsafe_scheme(node["refuri"])
             if scheme is None:
                 continue

@@ -180,7 +180,7 @@ class Expectation:
 # --- the plan ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Probe:
     """One thing one peer tries, with what must happen."""
 
@@ -225,7 +225,7 @@ class Probe:
         return f"{self.sender} → {where}: {self.kind} {self.interface}.{self.member} at {self.path}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Candidate:
     """A message worth trying: a registry member or a standard message at a registry path."""
 
@@ -529,7 +529,8 @@ def validate_configs(configs: list[tuple[str, str, User, list[User]]]) -> list[d
             )
         job = {"mode": "validate", "passwd": passwd, "group": group, "configs": items}
         results = run_runner(work.path, job)["configs"]
-        for item, result in zip(items, results, strict=True):
+        assert len(results) == len(items)
+        for item, result in zip(items, results):
             result["label"] = item["label"]
         return list(results)
 
@@ -537,7 +538,7 @@ def validate_configs(configs: list[tuple[str, str, User, list[User]]]) -> list[d
 # --- comparing -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass
 class Check:
     """One combination tried: what was expected, what happened."""
 
@@ -550,7 +551,7 @@ class Check:
     intended: bool | None = None  # None: same as expected_allowed
 
 
-@dataclass(slots=True)
+@dataclass
 class MatrixReport:
     deployment: str
     scenario: str
