@@ -71,7 +71,7 @@ docs-oldest: $(OLDEST)/$(STAMP)
 package: $(VENV)/$(STAMP)
 	$(BIN)/python ci/check_package.py --python $(PYTHON) --python $(PYTHON_OLDEST)
 
-bench: $(VENV)/$(STAMP)
+bench: $(VENV)/$(STAMP) $(OLDEST)/$(STAMP)
 	$(BIN)/python bench/run.py
 
 fuzz: $(VENV)/$(STAMP)

@@ -5,6 +5,7 @@
   one-liner, a pathological reference) at two sizes, against a bare lxml parse of the same bytes.
 * ``sphinx_bench``: a docs build rendering 200 interfaces against plain reST of the same shape,
   and an incremental rebuild after editing one XML file.
+* ``interpreters_bench``: the same stages on Python 3.9 (``.venv-oldest``) and the default Python.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checker_bench
 import hostile_bench
+import interpreters_bench
 import sphinx_bench
 
 
@@ -23,6 +25,8 @@ def main() -> int:
     checker_bench.main([])
     print()
     hostile_bench.main([])
+    print()
+    interpreters_bench.main([])
     print()
     return sphinx_bench.main([])
 

@@ -3,13 +3,17 @@
 1. Build the sdist, then the wheel from that sdist (``python -m build``), with exactly the
    setuptools that ``build-system.requires`` names as the minimum, so the stated requirement is
    the one proven to work.
-2. Check what the two archives carry: every registry file, and nothing stray (tests, caches,
-   virtual environments, built docs).
+2. Check what the two archives carry: every registry file and the licence, and nothing stray
+   (tests, caches, virtual environments, built docs); ``twine check --strict`` on both, as PyPI
+   would check their metadata and render the long description.
 3. For each interpreter named with ``--python`` (``make package`` names the default ``python3``
    and Python 3.9, the oldest supported, QEMU's floor): install the wheel into a fresh virtual
    environment and, from a temporary folder outside the repository, with no registry setting:
-   build an rST page and a MyST page with ``sphinx-build -W -n``, show an interface as QEMU 7.2
-   had it, and write the two-uids bus policy, which a real ``dbus-daemon`` must then load.
+   build an rST page and a MyST page with ``sphinx-build -W -n``; build QEMU's own three D-Bus
+   pages from a copy of QEMU's files (``tests/qemu-tree/``, switched as ``docs/qemu-switch.rst``
+   says) with QEMU's settings only, which must give exactly the one real warning; show an
+   interface as QEMU 7.2 had it, and write the two-uids bus policy, which a real ``dbus-daemon``
+   must then load.
 
 Run it with the project's virtual environment: ``.venv/bin/python ci/check_package.py [--python
 PYTHON ...]`` (without ``--python``, the interpreter that runs it).  It needs
@@ -35,11 +39,20 @@ except ImportError:  # Python < 3.11
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.qemu_switch import switched_copy  # noqa: E402  (the repository is not installed)
+
 REGISTRY = sorted(p.name for p in (ROOT / "interfaces").iterdir() if re.fullmatch(r"org\.qemu\..*\.xml", p.name))
 REGISTRY_FILES = [*REGISTRY, "registry.toml", "SOURCES.md"]
 #: Paths (or path parts) no archive may carry.
 STRAY = re.compile(
     r"(^|/)(tests|bench|docs/_build|\.venv[^/]*|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.qemu-dbus-cache|\.hypothesis|\.git)(/|$)|\.pyc$"
+)
+
+#: The one warning QEMU's pages give: a reference to a method Console does not have.
+QEMU_WARNING = (
+    r"ui/dbus-display1\.xml:\d+: WARNING: reference to method 'org\.qemu\.Display1\.Console\.Register' "
+    r"does not resolve \[dbus\.R601\]"
 )
 
 CONF_PY = """\
@@ -99,8 +112,11 @@ def check_contents(sdist: Path, wheel: Path) -> None:
         names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
     problems = [f"sdist lacks interfaces/{f}" for f in REGISTRY_FILES if f"interfaces/{f}" not in names]
     problems += [f"sdist carries {name}" for name in names if STRAY.search(name)]
+    problems += [f"sdist lacks {name}" for name in ("COPYING", "CHANGELOG.md") if name not in names]
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
+    if not any(name.endswith(".dist-info/licenses/COPYING") for name in names):
+        problems.append("wheel lacks the licence (.dist-info/licenses/COPYING)")
     problems += [
         f"wheel lacks sphinxext_qemudbus/interfaces/{f}"
         for f in REGISTRY_FILES
@@ -148,18 +164,31 @@ def main() -> None:
         setuptools = minimum_setuptools()
         build_env, dist = work / "build-env", work / "dist"
         run([sys.executable, "-m", "venv", build_env])
-        run([build_env / "bin/python", "-m", "pip", "install", "-q", f"setuptools=={setuptools}", "build"])
+        run([build_env / "bin/python", "-m", "pip", "install", "-q", f"setuptools=={setuptools}", "build", "twine"])
         # No isolation: the build uses exactly that setuptools.  The wheel is built from the sdist.
         run([build_env / "bin/python", "-m", "build", "--no-isolation", "--outdir", dist, ROOT])
         (sdist,) = dist.glob("*.tar.gz")
         (wheel,) = dist.glob("*.whl")
         print(f"package: built {sdist.name} and {wheel.name} with setuptools {setuptools}")
         check_contents(sdist, wheel)
+        # What PyPI would refuse or render badly: the metadata and the long description (README).
+        run([build_env / "bin/twine", "check", "--strict", sdist, wheel])
+        print("package: twine check --strict passes on both (metadata, and the README as the long description)")
         for number, python in enumerate(pythons):
             check_installed(wheel, python, work / f"user-{number}")
         print("package: ok")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def check_qemu_pages(user_env: Path, where: Path, version: str) -> None:
+    """QEMU's three D-Bus pages, as QEMU's build would render them after the switch."""
+    docs = switched_copy(where)
+    result = run([user_env / "bin/sphinx-build", "-q", "-b", "html", docs, docs / "_build"], cwd=where)
+    warnings = [line.replace(str(where) + "/", "") for line in result.stderr.splitlines() if "WARNING" in line]
+    if len(warnings) != 1 or not re.fullmatch(QEMU_WARNING, warnings[0]):
+        sys.exit(f"package: FAILED: QEMU's pages should give exactly the one real warning, not:\n{result.stderr}")
+    print(f"package: on Python {version}, QEMU's own D-Bus pages build with QEMU's settings: {warnings[0]}")
 
 
 def check_installed(wheel: Path, python: str, work: Path) -> None:
@@ -179,6 +208,8 @@ def check_installed(wheel: Path, python: str, work: Path) -> None:
     if 'id="org.example.Thing1.Frobnicate"' not in page or "what to frobnicate" not in page:
         sys.exit("package: FAILED: the hand-written MyST method was not rendered with its fields")
     print(f"package: on Python {version}, a project outside the repository builds its rST and MyST pages with -W -n")
+
+    check_qemu_pages(user_env, work / "qemu", version)
 
     qemu_dbus = user_env / "bin/qemu-dbus"
     path = run([qemu_dbus, "registry", "path"], cwd=project).stdout.strip()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ import pytest
 import sphinx
 from hypothesis import settings
 from sphinx.util.console import strip_colors
+
+from .helpers import read_inventory
 
 pytest_plugins = ["sphinx.testing.fixtures"]
 
@@ -76,16 +77,10 @@ class Built:
         return result
 
     def inventory(self) -> dict[str, tuple[str, str]]:
-        """``objects.inv``: name → (``domain:role``, URI), for the ``dbus`` domain."""
-        data = (self.outdir / "objects.inv").read_bytes()
-        body = zlib.decompress(data.split(b"\n", 4)[4]).decode("utf-8")
-        result = {}
-        for line in body.splitlines():
-            match = re.match(r"(\S+)\s+(dbus:\S+)\s+-?\d+\s+(\S+)", line)
-            if match:
-                uri = match.group(3).replace("$", match.group(1))
-                result[match.group(1)] = (match.group(2), uri)
-        return result
+        """``objects.inv``: name → (``domain:role``, URI), for the ``dbus`` domain's objects (the
+        bare-name aliases for QEMU's extension aside: `DBusDomain.get_objects`)."""
+        rows = read_inventory(self.outdir / "objects.inv")
+        return {name: (kind, uri) for name, kind, priority, uri in rows if kind.startswith("dbus:") and priority >= 0}
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
+import zlib
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from sphinxext_qemudbus.check.checker import check_files
@@ -58,3 +61,17 @@ def count_work(function: Callable[[], object]) -> int:
     finally:
         sys.settrace(previous)
     return lines
+
+
+def read_inventory(path: Path) -> list[tuple[str, str, int, str]]:
+    """An ``objects.inv`` (version 2) as ``(name, domain:type, priority, uri)`` rows, read the way
+    intersphinx reads it (``$`` in a URI stands for the name)."""
+    data = path.read_bytes()
+    body = zlib.decompress(data.split(b"\n", 4)[4]).decode("utf-8")
+    rows = []
+    for line in body.splitlines():
+        match = re.match(r"(.+?)\s+(\S+:\S+)\s+(-?\d+)\s+(\S+)", line)
+        if match:
+            name = match.group(1)
+            rows.append((name, match.group(2), int(match.group(3)), match.group(4).replace("$", name)))
+    return rows

@@ -50,3 +50,18 @@ def test_hostile_bench_runs_small() -> None:
     assert result.returncode == 0, result.stderr
     for label in ("one-line corpus", "hostile one-liner", "pathological reference"):
         assert result.stdout.count(label) == 2
+
+
+def test_interpreters_bench_runs_small() -> None:
+    bench = str(BENCH / "interpreters_bench.py")
+    small = ["--count", "20", "--hostile", "100", "--repeat", "1"]
+    # Both "interpreters" are this one here: the rows and the table are what is checked.
+    result = subprocess.run(
+        [sys.executable, bench, "--oldest", sys.executable, *small],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("bare lxml parse", "check, cold, one process", "check, warm cache", "QEMU's pages, clean build"):
+        assert label in result.stdout

@@ -50,13 +50,14 @@ INVENTORY_LINE = re.compile(r"(.+?)\s+(\S+)\s+(-?\d+)\s+?(\S*)\s+(.*)\Z")
 
 
 def inventory_names(outdir: Path) -> list[str]:
-    """The names of the ``dbus`` objects in ``objects.inv``; every line must read as one entry."""
+    """The names of the ``dbus`` objects in ``objects.inv`` (the hidden bare-name aliases aside);
+    every line must read as one entry."""
     body = zlib.decompress((outdir / "objects.inv").read_bytes().split(b"\n", 4)[4]).decode("utf-8")
     names = []
     for line in body.splitlines():
         match = INVENTORY_LINE.match(line)
         assert match, f"objects.inv line does not parse: {line!r}"
-        if match.group(2).startswith("dbus:"):
+        if match.group(2).startswith("dbus:") and int(match.group(3)) >= 0:
             names.append(match.group(1))
     return names
 

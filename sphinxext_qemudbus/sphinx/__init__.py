@@ -14,6 +14,8 @@ Module map (Sphinx is imported only in this package):
 ``sources``     parse each XML file once per build; find interfaces in the registry folder
 ``reporting``   every warning as ``type="dbus", subtype=<code>``
 ``style``       the stylesheet of the reference pages
+``manpage``    man pages: one line per platform variant of a signature
+``external``  references to objects rendered elsewhere: intersphinx, QEMU's old inventories, the registry
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from . import config, diagrams, policy
+from . import config, diagrams, external, manpage, policy, reporting
 from .directives import DIRECTIVES
 from .domain import DBusDomain, warn_missing_reference
 from .sources import registry_files
@@ -41,6 +43,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     safe (a test builds with ``-j 2``): the domain merges worker data, and the XML cache is per
     process."""
     config.register(app)
+    app.connect("config-inited", reporting.note_warning_types)
     app.add_domain(DBusDomain)
     for name, directive in DIRECTIVES.items():
         app.add_directive(name, directive)
@@ -50,6 +53,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("build-finished", write_css)
     policy.setup(app)
     diagrams.setup(app)
+    manpage.setup(app)
+    external.setup(app)
     return {
         "version": __version__,
         "env_version": ENV_VERSION,

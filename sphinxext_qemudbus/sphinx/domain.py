@@ -846,9 +846,6 @@ class DBusDomain(Domain):
         entry = self.objects[name]
         return make_refnode(builder, fromdocname, entry.docname, entry.node_id, contnode, name)
 
-    # The resolver puts whatever node this returns in place of the reference; for a registry
-    # object the project does not render and no dbus_registry_url, that is the code text alone,
-    # which Sphinx's annotation (a reference) does not allow for.
     def resolve_xref(  # type: ignore[override]
         self,
         env: BuildEnvironment,
@@ -864,9 +861,8 @@ class DBusDomain(Domain):
             return None
         result = self.resolve_target(target, kind, node.get(_CURRENT))
         if result.name is None:
-            # Not rendered here: an object of the registry links to its published page, or is
-            # code text; anything else is None, and Sphinx then calls warn_missing_reference.
-            return self._registry_reference(target, kind, node, contnode)
+            # Not rendered here: intersphinx, then the registry (external.py), may know it.
+            return None
         return self._refnode(builder, fromdocname, result.name, contnode)
 
     def _registry_resolution(self, target: str, kind: str, interface: str | None) -> tuple[Resolution, str] | None:
@@ -881,11 +877,15 @@ class DBusDomain(Domain):
         page = index.page(result.name) if result.name else None
         return result, f"{url.rstrip('/')}/{page}.html#{result.name}" if url and page else ""
 
-    def _registry_reference(self, target: str, kind: str, node: pending_xref, contnode: Element) -> Element | None:
-        """A reference to a registry object the project does not render: a link to its page of
-        the registry's published documentation (``dbus_registry_url``), else the code text
-        alone.  Never a warning: the project chose not to render it."""
-        found = self._registry_resolution(target, kind, node.get(_CURRENT))
+    def registry_reference(self, node: pending_xref, contnode: Element) -> Element | None:
+        """A reference to a registry object the project does not render (and no intersphinx
+        inventory has): a link to its page of the registry's published documentation
+        (``dbus_registry_url``), else the code text alone.  Never a warning: the project chose
+        not to render it.  None for anything else, and Sphinx then calls warn_missing_reference."""
+        kind = ROLE_KINDS.get(node["reftype"])
+        if kind is None:
+            return None
+        found = self._registry_resolution(node["reftarget"], kind, node.get(_CURRENT))
         if found is None or found[0].name is None:
             return None
         resolution, url = found
@@ -938,8 +938,21 @@ class DBusDomain(Domain):
         return True
 
     def get_objects(self) -> Iterator[tuple[str, str, str, str, str, int]]:
+        """Every object by its full name; and, for projects that still link with QEMU's own
+        extension (whose roles look members up by their bare names, as its inventory lists
+        them), each member whose bare name no other member has, under that name, hidden from
+        the search (priority -1).  An ambiguous bare name gets no entry: such a link is better
+        unresolved than sent to the wrong member, as QEMU's inventory sends one of the two
+        ``Press``."""
+        bare: dict[str, list[str]] = {}
         for name, entry in self.objects.items():
             yield (name, name, entry.objtype, entry.docname, entry.node_id, 1)
+            if entry.objtype != "interface":
+                bare.setdefault(name.rpartition(".")[2], []).append(name)
+        for short, names in bare.items():
+            if len(names) == 1 and member_name_error(short) is None:
+                entry = self.objects[names[0]]
+                yield (short, names[0], entry.objtype, entry.docname, entry.node_id, -1)
 
     def get_full_qualified_name(self, node: Element) -> str | None:
         target = node.get("reftarget")

@@ -43,10 +43,22 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "to the tree the XML lives in.",
 }
 
-# Sphinx 7.3 added show_warning_types (on by default since 8.0), which appends "[dbus.R601]" to
-# every message.  Older releases (QEMU builds with 5.3) never show the code, so say it ourselves
-# there: a warning is only useful if the reader can tell what to suppress.
-_APPEND_CODE = sphinx.version_info < (7, 3)
+
+# Sphinx 7.3 added show_warning_types (on by default from 8.0), which appends "[dbus.R601]" to
+# every message.  Where Sphinx does not (5.3, which QEMU builds with; 7.x by default; or the
+# setting turned off), say it ourselves: a warning is only useful if the reader can tell what to
+# suppress.  Set from the configuration of the build (`note_warning_types`).
+class _Build:
+    append_code = True  # whether warn() says the code itself
+
+
+_BUILD = _Build()
+
+
+def note_warning_types(app: Any, config: Any) -> None:
+    """``config-inited``: whether Sphinx shows each warning's type and subtype itself."""
+    _BUILD.append_code = not (sphinx.version_info >= (7, 3) and getattr(config, "show_warning_types", False))
+
 
 NodeOrLocation = Union[nodes.Node, str, tuple[str, Optional[int]], None]
 
@@ -61,7 +73,7 @@ def location_text(location: Location) -> str | None:
 
 def warn(code: str, message: str, location: NodeOrLocation, **kwargs: Any) -> None:
     """Log a warning of type ``dbus`` and subtype ``code``."""
-    if _APPEND_CODE:
+    if _BUILD.append_code:
         message = f"{message} [dbus.{code}]"
     logger.warning(message, type="dbus", subtype=code, location=location, **kwargs)
 
