@@ -62,7 +62,7 @@ def driver() -> Iterator[Any]:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        problem = "selenium is not installed (pip install 'sphinxext-qemudbus[test]')"
+        problem = "selenium is not installed (make check installs it; or pip install -e '.[test]')"
     if problem:
         if os.environ.get("QEMU_DBUS_REQUIRE_BROWSER"):
             pytest.fail(f"QEMU_DBUS_REQUIRE_BROWSER is set but the browser tests cannot run: {problem}")

@@ -136,14 +136,16 @@ def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict
     }
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 interface``, ``2 interfaces``: a count and its noun, in the number that agrees (every
+    noun the tools count takes an ``s``)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def counted(diagnostics: Sequence[Diagnostic]) -> str:
     """``2 errors, 1 warning``: the findings by severity, worst first; empty when there are none."""
     counts = Counter(d.severity for d in diagnostics)
-    return ", ".join(
-        f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}"
-        for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)
-        if counts[s]
-    )
+    return ", ".join(plural(counts[s], s.value) for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE) if counts[s])
 
 
 def fails(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
@@ -158,5 +160,4 @@ def error_line(command: str, message: str) -> str:
 
 
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    checked = f"{files} file{'' if files == 1 else 's'} checked"
-    return f"{checked}: {counted(diagnostics) or 'no problems'}"
+    return f"{plural(files, 'file')} checked: {counted(diagnostics) or 'no problems'}"

@@ -25,7 +25,8 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "installed with the extension) does not exist or holds no ``*.xml`` file.  Reported once, at "
     "``conf.py``; the directives that read the registry then render nothing.",
     "missing-interface": "A ``dbus-interface`` names an interface that no file of the registry "
-    "defines, or a ``dbus-registry`` names a folder without interfaces.",
+    "defines (the warning names the closest ones), or a short name that several interfaces end "
+    "with, or a ``dbus-registry`` names a folder without interfaces.",
     "duplicate-object": "Two descriptions of the same D-Bus object (by full name).  The warning "
     "gives both locations; links go to the description in the first document by name.",
     "deployment": "A ``dbus-policy``, ``dbus-trust-table`` or ``dbus-deployment`` (or the "
