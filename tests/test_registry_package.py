@@ -252,7 +252,7 @@ def test_a_standalone_project_builds_without_warnings(app: Any, built: Callable[
     app.build()
     result = built(app)
     assert result.warnings() == []
-    index = result.html("index")
+    index = result.html("index").replace("<wbr>", "")  # where a long name may break: not text
     assert 'id="org.qemu.Display1.Console.RegisterListener"' in index
     # Console's documentation names Mouse, which this project does not render: code text.
     assert re.search(r'<code class="[^"]*dbus-iface[^"]*"><span class="pre">org.qemu.Display1.Mouse</span>', index)

@@ -173,6 +173,8 @@ _NAMED = re.compile(
     re.DOTALL,
 )
 _PRE = re.compile(r'(<span class="pre">)([^<]*\.[^<]*)(</span>)')
+#: In a signature, the name only (not a version in a badge).
+_SIGNATURE_NAME = re.compile(r'(<span class="sig-name descname"><span class="pre">)([^<]*)(</span>)')
 
 
 def _wrap_at_dots(body: str) -> str:
@@ -192,7 +194,8 @@ def _wrap_at_dots(body: str) -> str:
         content = match.group("content")
         head = whole[: match.start("content") - match.start()]
         tail = whole[match.end("content") - match.start() :]
-        wrapped = head + _PRE.sub(names, content) + tail
+        pieces = _SIGNATURE_NAME if match.group("tag") == "dt" else _PRE
+        wrapped = head + pieces.sub(names, content) + tail
         if match.group("tag") == "table":
             return f'<div class="dbus-table-scroll">{wrapped}</div>'
         return wrapped
