@@ -15,6 +15,10 @@ OLDEST := .venv-oldest
 STAMP := .installed
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 3000
+# setuptools tells every editable install of a package whose folders are mapped (interfaces/ is
+# installed as sphinxext_qemudbus.interfaces) that folders named like the package may shadow it:
+# a 10-line "BuildBackendWarning: Editable installation." that says nothing about this project.
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: all docs check lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu clean
 
@@ -23,14 +27,14 @@ all: check
 $(VENV)/$(STAMP): pyproject.toml ci/constraints-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]' -c ci/constraints-dev.txt
+	$(EDITABLE) $(BIN)/python -m pip install --quiet -e '.[test,lint]' -c ci/constraints-dev.txt
 	touch $@
 
 $(OLDEST)/$(STAMP): pyproject.toml ci/sphinx-oldest.txt
 	@test -n "$(PYTHON_OLDEST)" || { echo "make: no Python 3.9 for $(OLDEST) (see ci/find-python)"; exit 2; }
 	$(PYTHON_OLDEST) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
-	$(OLDEST)/bin/python -m pip install --quiet -e '.[test]' -c ci/sphinx-oldest.txt
+	$(EDITABLE) $(OLDEST)/bin/python -m pip install --quiet -e '.[test]' -c ci/sphinx-oldest.txt
 	touch $@
 
 docs: $(VENV)/$(STAMP)

@@ -123,7 +123,12 @@ def check_contents(sdist: Path, wheel: Path) -> None:
         if f"sphinxext_qemudbus/interfaces/{f}" not in names
     ]
     problems += [f"wheel carries {name}" for name in names if STRAY.search(name)]
-    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "sphinxext_qemudbus").rglob("*.py"))
+    # Every file of the package folder: the code, py.typed and the data (the built-in deployments).
+    sources = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "sphinxext_qemudbus").rglob("*")
+        if p.is_file() and not STRAY.search(p.relative_to(ROOT).as_posix())
+    )
     problems += [f"wheel lacks {name}" for name in sources if name not in names]
     if problems:
         sys.exit("package: FAILED:\n  " + "\n  ".join(problems))

@@ -29,3 +29,5 @@ dbus_index_common_prefix = ["org.qemu."]
 html_theme = "alabaster"
 html_theme_options = {"page_width": "1200px", "sidebar_width": "240px"}
 html_title = "QEMU D-Bus interfaces"
+html_static_path = ["_static"]
+html_css_files = ["docs.css"]  # readable on a phone: the sidebar's contrast, nothing wider than the page

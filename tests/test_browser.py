@@ -7,6 +7,11 @@ overlap (the browser's own text boxes, ``getBBox``); the picture is drawn at its
 figure scrolling sideways rather than shrinking the text on a phone; and in a dark theme its text
 takes the theme's colour.  In the generated tables, long names break at their dots only.
 
+What a newcomer met (issue 23) is held here too: at 1280 px every frame is whole and in view, its
+outline unbroken by the labels that cross it; a note is as wide as its text needs; at 390 px no
+page is wider than the screen and the display page's sequence shows both its lanes; the sidebar's
+text keeps a WCAG AA contrast where a phone shows it on dark grey.
+
 Without Chromium and chromedriver the tests are skipped; CI sets ``QEMU_DBUS_REQUIRE_BROWSER=1``,
 which makes a missing browser an error instead.
 """
@@ -62,7 +67,7 @@ def driver() -> Iterator[Any]:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        problem = "selenium is not installed (pip install 'sphinxext-qemudbus[test]')"
+        problem = "selenium is not installed (make check installs it; or pip install -e '.[test]')"
     if problem:
         if os.environ.get("QEMU_DBUS_REQUIRE_BROWSER"):
             pytest.fail(f"QEMU_DBUS_REQUIRE_BROWSER is set but the browser tests cannot run: {problem}")
@@ -224,3 +229,156 @@ def test_long_names_in_tables_break_at_dots_only(driver: Any, docs: Path) -> Non
     for name in names:
         assert set(name["breaks"]) <= {"."}, name  # a line ends after a dot, never inside a word
     assert any(name["breaks"] for name in names), "at phone width some long name should wrap (at a dot)"
+
+
+# --- what a newcomer saw (issue 23): frames cut or broken, squeezed notes, pages too wide --------
+
+PAGES = [
+    "index.html",
+    "registry.html",
+    "extension.html",
+    *(f"interop/{p}.html" for p in ("index", "dbus", "dbus-display", "dbus-vmstate", "dbus-vnc", "dbus-policies")),
+]
+DIAGRAM_PAGES = ["interop/dbus.html", "interop/dbus-display.html", "interop/dbus-vmstate.html"]
+
+#: Each frame of each diagram: its box, and the parts of its outline the browser draws at the left
+#: and right edges (a stroked rect draws its whole edge; lines only where they are).
+FRAMES = """
+return Array.from(document.querySelectorAll('svg.dbus-diagram')).map(svg => {
+  const scroll = svg.closest('div.dbus-diagram-scroll');
+  const visible = scroll.getBoundingClientRect();
+  return Array.from(svg.querySelectorAll('g.dbus-d-frame-box')).map(group => {
+    const box = group.getBBox();
+    const screen = group.getBoundingClientRect();
+    const edges = {left: [], right: []};
+    for (const item of group.querySelectorAll('rect, line')) {
+      const style = getComputedStyle(item);
+      // The outline is what is stroked (a frame's faint fill is no border).
+      if (style.stroke === 'none' || !(parseFloat(style.strokeOpacity) > 0) || !(parseFloat(style.strokeWidth) > 0)) continue;
+      const b = item.getBBox();
+      for (const [side, x] of [['left', box.x], ['right', box.x + box.width]]) {
+        if (item.tagName === 'rect' && b.x <= x + 0.5 && x - 0.5 <= b.x + b.width) edges[side].push([b.y, b.y + b.height]);
+        if (item.tagName === 'line' && Math.abs(b.x - x) < 0.5 && b.width < 0.5) edges[side].push([b.y, b.y + b.height]);
+      }
+    }
+    return {box: [box.x, box.y, box.width, box.height], edges: edges,
+            right: screen.right, visible: visible.left + scroll.clientWidth};
+  });
+});
+"""
+
+
+def _gaps(spans: list[list[float]], top: float, bottom: float) -> list[tuple[float, float]]:
+    """The parts of [top, bottom] that no span covers."""
+    gaps, y = [], top
+    for start, end in sorted(spans):
+        if start > y + 0.5:
+            gaps.append((y, start))
+        y = max(y, end)
+    if y < bottom - 0.5:
+        gaps.append((y, bottom))
+    return gaps
+
+
+@pytest.mark.parametrize("page", DIAGRAM_PAGES)
+def test_frames_are_whole_unbroken_and_in_view_at_desktop(driver: Any, docs: Path, page: str) -> None:
+    """At 1280 px every frame is on screen, not behind the figure's scrollbar, and its outline
+    runs the whole height on both sides: no label cuts a gap in it."""
+    _show(driver, docs / page, DESKTOP)
+    for frames in driver.execute_script(FRAMES):
+        for frame in frames:
+            assert frame["right"] <= frame["visible"] + 0.5, f"a frame is cut at the figure's edge: {frame}"
+            _x, y, _width, height = frame["box"]
+            for side in ("left", "right"):
+                # Rounded corners aside (rx 6), the edge is drawn from top to bottom.
+                assert _gaps(frame["edges"][side], y + 6, y + height - 6) == [], (side, frame)
+
+
+NOTES = """
+return Array.from(document.querySelectorAll('svg.dbus-diagram g.dbus-d-note-row')).map(group => {
+  const texts = Array.from(group.querySelectorAll('text'));
+  const chars = texts.reduce((n, t) => n + t.textContent.length, 0);
+  const width = texts.reduce((w, t) => w + t.getBBox().width, 0);
+  return {text: texts.map(t => t.textContent).join(' '), lines: texts.length,
+          box: group.querySelector('rect').getBBox().width, char: width / chars,
+          view: group.ownerSVGElement.viewBox.baseVal.width};
+});
+"""
+#: A note may wrap its text, but not into a column narrower than this many characters (unless the
+#: picture itself is narrower).
+NOTE_CHARS = 30
+
+
+@pytest.mark.parametrize("page", DIAGRAM_PAGES)
+def test_a_note_is_as_wide_as_its_text_needs(driver: Any, docs: Path, page: str) -> None:
+    _show(driver, docs / page, DESKTOP)
+    for note in driver.execute_script(NOTES):
+        needed = min(len(note["text"]), NOTE_CHARS) * note["char"]
+        assert note["box"] >= min(needed, note["view"] - 20), note
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_is_wider_than_a_phone(driver: Any, docs: Path, page: str) -> None:
+    """At 390 px nothing pushes the page sideways: long names wrap, wide tables and pictures
+    scroll inside their own box."""
+    _show(driver, docs / page, PHONE)
+    wide = driver.execute_script(
+        "const width = document.documentElement.clientWidth;"
+        "return [document.documentElement.scrollWidth, width, Array.from(document.querySelectorAll('div.body *'))"
+        ".filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest('pre, div.dbus-diagram-scroll, div.dbus-table-scroll'))"
+        ".slice(0, 5).map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 50))];"
+    )
+    assert wide[0] <= wide[1], wide
+
+
+def test_every_lane_of_the_display_sequence_is_on_a_phone_screen(driver: Any, docs: Path) -> None:
+    _show(driver, docs / "interop/dbus-display.html", PHONE)
+    lanes = driver.execute_script(
+        "const svg = document.querySelector('svg.dbus-diagram');"
+        "const scroll = svg.closest('div.dbus-diagram-scroll');"
+        "const right = scroll.getBoundingClientRect().left + scroll.clientWidth;"
+        "return Array.from(svg.querySelectorAll('rect.dbus-d-lane-box')).map(box => [box.getBoundingClientRect().right, right]);"
+    )
+    assert len(lanes) == 2
+    for lane_right, visible_right in lanes:
+        assert lane_right <= visible_right + 0.5
+
+
+CONTRAST = """
+function rgba(text) { const v = text.match(/[\\d.]+/g).map(Number); return v.length === 3 ? [...v, 1] : v; }
+function luminance(c) {
+  const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+}
+function background(element) {
+  const layers = [];
+  for (let e = element; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let color = [255, 255, 255];
+  for (const c of layers.reverse()) color = color.map((v, i) => c[i] * c[3] + v * (1 - c[3]));
+  return color;
+}
+return Array.from(document.querySelectorAll('div.sphinxsidebar *')).filter(e =>
+  e.tagName !== 'SCRIPT' && e.getBoundingClientRect().width > 0 &&
+  Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())
+).map(e => {
+  const style = getComputedStyle(e);
+  const fg = luminance(rgba(style.color)), bg = luminance(background(e));
+  const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+  return {text: e.textContent.trim().slice(0, 40), ratio: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05),
+          large: size >= 24 || (bold && size >= 18.66)};
+});
+"""
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_sidebar_text_meets_wcag_aa_contrast(driver: Any, docs: Path, width: int) -> None:
+    """At a phone width the sidebar moves under the page, on dark grey: every text there,
+    the project's name in code font included, stays readable (WCAG AA: 4.5:1, 3:1 for large text)."""
+    _show(driver, docs / "index.html", width)
+    texts = driver.execute_script(CONTRAST)
+    assert any("sphinxext_qemudbus" in text["text"] for text in texts)
+    for text in texts:
+        assert text["ratio"] >= (3.0 if text["large"] else 4.5), text

@@ -266,7 +266,7 @@ def test_a_worker_that_dies_costs_its_file_not_the_run(
     assert [line for line in out if "[X008]" in line] == [
         f"{doomed}: error: the process checking this file died (killed, out of memory, or a crash); not checked [X008]"
     ]
-    assert len(out) == 1  # every other file was checked, and is clean
+    assert len([line for line in out if not line.startswith("    hint: ")]) == 1  # every other file is clean
 
 
 def test_a_file_name_that_is_not_utf8_is_checked_and_printed(
@@ -281,6 +281,6 @@ def test_a_file_name_that_is_not_utf8_is_checked_and_printed(
     for _ in range(2):  # filling the cache, then reading it
         assert main(["check", "--profile", "generic", "--select", "X012", str(folder)]) == 1
         assert (
-            capsys.readouterr().out
-            == f"{folder}/bad-\\udcff.xml:1:7: error: <interface> is missing its 'name' attribute [X012]\n"
+            capsys.readouterr().out.splitlines()[0]
+            == f"{folder}/bad-\\udcff.xml:1:7: error: <interface> is missing its 'name' attribute [X012]"
         )

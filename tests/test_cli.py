@@ -66,7 +66,8 @@ def test_warnings_pass_unless_strict(warns: Path) -> None:
 def test_errors_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--profile", "generic", "--select", "S", str(CORPUS / "bad-direction.xml")]) == 1
     out, _ = capsys.readouterr()
-    line = out.splitlines()[0]
+    heading, line = out.splitlines()[:2]
+    assert heading == f"{CORPUS / 'bad-direction.xml'}: in interface org.example.BadDirection1:"
     assert line.endswith("error: invalid direction 'inout'; expected 'in' or 'out' [S107]")
     assert line.startswith(f"{CORPUS / 'bad-direction.xml'}:5:30: ")
 

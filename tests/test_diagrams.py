@@ -271,6 +271,24 @@ def test_cli_writes_the_svg_of_the_same_links(registry: Registry, capsys: pytest
     assert "the network helper | the TPM helper" not in text
 
 
+def test_the_svg_draws_each_frame_whole_and_each_lifeline_once(registry: Registry) -> None:
+    """A label crosses a frame's border without cutting it (the border is one rounded box), and a
+    lifeline is one line that the picture's one mask hides under every label and note (the file
+    the CLI writes is the same picture)."""
+    diagram = deployment_diagram(registry, builtin_deployment("default"), "many-uids")
+    root = etree.fromstring(render_svg(diagram, id_prefix="p", standalone=True).encode())
+    boxes = root.findall(f".//{SVG}g[@class='dbus-d-frame-box']")
+    assert len(boxes) == len(diagram.frames)
+    assert all([child.tag for child in box] == [f"{SVG}rect"] for box in boxes)
+    (lifelines,) = root.findall(f".//{SVG}g[@class='dbus-d-lifelines']")
+    assert len(lifelines.findall(f"{SVG}line")) == len(diagram.lanes)
+    assert lifelines.get("mask") == "url(#p-holes)"
+    (mask,) = root.findall(f".//{SVG}mask")
+    assert mask.get("id") == "p-holes"
+    texts = [t for t in root.iter(f"{SVG}text") if "dbus-d-label" in (t.get("class") or "")]
+    assert len(mask.findall(f"{SVG}rect")) >= 1 + len(texts)  # the whole picture, then a hole per label
+
+
 # --- sequences -----------------------------------------------------------------------------------
 
 DISPLAY = """\

@@ -81,3 +81,22 @@ def test_names_in_tables_wrap_at_dots(app: Any, built: Callable[[Any], Any]) -> 
     page = built(app).html("index")
     assert '<span class="pre">org.<wbr>qemu.<wbr>VMState1</span>' in page
     assert '<span class="pre">org.<wbr>qemu.<wbr>Display1.<wbr>AudioInListener</span>' in page
+    # Each table scrolls in its own box rather than push a phone's page sideways.
+    assert page.count('<div class="dbus-table-scroll"><table class="dbus-table') == page.count(
+        '<table class="dbus-table'
+    )
+
+
+@pytest.mark.sphinx("html", testroot="diagrams", freshenv=True)
+def test_names_in_signatures_references_and_reference_entries_wrap_at_dots(
+    app: Any, built: Callable[[Any], Any]
+) -> None:
+    app.build()
+    page = built(app).html("reference")
+    # The signature, and a dotted literal of the doc comment (an error name).
+    assert '<span class="sig-name descname"><span class="pre">org.<wbr>qemu.<wbr>VMState1</span></span>' in page
+    assert re.search(
+        r'<code class="[^"]*\bdbus-name\b[^"]*"><span class="pre">org\.<wbr>qemu\.<wbr>VMState1</span>', page
+    )
+    # Text outside the reference entries is left alone.
+    assert '<span class="pre">org.<wbr>qemu.<wbr>VMState1</span>' not in built(app).html("broken")

@@ -587,6 +587,14 @@ def test_cli_exit_codes(files: dict[str, Path], capsys: pytest.CaptureFixture[st
     assert main(["diff", str(files["base"].parent), str(files["removed"].parent)]) == 1
 
 
+def test_cli_summary_counts_in_words(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """One interface is "1 interface", one error "1 error": the summary reads as a sentence."""
+    assert main(["diff", str(files["base"]), str(files["removed"])]) == 1
+    err = capsys.readouterr().err
+    assert f"qemu-dbus diff: 1 interface in {files['base']} against 1 in {files['removed']}: 1 error" in err
+    assert "1 interfaces" not in err
+
+
 def test_cli_json(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "--format", "json", str(files["base"]), str(files["removed"])]) == 1
     (row,) = json.loads(capsys.readouterr().out)

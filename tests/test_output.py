@@ -15,7 +15,7 @@ from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.cli import main
 from sphinxext_qemudbus.diagnostics.diagnostic import Diagnostic, Location, Severity
-from sphinxext_qemudbus.diagnostics.output import printable, render
+from sphinxext_qemudbus.diagnostics.output import grouped_text, printable, render
 from sphinxext_qemudbus.live.conform import compare_object, parse_reply
 from sphinxext_qemudbus.model.parser import parse_bytes, parse_string
 from sphinxext_qemudbus.model.registry import Registry
@@ -47,6 +47,12 @@ def test_a_hostile_name_is_one_printable_line(name: str) -> None:
     lines = text.splitlines()
     assert len(lines) == len(diagnostics)
     assert all(line.isprintable() for line in lines), lines
+    # check's report: a heading per interface (the name escaped too) and hints, each one line.
+    grouped = grouped_text(diagnostics, {"f.xml": ((1, name),)}).splitlines()
+    assert all(line.isprintable() for line in grouped), grouped
+    headings = [line for line in grouped if line.startswith("f.xml: in interface ")]
+    hints = [line for line in grouped if line.startswith("    hint: ")]
+    assert len(grouped) == len(diagnostics) + len(headings) + len(hints)
     github = render(diagnostics, "github").splitlines()
     assert len(github) == len(diagnostics)
     assert all(line.isprintable() for line in github)
@@ -58,8 +64,9 @@ def test_a_newline_in_a_name_cannot_forge_a_diagnostic(capsys: pytest.CaptureFix
     path = tmp_path / "f.xml"
     path.write_text(f'<node><interface name="org.example.A1"><method name="{forged}"/></interface></node>')
     main(["check", "--no-cache", "--profile", "generic", "--select", "D502", str(path)])
-    assert capsys.readouterr().out.splitlines() == [
-        f"{path}:1:40: warning: method X\\n/etc/passwd:1:1: error: all fine [S101] is not documented [D502]"
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        f"{path}: in interface org.example.A1:",
+        f"{path}:1:40: warning: method X\\n/etc/passwd:1:1: error: all fine [S101] is not documented [D502]",
     ]
 
 

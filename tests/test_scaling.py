@@ -18,6 +18,8 @@ import pytest
 from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.diagnostics.output import render
+from sphinxext_qemudbus.diagrams.sequence import parse_sequence
+from sphinxext_qemudbus.diagrams.svg import render_svg
 from sphinxext_qemudbus.live.conform import compare_object, parse_reply
 from sphinxext_qemudbus.model.parser import parse_bytes
 from sphinxext_qemudbus.model.registry import Registry
@@ -134,6 +136,34 @@ def test_a_peer_reply_costs_linear_work() -> None:
     assert large <= MAX_GROWTH * small, f"{small} lines of work at n={N}, {large} at n={10 * N}"
     live = parse_reply("org.qemu", "/org/qemu/Display1/VM", conform_reply(3)["reply"].decode())
     assert "L101" in {d.code for d in compare_object(REGISTRY, "org.qemu", live, "unix")}
+
+
+def crossing_sequence(n: int) -> list[str]:
+    """n participants and 2n rows, each an arrow or a note that crosses every lane to its right:
+    the shape that made a 162 KB page 287 MB of HTML, when each crossing cut each lifeline."""
+    lines = [f"participant c{k} client client {k}" for k in range(n)] + ["participant qemu qemu QEMU"]
+    for k in range(n):
+        lines.append(f"c{k} -> qemu: org.qemu.Display1.Keyboard.Press from client {k}")
+        lines.append(f"note c{k}, qemu: client {k} waits for the reply")
+    return lines
+
+
+def draw(lines: list[str]) -> str:
+    diagram, problems = parse_sequence(lines, REGISTRY, "lanes and rows")
+    assert not problems
+    return render_svg(diagram, id_prefix="d")
+
+
+def test_a_sequence_costs_work_and_output_linear_in_what_it_draws() -> None:
+    """Lanes times rows must not show: 10 times the lanes and 10 times the rows make about 10
+    times the work and the SVG, not 100 times."""
+    small_svg, large_svg = draw(crossing_sequence(N)), draw(crossing_sequence(10 * N))
+    assert len(large_svg) <= MAX_GROWTH * len(small_svg), (
+        f"{len(small_svg)} bytes at n={N}, {len(large_svg)} at n={10 * N}"
+    )
+    small = count_work(lambda: draw(crossing_sequence(N)))
+    large = count_work(lambda: draw(crossing_sequence(10 * N)))
+    assert large <= MAX_GROWTH * small, f"{small} lines of work at n={N}, {large} at n={10 * N}"
 
 
 def check_and_print(files: Files) -> None:

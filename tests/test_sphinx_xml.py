@@ -17,6 +17,7 @@ from sphinxext_qemudbus.sphinx.domain import DBusDomain
 def _text(page: str) -> str:
     """The visible text of a page, whitespace collapsed (and none before a colon: Sphinx 9 puts
     field-name colons in a span of their own)."""
+    page = page.replace("<wbr>", "")  # a place a long name may break, not a space
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).replace("\u2019", "'").split())
     return re.sub(r" :", ":", text)
 

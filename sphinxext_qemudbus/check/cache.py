@@ -191,7 +191,7 @@ def encode(summary: FileSummary) -> dict[str, Any]:
             [d.code, d.severity.value, [d.location.path, d.location.line, d.location.column], d.message, d.hint]
             for d in summary.diagnostics
         ],
-        "interfaces": [[name, sorted(platforms), line] for name, platforms, line in summary.interfaces],
+        "interfaces": [[name, sorted(platforms), line, first] for name, platforms, line, first in summary.interfaces],
         "objects": [list(entry) for entry in summary.objects],
         "references": [list(entry) for entry in summary.references],
         "resolved": [list(entry) for entry in summary.resolved],
@@ -221,11 +221,11 @@ def decode(path: str, text: str) -> FileSummary | None:
             Diagnostic(code, Severity(severity), Location(*where), message, hint)
             for code, severity, where, message, hint in zip(codes, severities, locations, messages, hints)
         )
-        interfaces = _table(data["interfaces"], (str, list, int))
-        names, platforms, lines = _columns(interfaces, 3)
+        interfaces = _table(data["interfaces"], (str, list, int, int))
+        names, platforms, lines, firsts = _columns(interfaces, 4)
         if not set(map(type, chain.from_iterable(platforms))) <= {str}:
             raise _Malformed
-        entries: tuple[InterfaceEntry, ...] = tuple(zip(names, map(frozenset, platforms), lines))
+        entries: tuple[InterfaceEntry, ...] = tuple(zip(names, map(frozenset, platforms), lines, firsts))
         objects = tuple(_table(data["objects"], (str, str)))
         references = tuple(_table(data["references"], _REFERENCE))
         resolved = tuple(_table(data["resolved"], _REFERENCE))

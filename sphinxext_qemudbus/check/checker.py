@@ -136,7 +136,8 @@ def check_paths(
         if cache is not None:
             cache.close()
     summaries = [cached[path] if path in cached else fresh[path][0] for path in files]
-    return CheckResult(len(files), _conclude(summaries, options), empty, notes)
+    scopes = {s.path: tuple((first, name) for name, _platforms, _line, first in s.interfaces) for s in summaries}
+    return CheckResult(len(files), _conclude(summaries, options), empty, notes, scopes)
 
 
 #: A summary and the digest of the bytes it was made from ("" when there were none).
@@ -214,7 +215,10 @@ def summarize(parsed: ParsedFile, options: CheckOptions) -> FileSummary:
     try:
         defined = parsed.interfaces
         checker.run(defined)
-        interfaces = tuple((i.name, platforms_of(i.conditions), i.location.line) for i in defined)
+        interfaces = tuple(
+            (i.name, platforms_of(i.conditions), i.location.line, i.doc.location.line if i.doc else i.location.line)
+            for i in defined
+        )
         own: dict[str, str] = {}
         for i in defined:
             own.setdefault(i.name, "interface")
@@ -273,7 +277,7 @@ def _conclude(
     diagnostics = [d for summary in summaries for d in summary.diagnostics]
     first: dict[tuple[str, str], tuple[str, int]] = {}
     for summary in summaries:
-        for name, platforms, line in summary.interfaces:
+        for name, platforms, line, _first in summary.interfaces:
             here = (summary.path, line)
             duplicate = None
             for platform in sorted(platforms):
@@ -500,9 +504,15 @@ class _FileChecker:
         owners = (interface,)
         present = {a.name for a in interface.annotations}
         if not present.issuperset(_REQUIRED_KEYS):
-            for name in _REQUIRED_KEYS:
-                if name not in present:
-                    self.report("M301", interface, f"interface {interface.name} lacks {name}", owners)
+            # One finding naming every missing key: an interface without metadata is one
+            # problem, not seven lines of it.
+            missing = [name for name in _REQUIRED_KEYS if name not in present]
+            what = (
+                missing[0]
+                if len(missing) == 1
+                else f"{len(missing)} of the {NAMESPACE}* annotations: {', '.join(m[len(NAMESPACE) :] for m in missing)}"
+            )
+            self.report("M301", interface, f"interface {interface.name} lacks {what}", owners)
         meta = interface_metadata(interface)
         bus_name_annotation = next((a for a in interface.annotations if a.name == NAMESPACE + "BusName"), None)
         if bus_name_annotation is not None:

@@ -53,6 +53,9 @@ class CheckResult:
     empty: list[str] = field(default_factory=list)
     #: What the user should hear about the run itself (a cache folder not used, and why).
     notes: list[str] = field(default_factory=list)
+    #: Path → (first line, name) of each interface the file defines, in file order: the first
+    #: line is that of its doc comment, where its findings start (see `output.grouped_text`).
+    scopes: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
 
 
 def content_digest(data: bytes) -> str:
@@ -64,8 +67,8 @@ def content_digest(data: bytes) -> str:
 # What the cross-file rules need from a file, as plain tuples: a file's summary crosses a process
 # boundary (and goes into the cache), and plain values are what pickle and JSON handle fastest.
 # Lines only: a column is computed from the file (`checker._Columns`) when a diagnostic needs it.
-#: (interface name, platforms it exists on, line)
-InterfaceEntry = tuple[str, frozenset[str], int]
+#: (interface name, platforms it exists on, line, first line: that of its doc comment if it has one)
+InterfaceEntry = tuple[str, frozenset[str], int, int]
 #: (interface the reference is in, role, target, line, column or 0)
 ReferenceEntry = tuple[str, str, str, int, int]
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 
 from .._version import __version__
 from ..check.checker import check_paths
 from ..check.summary import CheckOptions
-from ..diagnostics.output import FORMATS, error_line, fails, printable, render, summary
-from ..diagnostics.rules import GROUPS, PROFILES, RULES, expand_selection
+from ..diagnostics.output import FORMATS, error_line, fails, grouped_text, printable, render, summary
+from ..diagnostics.rules import GROUPS, PROFILES, RULES, Rule, expand_selection
+from ..model.metadata import KEYS, NAMESPACE
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_PATH = "interfaces/"
@@ -77,8 +79,13 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     rules = commands.add_parser(
         "rules",
-        help="list the rule codes",
-        description="List every rule: code, name, severity, profiles and what it checks.",
+        help="list the rule codes, or show some in full",
+        description="List every rule: code, name, severity, profiles and what it checks.  With CODEs, "
+        "show those rules in full: what each checks, how to fix it and, for the registry metadata "
+        "rules, every org.qemu.Registry.* key.",
+    )
+    rules.add_argument(
+        "codes", nargs="*", metavar="CODE", help="rules to show in full: codes (M301), prefixes (M3) or names"
     )
     rules.add_argument("--format", choices=("text", "json"), default="text", dest="fmt")
     rules.set_defaults(func=run_rules)
@@ -107,7 +114,10 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for note in result.notes:
         print(printable(f"qemu-dbus check: warning: {note}"), file=sys.stderr)
-    sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
+    if args.fmt == "text":
+        sys.stdout.write(grouped_text(result.diagnostics, result.scopes))
+    else:
+        sys.stdout.write(render(result.diagnostics, args.fmt, version=__version__))
     for folder in result.empty:
         print(error_line("check", f"{folder}: no *.xml file in this folder"), file=sys.stderr)
     if args.fmt == "text" and not args.quiet and result.files:
@@ -118,6 +128,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    try:
+        chosen = [rule for code, rule in RULES.items() if code in expand_selection(args.codes)] if args.codes else None
+    except ValueError as error:
+        print(error_line("rules", str(error)), file=sys.stderr)
+        return EXIT_USAGE
     if args.fmt == "json":
         import json
 
@@ -131,9 +146,12 @@ def run_rules(args: argparse.Namespace) -> int:
                 "doc": r.doc,
                 "hint": r.hint,
             }
-            for r in RULES.values()
+            for r in (chosen if chosen is not None else RULES.values())
         ]
         print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if chosen is not None:
+        sys.stdout.write("\n".join("\n".join(_rule_lines(rule)) + "\n" for rule in chosen))
         return EXIT_OK
     group = ""
     for rule in RULES.values():
@@ -143,3 +161,28 @@ def run_rules(args: argparse.Namespace) -> int:
         profiles = "" if len(rule.profiles) == len(PROFILES) else f" ({', '.join(rule.profiles)} profile)"
         print(f"  {rule.code}  {rule.name:<32} {rule.severity.value:<8}{profiles}  {rule.doc}")
     return EXIT_OK
+
+
+def _rule_lines(rule: Rule) -> list[str]:
+    """One rule in full, for ``qemu-dbus rules CODE``: the place the hints of ``check`` point to."""
+    profiles = "" if len(rule.profiles) == len(PROFILES) else f", {', '.join(rule.profiles)} profile only"
+    lines = [f"{rule.code}  {rule.name}  ({rule.severity.value}{profiles}; {rule.group})"]
+    lines += ["  " + line for line in _wrap(rule.doc, 96)]
+    if rule.hint:
+        lines += ["  " + line for line in _wrap(f"Fix: {rule.hint}", 96)]
+    if rule.code.startswith("M"):
+        lines += ["", f"  The {NAMESPACE}* annotations:"]
+        for key in KEYS:
+            required = "required" if key.required else "optional"
+            lines.append(f"    {key.key}  (on {' and '.join(key.applies_to)}, {required}): {_plain(key.value)}")
+            lines += ["      " + line for line in _wrap(_plain(key.doc), 92)]
+    return lines
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
+def _plain(text: str) -> str:
+    """The keys' documentation is reST: its literals read the same without the backquotes."""
+    return text.replace("``", "")

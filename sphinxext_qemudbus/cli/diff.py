@@ -12,7 +12,7 @@ from .._version import __version__
 from ..compat.diff import diff_interfaces
 from ..compat.gitbaseline import BaselineError, load_baseline, read_baseline_file
 from ..diagnostics.diagnostic import Diagnostic, Severity
-from ..diagnostics.output import FORMATS, counted, error_line, printable, render
+from ..diagnostics.output import FORMATS, counted, error_line, plural, printable, render
 from ..model.files import list_inputs
 from ..model.parser import ParsedFile, parse_file
 from ..model.registry import RegistryLocationError, registry_folder
@@ -101,9 +101,9 @@ def run_diff(args: argparse.Namespace) -> int:
         sys.stdout.write(render(problems, args.fmt, version=__version__))
         unread = sum(1 for d in problems if d.code in ("X006", "X007"))
         if unread:
-            return _fail(f"cannot compare: {unread} file{'s' if unread != 1 else ''} above could not be read")
+            return _fail(f"cannot compare: {plural(unread, 'file')} above could not be read")
         return _fail(
-            f"cannot compare: {len(problems)} XML error{'s' if len(problems) != 1 else ''} above "
+            f"cannot compare: {plural(len(problems), 'XML error')} above "
             "would make parts of the interfaces look removed; fix them first (qemu-dbus check shows them all)"
         )
     old_interfaces = [i for f in old_files for i in f.interfaces]
@@ -122,6 +122,7 @@ def run_diff(args: argparse.Namespace) -> int:
     sys.stdout.write(render(findings, args.fmt, version=__version__))
     counts = Counter(d.severity for d in findings)
     if args.fmt == "text" and not args.quiet:
-        compared = f"{len({i.name for i in old_interfaces})} interfaces in {old_label} against {len({i.name for i in new_interfaces})} in {', '.join(new_paths)}"
+        old_count, new_count = len({i.name for i in old_interfaces}), len({i.name for i in new_interfaces})
+        compared = f"{plural(old_count, 'interface')} in {old_label} against {new_count} in {', '.join(new_paths)}"
         print(printable(f"qemu-dbus diff: {compared}: {counted(findings) or 'no changes'}"), file=sys.stderr)
     return EXIT_INCOMPATIBLE if counts[Severity.ERROR] else EXIT_OK

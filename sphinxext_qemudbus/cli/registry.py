@@ -14,7 +14,6 @@ registry (`registry_folder`): every subcommand that reads it uses them.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -108,7 +107,8 @@ def _view_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"qemu-dbus registry: error: {message}", file=sys.stderr)
+    # Escaped whole: the names it quotes (matches, suggestions) come from the registry.
+    print(f"qemu-dbus registry: error: {printable(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -233,15 +233,13 @@ def run_list(args: argparse.Namespace) -> int:
 def _find(view: _View, name: str) -> Interface | int:
     """The interface ``name`` (a full name, or its last elements when they are unique), or the
     exit status after saying what is closest."""
-    names = [entry.interface.name for entry in view.full]
-    matches = [full for full in names if full == name or full.endswith("." + name)]
-    if len(matches) > 1 and name not in matches:
-        return _fail(f"'{printable(name)}' is ambiguous: {', '.join(matches)}")
-    if not matches:
-        close = _close_names(name, names)
-        hint = f"; did you mean {' or '.join(close)}?" if close else "; 'qemu-dbus registry list' lists them"
-        return _fail(f"no interface '{printable(name)}' in the registry{hint}")
-    found = name if name in matches else matches[0]
+    lookup = view.full.lookup(name)
+    if lookup.found is None:
+        problem = lookup.problem() or ""
+        return _fail(
+            problem if lookup.suggestions or lookup.ambiguous else f"{problem}; 'qemu-dbus registry list' lists them"
+        )
+    found = lookup.found
     if found not in view.registry:
         since = _since(view.full.interface(found))
         return _fail(f"{found} is not part of QEMU {release_text(view.release or (0, 0, 0))}: it exists since {since}")
@@ -250,17 +248,6 @@ def _find(view: _View, name: str) -> Interface | int:
         only = platform_label(frozenset(_platforms(interface)))
         return _fail(f"{found} does not exist on {view.platform} ({only} only)")
     return view.interface(interface)
-
-
-def _close_names(name: str, names: Sequence[str]) -> list[str]:
-    """Up to three registered names closest to ``name``, compared as typed: whole, without the
-    ``org.qemu.`` prefix, or by the last element alone."""
-    keys: dict[str, str] = {}
-    for full in names:
-        for key in (full, full.removeprefix("org.qemu."), full.rpartition(".")[2]):
-            keys.setdefault(key.lower(), full)
-    matches = difflib.get_close_matches(name.lower(), list(keys), n=6, cutoff=0.6)
-    return list(dict.fromkeys(keys[match] for match in matches))[:3]
 
 
 def _readable(code: str) -> str:

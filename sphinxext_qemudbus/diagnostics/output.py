@@ -8,13 +8,15 @@ escape through ``json``, and GitHub annotations through their own escapes and `p
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import groupby
 from typing import Any
 
 from .diagnostic import Diagnostic, Severity
-from .rules import RULES
+from .rules import GROUPS, RULES
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -54,6 +56,55 @@ def render(diagnostics: Sequence[Diagnostic], fmt: str, tool: str = "qemu-dbus",
     if fmt == "github":
         return "".join(printable(as_github(d)) + "\n" for d in diagnostics)
     return "".join(printable(d.format()) + "\n" for d in diagnostics)
+
+
+#: Where each rule group comes in a scope's findings: the XML, the D-Bus specification and the
+#: reserved prefix first (an interface outside ``org.qemu.`` makes its missing metadata moot),
+#: then metadata, design, documentation, references...: the order of the rule table.
+_GROUP_ORDER = {letter: index for index, letter in enumerate(GROUPS)}
+
+
+def grouped_text(diagnostics: Sequence[Diagnostic], scopes: Mapping[str, Sequence[tuple[int, str]]]) -> str:
+    """The text report of ``qemu-dbus check``: each file's findings interface by interface, under
+    a heading line ``PATH: in interface NAME:`` (as compilers say "In function"), the findings
+    about the file itself first.  Within each, the errors that make the rest moot come first
+    (errors, then warnings, then notes; in each, by rule group: a name outside the reserved
+    prefix before the metadata it lacks), then by place.  After a finding comes its hint, on an
+    indented line, the first time the file has it, with the command that says more.
+
+    ``diagnostics`` sorted by file; ``scopes`` gives, by path, the first line (the doc comment's)
+    and name of each interface.  Every line is `printable`; the work is linear in the findings."""
+    return "".join(printable(line) + "\n" for line in _grouped_lines(diagnostics, scopes))
+
+
+def _grouped_lines(diagnostics: Sequence[Diagnostic], scopes: Mapping[str, Sequence[tuple[int, str]]]) -> Iterator[str]:
+    for path, found in groupby(diagnostics, key=lambda d: d.location.path):
+        spans = sorted(scopes.get(path, ()))
+        starts = [first for first, _name in spans]
+        by_scope: dict[int, list[Diagnostic]] = {}
+        for d in found:
+            index = bisect.bisect_right(starts, d.location.line) - 1 if d.location.line else -1
+            by_scope.setdefault(index, []).append(d)
+        hinted: set[tuple[str, str]] = set()
+        for index in sorted(by_scope):
+            if index >= 0:
+                yield f"{path}: in interface {spans[index][1]}:"
+            for d in sorted(by_scope[index], key=_mooting_first):
+                yield d.format()
+                if d.hint and (d.code, d.hint) not in hinted:
+                    hinted.add((d.code, d.hint))
+                    more = "" if f"qemu-dbus rules {d.code}" in d.hint else f"  (more: qemu-dbus rules {d.code})"
+                    yield f"    hint: {d.hint}{more}"
+
+
+def _mooting_first(d: Diagnostic) -> tuple[int, int, int, int, str]:
+    return (
+        -d.severity.rank,
+        _GROUP_ORDER.get(d.code[:1], len(_GROUP_ORDER)),
+        d.location.line,
+        d.location.column,
+        d.code,
+    )
 
 
 def as_json(d: Diagnostic) -> dict[str, Any]:
@@ -136,14 +187,16 @@ def as_sarif(diagnostics: Sequence[Diagnostic], tool: str, version: str) -> dict
     }
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 interface``, ``2 interfaces``: a count and its noun, in the number that agrees (every
+    noun the tools count takes an ``s``)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def counted(diagnostics: Sequence[Diagnostic]) -> str:
     """``2 errors, 1 warning``: the findings by severity, worst first; empty when there are none."""
     counts = Counter(d.severity for d in diagnostics)
-    return ", ".join(
-        f"{counts[s]} {s.value}{'' if counts[s] == 1 else 's'}"
-        for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE)
-        if counts[s]
-    )
+    return ", ".join(plural(counts[s], s.value) for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE) if counts[s])
 
 
 def fails(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
@@ -158,5 +211,4 @@ def error_line(command: str, message: str) -> str:
 
 
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    checked = f"{files} file{'' if files == 1 else 's'} checked"
-    return f"{checked}: {counted(diagnostics) or 'no problems'}"
+    return f"{plural(files, 'file')} checked: {counted(diagnostics) or 'no problems'}"

@@ -308,7 +308,7 @@ _TABLE: tuple[Rule, ...] = (
         "outside-reserved-prefix",
         E,
         "Registry interfaces live under the reserved org.qemu. prefix ('org.qemux.Foo' and 'org.qemu' alone are not under it).",
-        "Name the interface org.qemu.<Name><version>.",
+        "Name the interface org.qemu.<Name><version>; to check a project of your own, use --profile generic.",
         _QEMU,
     ),
     Rule(
@@ -325,7 +325,7 @@ _TABLE: tuple[Rule, ...] = (
         "missing-metadata",
         E,
         "A registry interface lacks a required org.qemu.Registry.* annotation.",
-        "Add the annotation; the registry metadata page lists the keys.",
+        "Add the annotations it names; qemu-dbus rules M301 lists every key, its values and what it means.",
         _QEMU,
     ),
     Rule(
@@ -333,7 +333,7 @@ _TABLE: tuple[Rule, ...] = (
         "unknown-metadata-key",
         E,
         "An annotation in the org.qemu. namespace that the registry does not define.",
-        "Use one of the documented org.qemu.Registry.* keys.",
+        "Use one of the org.qemu.Registry.* keys that qemu-dbus rules M302 lists.",
         _QEMU,
     ),
     Rule(
@@ -341,7 +341,7 @@ _TABLE: tuple[Rule, ...] = (
         "bad-metadata-value",
         E,
         "A registry annotation with a value outside its allowed set or form.",
-        "See the registry metadata page for the allowed values.",
+        "Give one of the values qemu-dbus rules M303 lists for the key.",
         _QEMU,
     ),
     Rule(

@@ -10,14 +10,17 @@ Why a layout of our own rather than a graph-layout library: graphviz is a system
 neither frames around groups of nodes nor label placement.  This picture needs neither graph
 search nor crossing minimisation: lanes sit side by side in frame order, and every arrow gets a
 row of its own, so no two labels can share a place and the whole layout is one pass over the
-lanes and one over the rows (linear in the size of the diagram).  Text is set in a monospace
+lanes and one over the rows.  What it draws is linear too: one line per lifeline and one box
+per frame, whatever the number of rows; where a label or note crosses a lifeline, the lifeline
+is hidden by one mask of the picture (`Layout.holes`: a hole per text box), not cut into
+segments per row, which made a page of 1,000 lanes and rows hundreds of megabytes.  Frames are
+never cut: a label may cross a frame's border, which stays whole.  Text is set in a monospace
 font so that its width can be computed here, without a browser: the browser test checks the
-result (nothing clipped, no label over another).
+result (nothing clipped, no label over another, frames whole and in view, notes not squeezed).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import field
 from typing import Union
@@ -194,12 +197,16 @@ def wrap_text(text: str, max_chars: int) -> list[str]:
 
 MARGIN = 10.0
 PAD = 6.0
-FRAME_PAD = 6.0
+FRAME_PAD = 4.0
 LANE_GAP = 14.0
-FRAME_GAP = 8.0
+FRAME_GAP = 6.0
 LANE_CHARS = 11  # a lane's label wraps at this many characters
 MIN_LANE_WIDTH = 80.0
-MIN_WIDTH = 420.0
+#: The narrowest picture: two lanes and their labels fit a phone's column (about 310 px).
+MIN_WIDTH = 300.0
+#: A note wraps its text at no fewer characters than this (the picture's width permitting),
+#: however few lanes it spans: a note over one lane is not squeezed into it.
+NOTE_CHARS = 36
 HEAD = 9.0  # arrowhead length
 LEGEND_SAMPLE = 40.0
 
@@ -236,6 +243,12 @@ class Group:
     cls: str
     items: tuple[Text | Shape, ...]
     title: str = ""
+    #: Drawn through the layout's mask: hidden under every hole (the lifelines).
+    masked: bool = False
+
+
+#: A rectangle: (x, top, width, height).
+Box = tuple[float, float, float, float]
 
 
 @record(frozen=True)
@@ -243,6 +256,8 @@ class Layout:
     width: float
     height: float
     groups: tuple[Group, ...]
+    #: Where the masked groups are not drawn: the text boxes and notes the lifelines pass under.
+    holes: tuple[Box, ...] = ()
 
     def texts(self) -> list[Text]:
         return [item for group in self.groups for item in group.items if isinstance(item, Text)]
@@ -311,6 +326,10 @@ def _columns(diagram: Diagram, min_width: float) -> _Columns:
     lane_lines = [wrap_text(lane.label, LANE_CHARS) for lane in diagram.lanes]
     widest = max((len(line) for lines in lane_lines for line in lines), default=1)
     lane_width = max(MIN_LANE_WIDTH, text_width(widest, LANE_SIZE) + 2 * PAD)
+    # A frame's label wraps between words, inside the frame's padding: the lanes are wide enough
+    # for its longest word (a frame holds at least one lane).
+    longest = max((len(word) for frame in diagram.frames for word in frame.label.split()), default=0)
+    lane_width = max(lane_width, text_width(longest, LANE_SIZE) + 2 * PAD - 2 * FRAME_PAD)
     groups = _groups_of(diagram)
     # Spread the lanes when the labels need more room than the lanes take (a sequence of two).
     natural = MARGIN * 2 - FRAME_GAP
@@ -355,7 +374,7 @@ def layout(diagram: Diagram) -> Layout:
     columns = _columns(diagram, min_width)
     width = max(columns.right, min_width)
     right = width - MARGIN
-    obstacles: list[tuple[float, float, float, float]] = []  # text boxes lifelines must not cross
+    holes: list[Box] = []  # text boxes and notes the lifelines pass under
 
     # Frame labels, at the top of each frame.
     y = MARGIN
@@ -399,31 +418,32 @@ def layout(diagram: Diagram) -> Layout:
         else:
             group, y = _arrow(row, columns, y, right)
         row_groups.append(group)
-        obstacles += [_padded(item.box) for item in group.items if isinstance(item, Text)]
-        obstacles += [_shape_box(item) for item in group.items if isinstance(item, Shape) and item.tag == "rect"]
+        holes += [_padded(item.box) for item in group.items if isinstance(item, Text)]
+        holes += [_shape_box(item) for item in group.items if isinstance(item, Shape) and item.tag == "rect"]
     rows_bottom = y + 4
 
-    # Lifelines and frames run from the lanes to below the last row, around the texts they meet.
-    verticals = [columns.centers[lane.id] for lane in diagram.lanes]
-    verticals += [x for _, left, frame_right in columns.frames for x in (left, frame_right)]
-    cuts = _cuts(verticals, obstacles)
-    lifelines = [
-        _vertical(columns.centers[lane.id], lanes_top + lane_height, rows_bottom, cuts, "dbus-d-lifeline")
-        for lane in diagram.lanes
-    ]
+    # Lifelines run from the lanes to below the last row, one line each, under the mask; each
+    # frame is one box around its lanes, from its label to below the last row.
+    lifelines = Group(
+        "dbus-d-lifelines",
+        tuple(
+            _line(
+                columns.centers[lane.id],
+                lanes_top + lane_height,
+                columns.centers[lane.id],
+                rows_bottom,
+                "dbus-d-lifeline",
+            )
+            for lane in diagram.lanes
+        ),
+        masked=True,
+    )
     frame_groups: list[Group] = []
     for (_, left, frame_right), head in zip(columns.frames, frame_heads):
         bottom = rows_bottom + PAD
-        shapes: list[Text | Shape] = [
-            _rect(left, MARGIN, frame_right - left, bottom - MARGIN, "dbus-d-frame-fill", rx=6)
-        ]
-        shapes += [
-            _line(left + 6, MARGIN, frame_right - 6, MARGIN, "dbus-d-frame"),
-            _line(left + 6, bottom, frame_right - 6, bottom, "dbus-d-frame"),
-        ]
-        for x in (left, frame_right):
-            shapes += _vertical(x, MARGIN + 6, bottom - 6, cuts, "dbus-d-frame").items
-        frame_groups.append(Group("dbus-d-frame-box", tuple(shapes)))
+        frame_groups.append(
+            Group("dbus-d-frame-box", (_rect(left, MARGIN, frame_right - left, bottom - MARGIN, "dbus-d-frame", rx=6),))
+        )
         frame_groups.append(head)
 
     # The legend.
@@ -437,47 +457,18 @@ def layout(diagram: Diagram) -> Layout:
         legend_items += _block(text_x, y, lines, LABEL_SIZE, "dbus-d-legend")
         y += _block_height(len(lines), LABEL_SIZE) + 6
     height = y + MARGIN - 6
-    all_groups = [*frame_groups, *lifelines, *lane_groups, *row_groups, Group("dbus-d-legend-box", tuple(legend_items))]
-    return Layout(round(width), round(height), tuple(all_groups))
+    all_groups = [*frame_groups, lifelines, *lane_groups, *row_groups, Group("dbus-d-legend-box", tuple(legend_items))]
+    return Layout(round(width), round(height), tuple(all_groups), tuple(holes))
 
 
-def _padded(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+def _padded(box: Box) -> Box:
     x, y, w, h = box
     return (x - 3, y - 2, w + 6, h + 4)
 
 
-def _shape_box(shape: Shape) -> tuple[float, float, float, float]:
+def _shape_box(shape: Shape) -> Box:
     values = dict(shape.attributes)
     return (float(values["x"]), float(values["y"]), float(values["width"]), float(values["height"]))
-
-
-def _cuts(
-    xs: Sequence[float], obstacles: Sequence[tuple[float, float, float, float]]
-) -> dict[float, list[tuple[float, float]]]:
-    """For each vertical line at one of ``xs``, the spans of height where a text box covers it.
-    Each box finds the lines it covers by bisection, so the cost follows the boxes and the cuts
-    they make, not boxes times lines."""
-    order = sorted(set(xs))
-    cuts: dict[float, list[tuple[float, float]]] = {x: [] for x in order}
-    for ox, oy, ow, oh in obstacles:
-        for x in order[bisect.bisect_left(order, ox) : bisect.bisect_right(order, ox + ow)]:
-            cuts[x].append((oy, oy + oh))
-    return cuts
-
-
-def _vertical(x: float, top: float, bottom: float, cuts: dict[float, list[tuple[float, float]]], cls: str) -> Group:
-    """A vertical line from ``top`` to ``bottom`` with a gap wherever a text box covers ``x``."""
-    segments: list[Text | Shape] = []
-    y = top
-    for start, end in sorted(cuts.get(x, ())):
-        if start > y:
-            segments.append(_line(x, y, x, min(start, bottom), cls))
-        y = max(y, end)
-        if y >= bottom:
-            break
-    if y < bottom:
-        segments.append(_line(x, y, x, bottom, cls))
-    return Group(cls + "s", tuple(segments))
 
 
 def _arrow_classes(arrow: Arrow) -> str:
@@ -515,9 +506,16 @@ def _arrow(arrow: Arrow, columns: _Columns, y: float, right: float) -> tuple[Gro
 
 
 def _note(note: Note, columns: _Columns, y: float, right: float) -> tuple[Group, float]:
+    """A note over the lanes from ``first`` to ``last``, and at least as wide as `NOTE_CHARS`
+    characters of its text (or its whole text, when shorter): over one lane it reaches into the
+    room beside it, to the right, or to the left at the right edge."""
     first, last = sorted((columns.centers[note.first], columns.centers[note.last]))
     left = max(MARGIN, first - columns.lane_width / 2 + 4)
     box_right = min(right, last + columns.lane_width / 2 - 4)
+    wanted = text_width(min(len(note.text), NOTE_CHARS), LABEL_SIZE) + 2 * PAD
+    if box_right - left < wanted:
+        box_right = min(right, left + wanted)
+        left = max(MARGIN, box_right - wanted)
     lines = wrap_text(note.text, chars_in(box_right - left - 2 * PAD, LABEL_SIZE))
     height = 2 * PAD + _block_height(len(lines), LABEL_SIZE)
     items: list[Text | Shape] = [_rect(left, y, box_right - left, height, "dbus-d-note", rx=3)]

@@ -12,27 +12,29 @@ The description, one item per line (``#`` starts a comment)::
 
 ``participant ID ROLE [label]`` declares a lane (ROLE is a registry role, or ``bus`` for the bus
 daemon); ``FROM -> TO: NAME [remark]`` is a message: NAME is a registry method, signal or property
-(a property arrow reads it) by full name, or a standard ``org.freedesktop.DBus`` member; ``note
-FROM[, TO]: text`` spans the lanes from FROM to TO.
+(a property arrow reads it), or a standard ``org.freedesktop.DBus`` member, by its full name or its
+last elements when they are unique (``Console.RegisterListener``, as ``qemu-dbus registry show``
+takes names); ``note FROM[, TO]: text`` spans the lanes from FROM to TO.
 
 Every name is checked: a member the registry does not have (R605), a message in a direction the
 registry's roles do not allow (R606: a call from a role that does not call the interface, a
 signal from one that does not implement it), a participant nobody declared (R607), a line of no
 known form (R608), a participant declared twice or with an unknown role (R609).  Each problem is a
-`Diagnostic` at its line; the sequence is still drawn, without the faulty message.
+`Diagnostic` at its line, with the closest names when a name is unknown; the sequence is still
+drawn, without the faulty message.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.frozen import record
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import Member, Method, Property, Signal
 from ..model.metadata import ROLES
-from ..model.registry import Registry
+from ..model.registry import NameIndex, Registry, closest
 from .lanes import Arrow, Diagram, Lane, LegendEntry, Note, Row, Span, Table
 
 BUS_ROLE = "bus"
@@ -76,6 +78,7 @@ class Participant:
 
 
 def _registry_member(registry: Registry, name: str) -> tuple[str, Member] | None:
+    """The registry member of full name ``name``, with its interface."""
     interface, _, member = name.rpartition(".")
     if not interface or interface not in registry:
         return None
@@ -83,6 +86,13 @@ def _registry_member(registry: Registry, name: str) -> tuple[str, Member] | None
         if candidate.name == member:
             return interface, candidate
     return None
+
+
+def member_names(registry: Registry) -> NameIndex:
+    """What a message may name: a registry member or a standard member, by its full name or its
+    last elements (``Console.RegisterListener``, ``ListQueuedOwners``), as the CLI takes names."""
+    members = (name for name, kind in registry.objects().items() if kind != "interface")
+    return NameIndex((*members, *STANDARD), "member")
 
 
 def _short(interface: str, member: str) -> str:
@@ -104,6 +114,7 @@ class _Reader:
         self.participants: dict[str, Participant] = {}
         self.rows: list[Row] = []
         self.table: list[tuple[tuple[Span, ...], ...]] = []
+        self.members = member_names(registry)
 
     def report(self, code: str, index: int, message: str) -> None:
         self.diagnostics.append(diagnostic(code, Location(self.path, self.first_line + index), message))
@@ -131,15 +142,24 @@ class _Reader:
             self.report("R609", index, f"participant {pid!r} is declared twice")
             return
         if role not in (*ROLES, BUS_ROLE):
-            roles = ", ".join((*ROLES, BUS_ROLE))
-            self.report("R609", index, f"participant {pid!r} has the unknown role {role!r} (roles: {roles})")
+            roles = (*ROLES, BUS_ROLE)
+            self.report(
+                "R609",
+                index,
+                f"participant {pid!r} has the unknown role {role!r}{_did_you_mean(role, roles)} (roles: {', '.join(roles)})",
+            )
             return
         self.participants[pid] = Participant(pid, role, label or pid)
 
     def known(self, index: int, *ids: str) -> bool:
         missing = [pid for pid in ids if pid not in self.participants]
         for pid in missing:
-            self.report("R607", index, f"no participant {pid!r} (declare it with 'participant {pid} ROLE label')")
+            self.report(
+                "R607",
+                index,
+                f"no participant {pid!r}{_did_you_mean(pid, self.participants)} "
+                f"(or declare it with 'participant {pid} ROLE label')",
+            )
         return not missing
 
     def note(self, index: int, text: str) -> None:
@@ -162,12 +182,18 @@ class _Reader:
             self.report("R608", index, f"a message goes from one participant to another, not from {source!r} to itself")
             return
         sender, receiver = self.participants[source], self.participants[target]
+        named = self.members.lookup(name)
+        if named.found is None:
+            if named.ambiguous:
+                self.report("R605", index, named.problem() or "")
+            else:
+                hint = f"; did you mean {' or '.join(named.suggestions)}?" if named.suggestions else ""
+                self.report("R605", index, f"{name} is not a method, signal or property of a registry interface{hint}")
+            return
+        name = named.found
         found = _registry_member(self.registry, name)
         if found is None:
-            if name in STANDARD:
-                self.standard(index, sender, receiver, name, remark)
-                return
-            self.report("R605", index, f"{name} is not a method, signal or property of a registry interface")
+            self.standard(index, sender, receiver, name, remark)
             return
         interface, member = found
         metadata = self.registry.metadata(interface)
@@ -239,6 +265,11 @@ class _Reader:
         self.rows.append(arrow)
         number = str(len(self.table) + 1)
         self.table.append(((Span(number),), (Span(sender.label),), (Span(receiver.label),), message))
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = closest(name, known)
+    return f"; did you mean {' or '.join(repr(one) for one in close)}?" if close else ""
 
 
 def parse_sequence(

@@ -34,8 +34,7 @@ svg.dbus-diagram .dbus-d-label, svg.dbus-diagram .dbus-d-note-text, svg.dbus-dia
 svg.dbus-diagram .dbus-d-frame-label {{ font-weight: bold; }}
 svg.dbus-diagram .dbus-d-lane-box {{ fill: currentColor; fill-opacity: 0.07; stroke: currentColor; stroke-width: 1.2; }}
 svg.dbus-diagram .dbus-d-daemon {{ fill-opacity: 0.16; stroke-width: 2; }}
-svg.dbus-diagram .dbus-d-frame-fill {{ fill: currentColor; fill-opacity: 0.035; stroke: none; }}
-svg.dbus-diagram .dbus-d-frame {{ stroke: currentColor; stroke-opacity: 0.6; stroke-width: 1; }}
+svg.dbus-diagram .dbus-d-frame {{ fill: currentColor; fill-opacity: 0.04; stroke: currentColor; stroke-opacity: 0.35; stroke-width: 1; }}
 svg.dbus-diagram .dbus-d-lifeline {{ stroke: currentColor; stroke-opacity: 0.4; stroke-dasharray: 2 3; }}
 svg.dbus-diagram .dbus-d-arrow {{ stroke: currentColor; stroke-width: 1.4; fill: none; }}
 svg.dbus-diagram .dbus-d-p2p {{ stroke-dasharray: 6 4; }}
@@ -85,14 +84,32 @@ def svg_of_layout(
     out.append(f'<desc id="{escape(desc_id)}">{escape(diagram.description())}</desc>')
     if standalone:
         out.append(f"<style>svg.dbus-diagram {{ color: black; background: white; }}\n{CSS}</style>")
+    mask = f"{id_prefix}-holes"
+    out.append(_mask(mask, placed))
     for group in placed.groups:
-        out.append(_group(group, hrefs))
+        out.append(_group(group, hrefs, mask))
     out.append("</svg>")
     return "\n".join(out) + ("\n" if standalone else "")
 
 
-def _group(group: Group, hrefs: Mapping[str, str]) -> str:
-    parts = [f'<g class="{escape(group.cls)}">']
+def _mask(mask_id: str, placed: Layout) -> str:
+    """The picture's one mask: everywhere but the holes (white shows, black hides).  Masked
+    groups pass under every label and note with one element each, however many rows cross
+    them."""
+    width, height = _num(placed.width), _num(placed.height)
+    holes = "".join(
+        f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" height="{_num(h)}" fill="black"/>'
+        for x, y, w, h in placed.holes
+    )
+    return (
+        f'<defs><mask id="{escape(mask_id)}" maskUnits="userSpaceOnUse" x="0" y="0" width="{width}" height="{height}">'
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>{holes}</mask></defs>'
+    )
+
+
+def _group(group: Group, hrefs: Mapping[str, str], mask_id: str) -> str:
+    masked = f' mask="url(#{escape(mask_id)})"' if group.masked else ""
+    parts = [f'<g class="{escape(group.cls)}"{masked}>']
     if group.title:
         parts.append(f"<title>{escape(group.title)}</title>")
     for item in group.items:

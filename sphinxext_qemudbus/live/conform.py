@@ -305,7 +305,9 @@ def connect(address: str, timeout: float, deadline: float) -> Wire:
     try:
         from .wire import AddressError, WireError, connect_bus
     except ImportError as error:
-        raise LiveError("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'") from error
+        # The interpreter qemu-dbus runs on: the command installs where it is needed, from a
+        # checkout, a wheel or (once released) an index alike.
+        raise LiveError(f"qemu-dbus conform needs jeepney: {sys.executable} -m pip install 'jeepney>=0.8'") from error
     try:
         return connect_bus(address, min(time.monotonic() + timeout, deadline))
     except AddressError as error:

@@ -11,6 +11,7 @@ otherwise the registry that ships in the package (`packaged_registry`), which is
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -68,6 +69,88 @@ def registry_folder(explicit: str | os.PathLike[str] | None, setting: str) -> st
     elif not os.path.exists(path):
         raise RegistryLocationError(f"{where}: no such folder")
     return path
+
+
+# --- names as people type them ---------------------------------------------------------------
+
+
+#: How alike (difflib's ratio) a registered name must be to the typed one to be suggested, and
+#: how much less alike than the best a second suggestion may be.
+_ALIKE, _AS_ALIKE = 0.6, 0.1
+
+
+def closest(name: str, candidates: Iterable[str], limit: int = 3) -> tuple[str, ...]:
+    """Up to ``limit`` of ``candidates`` that look most like ``name`` (case aside), best first,
+    and only those nearly as alike as the best: the "did you mean" of every name a user gives
+    (an interface, a member, a participant, a role, a deployment).  The names come from files
+    that may be hostile: escape them where they are shown."""
+    folded: dict[str, str] = {}
+    for candidate in candidates:
+        folded.setdefault(candidate.lower(), candidate)
+    matcher = difflib.SequenceMatcher(b=name.lower())
+    scored: list[tuple[float, str]] = []
+    for key, candidate in folded.items():
+        matcher.set_seq1(key)
+        if matcher.real_quick_ratio() >= _ALIKE and matcher.quick_ratio() >= _ALIKE:
+            ratio = matcher.ratio()
+            if ratio >= _ALIKE:
+                scored.append((ratio, candidate))
+    scored.sort(key=lambda pair: -pair[0])
+    best = scored[0][0] if scored else 0.0
+    return tuple(candidate for ratio, candidate in scored[:limit] if ratio >= best - _AS_ALIKE)
+
+
+@record(frozen=True)
+class NameLookup:
+    """What a name a user typed means among the registered ones: ``found`` (the full name), or
+    the full names it is ambiguous between, or the closest names when it matches none."""
+
+    name: str
+    kind: str  # what is looked up, for the message: "interface", "member"
+    found: str | None = None
+    ambiguous: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = ()
+
+    def problem(self, where: str = "the registry") -> str | None:
+        """Why nothing was found, in one sentence (names as they are: escape it to show it), or
+        None when the name was found."""
+        if self.found is not None:
+            return None
+        if self.ambiguous:
+            return f"'{self.name}' is ambiguous: {', '.join(self.ambiguous)}"
+        hint = f"; did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"no {self.kind} '{self.name}' in {where}{hint}"
+
+
+class NameIndex:
+    """Registered names by what a user may type for each: the full name
+    (``org.qemu.Display1.Console``) or its last elements (``Display1.Console``, ``Console``),
+    which must then be unique.  The one lookup behind ``qemu-dbus registry show``, the
+    ``dbus-interface`` directive and the names of a ``dbus-sequence``, so that each accepts the
+    same short names and suggests the same way.  One entry per element of each name: linear in
+    the names."""
+
+    def __init__(self, names: Iterable[str], kind: str) -> None:
+        self.kind = kind
+        self._by_tail: dict[str, list[str]] = {}
+        for full in dict.fromkeys(names):
+            parts = full.split(".")
+            for start in range(len(parts)):
+                self._by_tail.setdefault(".".join(parts[start:]), []).append(full)
+
+    def lookup(self, name: str) -> NameLookup:
+        matches = self._by_tail.get(name, [])
+        if name in matches:
+            return NameLookup(name, self.kind, found=name)
+        if len(matches) == 1:
+            return NameLookup(name, self.kind, found=matches[0])
+        if matches:
+            return NameLookup(name, self.kind, ambiguous=tuple(sorted(matches)))
+        # Compared as typed: with the names' last elements, as many as the typed name has.
+        depth = name.count(".")
+        tails = closest(name, (tail for tail in self._by_tail if tail.count(".") == depth))
+        suggestions = dict.fromkeys(full for tail in tails for full in sorted(self._by_tail[tail]))
+        return NameLookup(name, self.kind, suggestions=tuple(suggestions)[:3])
 
 
 @record(frozen=True)
@@ -144,6 +227,10 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def lookup(self, name: str) -> NameLookup:
+        """Interface ``name``, by its full name or its last elements (`NameIndex`)."""
+        return NameIndex(self._entries, "interface").lookup(name)
 
     def entry(self, name: str) -> Entry:
         return self._entries[name]

@@ -54,7 +54,7 @@ from ..diagnostics.frozen import record
 from ..model.files import FileRefused, read_file
 from ..model.metadata import ROLES
 from ..model.names import bus_name_error
-from ..model.registry import Registry
+from ..model.registry import Registry, closest
 
 SCENARIOS = ("single-uid", "two-uids", "many-uids")
 SCENARIO_TITLES: Mapping[str, str] = {
@@ -281,9 +281,11 @@ def resolve_deployment(spec: str | None) -> Deployment:
         return load_deployment(spec)
     if spec in BUILTIN_DEPLOYMENTS:
         return builtin_deployment(spec)
+    close = closest(spec, BUILTIN_DEPLOYMENTS)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
     message = (
-        f"no built-in deployment {spec!r} (built-ins: {', '.join(BUILTIN_DEPLOYMENTS)}); "
-        "give a path to a .toml file instead"
+        f"no built-in deployment {spec!r}{hint} (built-ins: {', '.join(BUILTIN_DEPLOYMENTS)}; "
+        "or give the path of a .toml file)"
     )
     raise DeploymentError([DeploymentProblem(Location(spec), message)])
 

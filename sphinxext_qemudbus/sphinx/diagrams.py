@@ -14,8 +14,9 @@ D-Bus name a cross-reference).  HTML builders draw the inline SVG, its links tak
 resolved cross-references, and keep the table in a ``<details>`` element; every other builder
 (LaTeX, text, man...) gets the title and the table instead, never a broken image.
 
-Also here, because it is the same kind of HTML polish: in every ``dbus-table``, names wrap at
-their dots (``<wbr>``) instead of in the middle of a word.
+Also here, because it is the same kind of HTML polish: in every ``dbus-table``, reference and
+signature, names wrap at their dots (``<wbr>``) instead of in the middle of a word, and tables
+scroll sideways in their own box instead of pushing a phone's page.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class dbus_diagram_row(nodes.General, nodes.Element):
 
 
 NAME_CLASS = "dbus-diagram-name"
+#: The class of a literal in a reference entry that is a dotted name, which may break at its dots.
+NAME_LITERAL = "dbus-name"
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)+\Z")
 
 
 def _name_node(span: Span, docname: str) -> Node:
@@ -161,24 +165,42 @@ def _hrefs(node: dbus_diagram) -> dict[str, str]:
     return hrefs
 
 
-_DBUS_TABLE = re.compile(r'(<table class="[^"]*\bdbus-table\b[^"]*"[^>]*>)(.*?)(</table>)', re.DOTALL)
+#: The elements whose D-Bus names may break at their dots: the extension's tables, references to
+#: D-Bus objects, and the signatures of its object descriptions.  None of them nests in itself.
+_NAMED = re.compile(
+    r'<(?P<tag>table|code|dt) class="(?P<class>[^"]*\b(?:dbus-table|xref dbus|sig-object dbus|dbus-name)\b[^"]*)"[^>]*>'
+    r"(?P<content>.*?)</(?P=tag)>",
+    re.DOTALL,
+)
 _PRE = re.compile(r'(<span class="pre">)([^<]*\.[^<]*)(</span>)')
+#: In a signature, the name only (not a version in a badge).
+_SIGNATURE_NAME = re.compile(r'(<span class="sig-name descname"><span class="pre">)([^<]*)(</span>)')
 
 
 def _wrap_at_dots(body: str) -> str:
-    """In every ``dbus-table``, a ``<wbr>`` after each dot of a name: the browser may then break
-    ``org.qemu.Display1.AudioInListener`` after a dot, and nowhere else (the stylesheet lets the
-    name wrap only there).  The name's text stays whole, for copying and searching."""
+    """After each dot of a D-Bus name, a ``<wbr>``: in the extension's tables, references and
+    signatures, the browser may then break ``org.qemu.Display1.AudioInListener`` after a dot,
+    and nowhere else (the stylesheet lets these names wrap only there), so that a phone's
+    narrow page is not pushed sideways by a long name.  The name's text stays whole, for
+    copying and searching.  Each table goes into a box that scrolls sideways when it is still
+    wider than the page.  One pass over the page: linear in its size."""
 
     def names(match: re.Match[str]) -> str:
         start, name, end = match.groups()
         return start + name.replace(".", ".<wbr>") + end
 
-    def table(match: re.Match[str]) -> str:
-        head, content, tail = match.groups()
-        return head + _PRE.sub(names, content) + tail
+    def element(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        content = match.group("content")
+        head = whole[: match.start("content") - match.start()]
+        tail = whole[match.end("content") - match.start() :]
+        pieces = _SIGNATURE_NAME if match.group("tag") == "dt" else _PRE
+        wrapped = head + pieces.sub(names, content) + tail
+        if match.group("tag") == "table":
+            return f'<div class="dbus-table-scroll">{wrapped}</div>'
+        return wrapped
 
-    return _DBUS_TABLE.sub(table, body)
+    return _NAMED.sub(element, body)
 
 
 def on_html_page_context(
@@ -201,6 +223,14 @@ def on_doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> N
     if not html:
         for row in list(doctree.findall(dbus_diagram_row)):
             row.replace_self(row.children)
+        return
+    # In the extension's reference entries, a literal that is a dotted name (an error name in a
+    # doc comment, org.freedesktop.DBus.Error.Failed) breaks at its dots like the others.
+    for entry in doctree.findall(addnodes.desc):
+        if entry.get("domain") == "dbus":
+            for literal in entry.findall(nodes.literal):
+                if _DOTTED.match(literal.astext()):
+                    literal["classes"].append(NAME_LITERAL)
 
 
 def visit_diagram_html(translator: HTML5Translator, node: dbus_diagram) -> None:

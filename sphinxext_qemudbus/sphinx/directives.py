@@ -23,6 +23,7 @@ from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
 from ..diagnostics.diagnostic import Diagnostic, Severity
+from ..diagnostics.output import printable
 from ..diagnostics.rules import GROUPS, PROFILES, RULES
 from ..model.introspection import ALL_PLATFORMS, Interface, platform_label, platforms_of
 from ..model.metadata import KEYS, ROLE_DESCRIPTIONS, interface_metadata
@@ -40,7 +41,7 @@ from .domain import DBusDomain
 from .render import escape, render_file, render_interface
 from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
 from .rst import parse_generated
-from .sources import find_interface, parse_cached, registry_files
+from .sources import find_interface, parse_cached, registry_files, registry_index
 from .tables import table
 from .untrusted import parse_untrusted
 
@@ -100,15 +101,25 @@ class DBusInterfaceDirective(XMLDirective):
         if folder is None:
             return []  # the unusable registry was reported once, at conf.py
         lookup = find_interface(folder, name)
-        for path in lookup.read:
+        read = list(lookup.read)
+        if lookup.interface is None and lookup.parsed is None:
+            # Not a full name: the last elements of one (``Console``), as the CLI takes them.
+            # Having looked in every file, the page depends on all of them, as it should: a new
+            # interface can make a short name ambiguous.
+            named = registry_index(folder).interfaces.lookup(name)
+            if named.found is None:
+                problem = named.problem(f"the registry ({folder})") or ""
+                warn("missing-interface", printable(problem), self.get_location())
+            else:
+                lookup = find_interface(folder, named.found)
+                read += lookup.read
+        for path in dict.fromkeys(read):
             self.env.note_dependency(path)
-        if len(lookup.read) > 1 or lookup.interface is None:
+        if len(read) > 1 or lookup.interface is None:
             self.note_scan(folder)
         if lookup.parsed is not None:
             self.report(lookup.parsed.diagnostics)
         if lookup.interface is None:
-            if lookup.parsed is None:
-                warn("missing-interface", f"interface {name} is not in the registry ({folder})", self.get_location())
             return []
         assert lookup.parsed is not None
         if lookup.interface not in usable_interfaces(lookup.parsed):

@@ -569,6 +569,7 @@ class DBusMethod(DBusMember):
             parent += returns
 
     def transform_content(self, contentnode: addnodes.desc_content) -> None:
+        self.warn_fields_left_as_text(contentnode)
         fields = nodes.field_list()
         if "noreply" in self.options:
             fields += _text_field(
@@ -579,6 +580,34 @@ class DBusMethod(DBusMember):
                 ),
             )
         self.insert_fields(contentnode, fields, first=False)
+
+    def warn_fields_left_as_text(self, contentnode: addnodes.desc_content) -> None:
+        """The signature comes from the ``:arg:`` and ``:ret:`` lines of the content, read as
+        text; when the parser did not make them a field list (MyST without its ``fieldlist``
+        extension makes them a paragraph), the page would show them as raw text under a correct
+        signature, and ``-W`` would pass.  One warning, at the first such line, says why."""
+        lines = [index for index, line in enumerate(self.content) if _ARG_FIELD.match(line)]
+        if not lines:
+            return
+        for field_list in contentnode.findall(nodes.field_list):
+            for name in field_list.findall(nodes.field_name):
+                if re.match(r"(arg|ret)\b", name.astext()):
+                    return
+        source, offset = self.content.items[lines[0]]
+        myst = type(self.state).__module__.startswith("myst_parser")
+        # MyST numbers the content's lines from its first; reST (and generated text) from the
+        # start of the file.
+        line = self.lineno + self.content_offset + lines[0] + 1 if myst else int(offset) + 1
+        fix = (
+            'MyST parses field lists only with its fieldlist extension: add myst_enable_extensions = ["fieldlist"] to conf.py'
+            if myst
+            else "a field list needs a blank line before it and each field at the start of a line"
+        )
+        warn(
+            "field-list",
+            f"the :arg:/:ret: fields of {self.keyword} {self.names[0] if self.names else ''} are shown as plain text; {fix}",
+            f"{source}:{line}",
+        )
 
 
 def _parameter_list(args: Iterable[_SignatureArg]) -> addnodes.desc_parameterlist:

@@ -45,6 +45,7 @@ from ..security.deployment import (
     builtin_deployment_path,
     check_deployment,
     load_deployment,
+    resolve_deployment,
 )
 from ..security.policy import DEFAULT_LISTEN, build_config, snippet
 from ..security.trust import MemberFlow, MemberTrust, boundary_flows
@@ -87,6 +88,8 @@ class _PolicyDirective(SphinxDirective):
             else:
                 path = os.fspath(self.env.relfn2path(spec, self.env.docname)[1])
                 self.env.note_dependency(path)
+                if "/" not in spec and not spec.endswith(".toml") and not os.path.exists(path):
+                    resolve_deployment(spec)  # a misspelt built-in name: says so, with the closest
                 deployment = load_deployment(path)
         except DeploymentError as error:
             for problem in error.problems:

@@ -21,6 +21,8 @@ from sphinx.directives import ObjectDescription
 from ..diagnostics.rules import RULES
 from ..model.introspection import (
     ALL_PLATFORMS,
+    PLATFORM_LABELS,
+    PLATFORMS,
     Access,
     Annotation,
     Arg,
@@ -250,13 +252,22 @@ def render_member(
         if isinstance(first, Property):
             _property_validation(writer, validation_duties(metadata, first), line)
         else:
+            # The fields of every platform variant, written in the order of the signatures
+            # (what all platforms share, then Unix, then Windows) whatever the XML's order.
+            fields: list[tuple[int, int, Method | Signal, Arg, str, str, ValidationDuty | None]] = []
             for member in group:
                 assert isinstance(member, (Method, Signal))
                 duties = {id(duty.item): duty for duty in validation_duties(metadata, member)}
                 for index, arg in enumerate(member.args):
                     name = arg.name or f"arg{index}"
-                    _arg_field(writer, member, arg, name, member_platforms, duties.get(id(arg)), doc)
+                    for platform in _arg_platforms(member, arg, member_platforms):
+                        fields.append(
+                            (_PLATFORM_ORDER[platform], len(fields), member, arg, name, platform, duties.get(id(arg)))
+                        )
                     notes.append((name, arg.annotations))
+            described: dict[tuple[str, str, str], str] = {}
+            for _order, _index, member, arg, name, platform, duty in sorted(fields, key=lambda f: f[:2]):
+                _arg_field(writer, member, arg, name, platform, duty, doc, described)
             writer.blank(line)
         if trust is not None:
             _trust_note(writer, trust, line)
@@ -272,33 +283,51 @@ def _trust_note(writer: RestWriter, trust: MemberTrust, line: int) -> None:
     writer.blank(line)
 
 
+#: Fields shared by every platform first, then each platform in the order of `PLATFORMS` (the
+#: order of a member's signatures).
+_PLATFORM_ORDER = {"": 0, **{platform: index + 1 for index, platform in enumerate(PLATFORMS)}}
+
+
+def _arg_platforms(member: Method | Signal, arg: Arg, member_platforms: frozenset[str]) -> list[str]:
+    """The platforms an arg's field is written for: ``[""]`` when it exists wherever its member
+    does, else each platform of its own (an ``:arg-unix:`` field, an ``:arg-windows:`` field)."""
+    platforms = platforms_of(member.conditions + arg.conditions)
+    return [""] if platforms == member_platforms else sorted(platforms, key=_PLATFORM_ORDER.__getitem__)
+
+
 def _arg_field(
     writer: RestWriter,
     member: Method | Signal,
     arg: Arg,
     name: str,
-    member_platforms: frozenset[str],
+    platform: str,
     duty: ValidationDuty | None,
     doc: DocComment | None,
+    described: dict[tuple[str, str, str], str],
 ) -> None:
+    """One ``:arg:``/``:ret:`` field (``-PLATFORM`` qualified when ``platform`` is given).  The
+    description of an arg is written once: a later platform's variant of the same arg, with the
+    same description, points back to it (``described``: field, name and description → the
+    platform it was first written for), and keeps its own type and validation note."""
     field = "ret" if isinstance(member, Method) and arg.direction is Direction.OUT else "arg"
-    platforms = platforms_of(member.conditions + arg.conditions)
-    qualifiers = [""] if platforms == member_platforms else [f"-{p}" for p in sorted(platforms)]
     source = member.doc or doc
     param = source.param(arg.name) if source is not None and arg.name else None
     text = one_line(param.text) if param else ""
     text_line = param.location.line if param else arg.location.line
-    for qualifier in qualifiers:
-        writer.add(f":{field}{qualifier} {arg.type} {name}: {text}".rstrip(), text_line)
-        if duty is not None and duty.note:
+    first = described.setdefault((field, name, text), PLATFORM_LABELS.get(platform, "")) if text else ""
+    if platform and first and first != PLATFORM_LABELS[platform]:
+        text = f"as described for {first}, above."
+    qualifier = f"-{platform}" if platform else ""
+    writer.add(f":{field}{qualifier} {arg.type} {name}: {text}".rstrip(), text_line)
+    if duty is not None and duty.note:
+        with writer.indented():
+            where = _note_line(arg.annotations, arg.location.line)
+            writer.blank(where)
+            writer.add(".. container:: dbus-validation", where)
+            writer.blank(where)
             with writer.indented():
-                where = _note_line(arg.annotations, arg.location.line)
-                writer.blank(where)
-                writer.add(".. container:: dbus-validation", where)
-                writer.blank(where)
-                with writer.indented():
-                    writer.add(f"{_validated_by(duty.receivers)} {escape(duty.note)}", where)
-                writer.blank(where)
+                writer.add(f"{_validated_by(duty.receivers)} {escape(duty.note)}", where)
+            writer.blank(where)
 
 
 def _validated_by(receivers: Sequence[str]) -> str:

@@ -25,7 +25,8 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "installed with the extension) does not exist or holds no ``*.xml`` file.  Reported once, at "
     "``conf.py``; the directives that read the registry then render nothing.",
     "missing-interface": "A ``dbus-interface`` names an interface that no file of the registry "
-    "defines, or a ``dbus-registry`` names a folder without interfaces.",
+    "defines (the warning names the closest ones), or a short name that several interfaces end "
+    "with, or a ``dbus-registry`` names a folder without interfaces.",
     "duplicate-object": "Two descriptions of the same D-Bus object (by full name).  The warning "
     "gives both locations; links go to the description in the first document by name.",
     "deployment": "A ``dbus-policy``, ``dbus-trust-table`` or ``dbus-deployment`` (or the "
@@ -38,6 +39,10 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "unsafe-link": "A link in a doc comment whose target a browser would run or read locally "
     "(``javascript:``, ``data:``, ``vbscript:``, ``file:``... anything but a relative URL or "
     "``http``, ``https``, ``mailto`` and the like).  The text is kept, the link is not.",
+    "field-list": "The ``:arg:``/``:ret:`` fields of a hand-written ``dbus:method`` or "
+    "``dbus:signal`` were not parsed as a field list: the signature shows them, the page would show "
+    "them as raw text.  In MyST, enable its ``fieldlist`` extension "
+    '(``myst_enable_extensions = ["fieldlist"]``).',
     "outside-source": "A ``dbus-doc`` path that leads out of the source folder (or out of "
     "``dbusdoc_srctree`` when it is set).  The file is still rendered; set ``dbusdoc_srctree`` "
     "to the tree the XML lives in.",

@@ -17,7 +17,7 @@ from ..check.references import suffix_index
 from ..diagnostics.frozen import record
 from ..model.introspection import Interface
 from ..model.parser import ParsedFile, parse_file
-from ..model.registry import RELEASE_FILE, Registry, page_of, read_registry_file
+from ..model.registry import RELEASE_FILE, NameIndex, Registry, page_of, read_registry_file
 
 _Signature = tuple[int, int, int, int]
 _CACHE: dict[str, tuple[_Signature, ParsedFile]] = {}
@@ -97,6 +97,8 @@ class RegistryIndex:
     kinds: Mapping[str, str]
     suffixes: Mapping[str, tuple[str, ...]]
     pages: Mapping[str, str]
+    #: The interfaces by the names a directive may give them (``Console``), as the CLI takes them.
+    interfaces: NameIndex
 
     def page(self, name: str) -> str | None:
         return page_of(name, self.pages)
@@ -113,6 +115,7 @@ def registry_index(folder: str) -> RegistryIndex:
     if cached is not None and cached[0] == key:
         return cached[1]
     kinds = Registry([parse_cached(path) for path in paths]).objects()
-    index = RegistryIndex(kinds, suffix_index(kinds), read_registry_file(folder).pages)
+    interfaces = NameIndex((name for name, kind in kinds.items() if kind == "interface"), "interface")
+    index = RegistryIndex(kinds, suffix_index(kinds), read_registry_file(folder).pages, interfaces)
     _INDEX[folder] = (key, index)
     return index

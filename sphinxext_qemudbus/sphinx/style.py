@@ -51,9 +51,25 @@ div.admonition.dbus-deprecated { border-left: 4px solid #e8a598; }
 dl.field-list.dbus-metadata > dt { white-space: nowrap; }
 table.dbus-table { width: 100%; }
 table.dbus-table td p { margin: 0; }
-/* Long interface names wrap at their dots (the <wbr> the extension puts after each), never in
-   the middle of a word: each piece between two dots stays whole. */
-table.dbus-table td span.pre { white-space: normal; overflow-wrap: normal; word-break: normal; }
+/* Long D-Bus names wrap at their dots (the <wbr> the extension puts after each), never in the
+   middle of a word: each piece between two dots stays whole.  Other literals of a reference entry
+   (object paths, bus names) may break anywhere rather than push a phone's page sideways. */
+table.dbus-table td span.pre, code.xref.dbus span.pre, code.dbus-name span.pre,
+dt.sig-object.dbus span.sig-name span.pre {
+    white-space: normal; overflow-wrap: normal; word-break: normal;
+}
+dl.dbus-metadata code span.pre { white-space: normal; overflow-wrap: anywhere; }
+/* A reference entry's fields (a grid in Sphinx's stylesheet) shrink to the page, and a long word
+   of their text (an error name in a validation note) breaks rather than widen it. */
+dl.dbus dl.field-list > dd { min-width: 0; overflow-wrap: break-word; }
+dl.dbus dl.field-list > dt { word-break: normal; overflow-wrap: normal; }
+/* On a phone, a field's name goes above its text, which then has the page's width. */
+@media screen and (max-width: 600px) {
+    dl.dbus dl.field-list { display: block; }
+    dl.dbus dl.field-list > dd { margin-left: 1em; }
+}
+/* A table wider than the page scrolls in its own box. */
+div.dbus-table-scroll { overflow-x: auto; max-width: 100%; }
 /* Diagrams: inline SVG at its natural size (its text stays readable on a phone, the figure
    scrolls sideways instead); figures to compare sit side by side where the page is wide enough. */
 div.dbus-diagram-row { display: flex; flex-wrap: wrap; gap: 1em 1.5em; align-items: flex-start; }
