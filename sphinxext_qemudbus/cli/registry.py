@@ -61,7 +61,7 @@ def registry_path(args: argparse.Namespace, command: str) -> str | None:
     try:
         return registry_folder(args.registry, "--registry")
     except RegistryLocationError as error:
-        print(f"qemu-dbus {command}: error: {error}", file=sys.stderr)
+        print(f"qemu-dbus {command}: error: {printable(str(error))}", file=sys.stderr)  # it names the path
         return None
 
 
@@ -108,7 +108,8 @@ def _view_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"qemu-dbus registry: error: {message}", file=sys.stderr)
+    # Escaped whole: the names it quotes (matches, suggestions) come from the registry.
+    print(f"qemu-dbus registry: error: {printable(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
