@@ -209,7 +209,9 @@ def test_registry_errors_escape_the_names_they_quote(capsys: pytest.CaptureFixtu
     from the registry and the command line: a newline and a bidi override there must not forge a
     second line or reorder the first."""
     # Character references: a literal newline in an attribute would be read as a space.
-    for index, name in enumerate(("org.qemu.A&#10;forged: error: all fine&#x202e;.Console", "org.qemu.B&#x202e;.Console")):
+    for index, name in enumerate(
+        ("org.qemu.A&#10;forged: error: all fine&#x202e;.Console", "org.qemu.B&#x202e;.Console")
+    ):
         (tmp_path / f"{index}.xml").write_text(f'<node><interface name="{name}"/></node>')
     outputs = [
         run(capsys, "registry", "show", "Console", "--registry", str(tmp_path)),  # ambiguous
