@@ -17,8 +17,9 @@ The matrix tries, for every ordered pair of peers: every method of every registr
 and peer-to-peer) at its path, by unique name and by every name the target is primary owner of;
 property reads and introspection; a call at a wrong path and one without an interface; every
 signal unicast and broadcast; an unrequested reply and an unrequested error.  For every peer: RequestName of every name
-of the deployment and the registry and of a name nobody owns, and the bus-driver methods.  Then an
-outsider (a user the deployment does not list) tries to connect.
+of the deployment and the registry and of a name nobody owns, and the bus-driver methods.  Then
+root and an outsider (a user the deployment does not list) try to own those names, queueing
+allowed, while their owners hold them, and the outsider tries to connect.
 """
 
 from __future__ import annotations
@@ -691,6 +692,48 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
         )
 
 
+def _copy_peer(root: Path) -> Path:
+    """peer.py and a copy of jeepney in a folder every test user can read; peer.py's path."""
+    lib = root / "lib"
+    shutil.copytree(
+        Path(jeepney.__file__).parent, lib / "jeepney", ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
+    shutil.copy(HERE / "peer.py", lib / "peer.py")
+    for path in [lib, *lib.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return lib / "peer.py"
+
+
+def claim_names(
+    config: Callable[[str], str], bus_user: User, users: list[User], claimants: list[tuple[str, User, list[str]]]
+) -> list[dict[str, Any]]:
+    """Start dbus-daemon as ``bus_user`` on ``config(listen address)``, with ``users`` in the
+    passwd database, and let each claimant (label, user, names) connect and ask for the names,
+    queueing allowed.  Returns each claimant's outcome: ``ok``, ``outcome`` and ``names`` (name →
+    ``reply:u=N`` or ``error:NAME``), as `peer.connect_only` tells them."""
+    with Workdir() as work:
+        root = work.path
+        passwd, group = write_users(root, list(dict.fromkeys([*users, bus_user])))
+        sockets = root / "bus"
+        sockets.mkdir()
+        os.chown(sockets, bus_user.uid, bus_user.gid)
+        (root / "bus.conf").write_text(config(f"unix:path={sockets / 'socket'}"))
+        job = {
+            "mode": "claims",
+            "passwd": passwd,
+            "group": group,
+            "config": str(root / "bus.conf"),
+            "daemon_stderr": str(root / "daemon.err"),
+            "bus": {"uid": bus_user.uid, "gid": bus_user.gid},
+            "python": peer_python(),
+            "peer_script": str(_copy_peer(root)),
+            "claimants": [
+                {"label": label, "uid": u.uid, "gid": u.gid, "names": names} for label, u, names in claimants
+            ],
+        }
+        return list(run_runner(root, job)["claims"])
+
+
 def run_matrix(
     registry: Registry, deployment: Deployment, scenario: str, mutate: Callable[[str], str] | None = None
 ) -> MatrixReport:
@@ -713,11 +756,7 @@ def run_matrix(
         if mutate is not None:
             report.config = mutate(report.config)
         (root / "bus.conf").write_text(report.config)
-        lib = root / "lib"
-        shutil.copytree(
-            Path(jeepney.__file__).parent, lib / "jeepney", ignore=shutil.ignore_patterns("tests", "__pycache__")
-        )
-        shutil.copy(HERE / "peer.py", lib / "peer.py")
+        peer_script = _copy_peer(root)
         plans, logs = root / "plans", root / "logs"
         plans.mkdir()
         logs.mkdir()
@@ -740,9 +779,12 @@ def run_matrix(
                     "stderr": str(logs / f"{peer.id}.err"),
                 }
             )
-        for path in [lib, plans, *lib.rglob("*"), *plans.iterdir()]:
+        for path in [plans, *plans.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         other = outsider(deployment)
+        names = list(
+            dict.fromkeys([*deployment.names(), *(e.metadata.bus_name for e in registry if e.metadata.bus_name)])
+        )
         job = {
             "mode": "matrix",
             "passwd": passwd,
@@ -751,9 +793,13 @@ def run_matrix(
             "daemon_stderr": str(logs / "daemon.err"),
             "bus": {"uid": bus_user.uid, "gid": bus_user.gid},
             "python": peer_python(),
-            "peer_script": str(lib / "peer.py"),
+            "peer_script": str(peer_script),
             "peers": peers,
             "outsider": {"uid": other.uid, "gid": other.gid},
+            "intruders": [
+                {"label": "root (uid 0)", "uid": 0, "gid": 0, "names": names},
+                {"label": f"{OUTSIDER} (uid {other.uid})", "uid": other.uid, "gid": other.gid, "names": names},
+            ],
         }
         result = run_runner(root, job)
         report.seconds = float(result.get("seconds", 0.0))
@@ -763,6 +809,24 @@ def run_matrix(
             logs_text = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.iterdir()))
             raise RuntimeError(f"matrix run failed: {result['error']}\n{logs_text}")
     compare(report, probes, result)
+    for intruder in result["intruders"]:
+        # Refused means: disconnected once authenticated, or every name denied by the daemon.
+        claimed = intruder.get("names", {})
+        if not intruder.get("ok"):
+            refused = intruder.get("outcome") in ("disconnected", f"error:{ACCESS_DENIED}")
+            observed = str(intruder.get("outcome"))
+            for name in names:
+                report.checks.append(
+                    Check(scenario, "intruder", f"{intruder['label']} RequestName {name}", False, observed, refused)
+                )
+            continue
+        for name in names:
+            outcome = str(claimed.get(name, "missing"))
+            report.checks.append(
+                Check(
+                    scenario, "intruder", f"{intruder['label']} RequestName {name}", False, outcome, _is_denied(outcome)
+                )
+            )
     connect = result["outsider"]
     # Refused means refused by the daemon: disconnected once authenticated, or Hello denied.
     # Any other failure (no socket, no authentication, a crash) proves nothing about the policy.
