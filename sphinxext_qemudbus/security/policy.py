@@ -553,12 +553,13 @@ def _attribute_error(name: str, value: str) -> str | None:
 
 
 def input_problems(registry: Registry, deployment: Deployment) -> tuple[DeploymentProblem, ...]:
-    """Why a policy cannot be generated from ``registry`` and ``deployment``: every interface,
+    """Why a policy cannot be generated from ``registry`` and ``deployment``: the registry's
+    parse errors (a policy from part of it would deny what the rest allows); every interface,
     method and signal name of the registry that is not a valid D-Bus name (the policy writes
     them as rule attributes, and dbus-daemon reads ``*`` there as "any": a member named ``*``
     would let calls to any method through), at its line with the checker's code; then what
     `check_deployment` finds."""
-    problems: list[DeploymentProblem] = []
+    problems = [DeploymentProblem(d.location, f"registry: {d.message} [{d.code}]") for d in registry.errors]
     for entry in registry:
         interface = entry.interface
         problem = interface_name_error(interface.name)

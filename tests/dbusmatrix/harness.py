@@ -178,6 +178,98 @@ class Expectation:
         return member in DISCOVERY_METHODS and self.user(peer_id) in self.discovering_users
 
 
+# --- what a configuration grants, against what was asked ----------------------------------------
+
+
+def unasked_rules(config: str, registry: Registry, deployment: Deployment, scenario: str) -> list[str]:
+    """Every rule of ``config`` that grants more than the deployment asks in ``scenario``: a
+    user, a name, a message no intended message (`trust.bus_messages`) of that user needs, or a
+    wildcard.  Read from the XML as dbus-daemon reads it, rule by rule; empty when the
+    configuration is within what was asked.  (Whether it grants *enough* is the matrix's job.)"""
+    from lxml import etree
+
+    tree = etree.fromstring(config.encode(), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    messages = bus_messages(registry, deployment)
+    users = {str(user.uid): user for user in deployment.users(scenario) if deployment.peers_of(user, scenario)}
+    discovering = {
+        str(deployment.user_of(link.caller, scenario).uid)
+        for link in deployment_links(registry, deployment)
+        if not link.peer_to_peer and registry.metadata(link.interface).bus_name
+    }
+    answers = {(("send_type", kind), ("send_requested_reply", "true")) for kind in ("method_return", "error")} | {
+        (("receive_type", kind), ("receive_requested_reply", "true")) for kind in ("method_return", "error")
+    }
+    driver = {(("send_destination", DRIVER), ("send_interface", DRIVER), ("send_member", m)) for m in DRIVER_METHODS}
+    found: list[str] = []
+
+    def uid_of(peer_id: str) -> str:
+        return str(deployment.user_of(peer_id, scenario).uid)
+
+    def names_of(peer_id: str) -> tuple[str, ...]:
+        return deployment.addresses(peer_id)
+
+    def asked(uid: str, rule: dict[str, str]) -> bool:
+        if set(rule) == {"own"}:
+            return any(rule["own"] in peer.owns for peer in deployment.peers_of(users[uid], scenario))
+        key = tuple(rule.items())
+        if key in driver or (
+            key[:2] == (("send_destination", DRIVER), ("send_interface", DRIVER))
+            and rule.get("send_member") in DISCOVERY_METHODS
+            and uid in discovering
+        ):
+            return True
+        if "send_type" in rule:
+            return any(
+                uid_of(m.sender) == uid
+                and (m.type, m.interface, m.member)
+                == (rule["send_type"], rule.get("send_interface"), rule.get("send_member"))
+                and rule.get("send_path") == m.path
+                and (
+                    rule["send_destination"] in names_of(m.receiver)
+                    if "send_destination" in rule
+                    else not names_of(m.receiver)
+                )
+                for m in messages
+            )
+        if "receive_type" in rule:
+            return any(
+                uid_of(m.receiver) == uid
+                and (m.type, m.interface, m.member)
+                == (rule["receive_type"], rule.get("receive_interface"), rule.get("receive_member"))
+                and rule.get("receive_path") == m.path
+                and (
+                    rule["receive_sender"] in names_of(m.sender)
+                    if "receive_sender" in rule
+                    else m.type == "method_call" or not names_of(m.sender)
+                )
+                for m in messages
+            )
+        return False
+
+    for policy in tree.iter("policy"):
+        context, user = policy.get("context"), policy.get("user")
+        for element in policy:
+            if not isinstance(element.tag, str):
+                continue  # a comment
+            rule = {str(k): str(v) for k, v in element.attrib.items()}
+            text = f"<policy {'context=' + str(context) if context else 'user=' + str(user)}>: <{element.tag} {rule}>"
+            if any(value in ("*", "") for value in rule.values()):
+                found.append(f"{text}: a wildcard")
+            elif context == "mandatory":
+                if element.tag != "deny":
+                    found.append(f"{text}: the mandatory context only denies")
+            elif element.tag != "allow":
+                found.append(f"{text}: unexpected")
+            elif context == "default":
+                key = tuple(rule.items())
+                fixed = key in answers or key in driver or rule == {"receive_sender": DRIVER}
+                if not (fixed or (set(rule) == {"user"} and rule["user"] in users)):
+                    found.append(f"{text}: not asked")
+            elif user not in users or not asked(str(user), rule):
+                found.append(f"{text}: not asked")
+    return found
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 
