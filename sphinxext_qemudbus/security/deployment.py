@@ -23,6 +23,11 @@ A deployment is a small TOML file::
     owns = ["org.qemu.VMState1", "vm.helper.net"]  # well-known names it requests
     calls = ["..."]                        # optional: limit what it calls (default: all its role calls)
 
+Strings hold printable text (a ``description`` may also break lines): a control character would
+make the generated XML ill-formed, a format character (a bidi override) make it read otherwise.
+Users need a name and number of their own, neither ``root`` nor 0.  The file is read by the
+bounded TOML reader (`model.tomlfile`), and every problem is reported with its line.
+
 A name that several peers own is *shared* (they queue for it, as every ``org.qemu.VMState1`` helper
 does); a name only one peer owns is *exclusive*.  Callers reach a peer through its exclusive names
 when it has any, so a peer that merely queues for a shared name is never reachable through it.

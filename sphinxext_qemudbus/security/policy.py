@@ -12,12 +12,22 @@ How the rules are built (dbus-daemon's semantics are in ``shared/dbus-facts.md``
 * the ``default`` context lets the deployment's users connect, lets every peer answer the calls it
   receives (``send_requested_reply``: an unrequested reply stays denied) and receive the answers to
   its own calls, and opens the bus-driver methods client libraries need;
-* one ``<policy user=...>`` per user holds, for the peers running as that user, the names they own,
+* one ``<policy user=UID>`` per user holds, for the peers running as that user, the names they own,
   the methods they call (``send_destination`` + ``send_interface`` + ``send_member``, and
   ``send_path`` when the registry path is fixed), the signals they emit, and — a second fence on the
   receiving side — the calls and signals they accept;
 * the ``mandatory`` context, applied after every other rule, denies the bus-driver calls that would
   let a peer watch or reconfigure the bus.
+
+Users are named by uid: dbus-daemon resolves a user name through the passwd database of the
+machine it runs on, so a rule written with a name would grant whatever uid that machine gives it
+(a peer declared as ``root`` with uid 64502 handed its rights to uid 0).  The names stay in the
+comments.
+
+Nothing the registry or the deployment holds is trusted into a rule: `build_config` refuses
+invalid interface, method and signal names (dbus-daemon reads a lone ``*`` as a wildcard), a
+registry with XML errors, a listen address that is not one printable line, and checks every
+attribute of every rule it made against what that attribute may hold.
 
 Callers are given rules towards the *implementer's* names, never the other way round: a rule in a
 helper's policy that mentioned ``org.qemu.VMState1`` as a destination would let it reach every other
