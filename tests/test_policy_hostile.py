@@ -148,12 +148,17 @@ def test_sphinx_warns_at_the_directive_instead_of_aborting(
     assert len(warnings) == 1, warnings
     assert "deep.toml:" in warnings[0]
     assert "nested deeper than 32" in warnings[0]
-    # and a registry whose registry.toml nests too deep: the build goes on, its pages say so
-    folder = registry_copy(tmp_path, f'qemu-release = "10.1"\nx = {NESTED["mixed"]}\n')
+    # and a registry whose registry.toml nests too deep, with a method named "*": the build goes
+    # on, and each policy directive warns instead of showing a policy with a wildcard
+    folder = rename_member(tmp_path, "Load", "*")
+    (folder / RELEASE_FILE).write_text(f'qemu-release = "10.1"\nx = {NESTED["mixed"]}\n')
     args, kwargs = app_params
     again = make_app(*args, **{**kwargs, "confoverrides": {"dbus_registry_path": str(folder)}, "freshenv": True})
     again.build()
-    assert not [w for w in built(again).warnings() if "Recursion" in w]
+    warnings = built(again).warnings()
+    assert not [w for w in warnings if "Recursion" in w]
+    assert [w for w in warnings if "index.rst" in w and "invalid method name '*'" in w and "[S102]" in w]
+    assert 'send_member="*"' not in built(again).html("index")
 
 
 # --- control characters ----------------------------------------------------------------------------
