@@ -12,34 +12,37 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "ci" / "check_conflict_markers.py"
 
+# Markers are built, not written: this file is tracked too, and make conflicts reads it.
+OURS, BASE, SEPARATOR, THEIRS = "<" * 7, "|" * 7, "=" * 7, ">" * 7
+
 # What the merge of issue 14b left in docs/extension.rst: the closing paragraph of one side, the
 # separator, and the other side's section title (three headings were lost around it).
-LEFTOVER = """\
+LEFTOVER = f"""\
 Other builders (LaTeX, text, man) print the title and the table instead.
-=======
+{SEPARATOR}
 What doc comments may use
 -------------------------
 """
-UNRESOLVED = """\
+UNRESOLVED = f"""\
 Intro
-<<<<<<< HEAD
+{OURS} HEAD
 ours
-||||||| base
+{BASE} base
 base
-=======
+{SEPARATOR}
 theirs
->>>>>>> issue-14b
+{THEIRS} issue-14b
 """
-HEADINGS = """\
-=======
+HEADINGS = f"""\
+{SEPARATOR}
 Title
-=======
+{SEPARATOR}
 
 Missing
-=======
+{SEPARATOR}
 
 Setext
-=======
+{SEPARATOR}
 
 A long heading with a long underline
 ====================================
@@ -74,7 +77,7 @@ def test_a_lone_separator_is_found(repository: Path) -> None:
     track(repository, "page.rst", LEFTOVER)
     result = run(repository)
     assert result.returncode == 1
-    assert result.stdout == "page.rst:2: =======\n"
+    assert result.stdout == f"page.rst:2: {SEPARATOR}\n"
 
 
 def test_every_marker_of_an_unresolved_conflict_is_found(repository: Path) -> None:
@@ -86,7 +89,7 @@ def test_every_marker_of_an_unresolved_conflict_is_found(repository: Path) -> No
 
 def test_titles_adorned_with_seven_signs_are_not_markers(repository: Path) -> None:
     track(repository, "page.rst", HEADINGS)
-    track(repository, "README.md", "Setext\n=======\n\ntext\n")
+    track(repository, "README.md", f"Setext\n{SEPARATOR}\n\ntext\n")
     assert run(repository).returncode == 0
 
 
