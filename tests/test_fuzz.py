@@ -53,7 +53,7 @@ from sphinxext_qemudbus.security.deployment import (
 )
 from sphinxext_qemudbus.security.policy import generate_policy
 from sphinxext_qemudbus.sphinx.render import render_file, render_interface
-from tests.dbusmatrix.harness import MatrixUnavailable, check_available, unasked_rules, validate_configs
+from tests.dbusmatrix.harness import require_matrix, unasked_rules, validate_configs
 
 # A failing example is a whole file: let Hypothesis print it instead of failing on its size.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -456,12 +456,7 @@ def test_the_generated_configurations_load_in_a_real_dbus_daemon() -> None:
     """The configurations the test above accepted, each started in a real dbus-daemon under
     its bus user with its users in the passwd database: it prints its address and no warning
     (a rule it would drop, a user it cannot find).  Runs after the test above (file order)."""
-    try:
-        check_available()
-    except MatrixUnavailable as reason:
-        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
-            pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but dbus-daemon cannot run here: {reason}")
-        pytest.skip(f"no dbus-daemon under test users here: {reason}")
+    require_matrix()
     if not DAEMON_CONFIGS:
         pytest.skip("run with the test above: it collects the configurations")
     for result in validate_configs(DAEMON_CONFIGS):

@@ -10,7 +10,6 @@ combinations are printed at the end of the module.
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -25,11 +24,10 @@ from tests.dbusmatrix.harness import (
     ACCESS_DENIED,
     REQUESTED_ERROR,
     MatrixReport,
-    MatrixUnavailable,
     Probe,
     all_users,
-    check_available,
     claim_names,
+    require_matrix,
     run_matrix,
 )
 from tests.dbusmatrix.peer import connect_only
@@ -52,12 +50,7 @@ Matrix = Callable[[str, str], MatrixReport]
 def registry() -> Registry:
     """The registry, once this machine is known to run the matrix (else a skip, or a failure
     where CI requires the matrix)."""
-    try:
-        check_available()
-    except MatrixUnavailable as reason:
-        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
-            pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
-        pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
+    require_matrix()
     return Registry.load([REGISTRY])
 
 
