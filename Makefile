@@ -1,7 +1,8 @@
 # make docs   build the documentation into docs/_build/html
 # make check  install what is needed, then run every test (on the default Python with the newest
 #             Sphinx, and on Python 3.9 with Sphinx 5.3: QEMU's floor), the registry check, the
-#             compatibility gate, warnings-as-errors docs builds on both, and the packaging checks
+#             compatibility gate, warnings-as-errors docs builds on both, the packaging checks, and
+#             that no merge-conflict marker is left in a tracked file
 # make bench  benchmarks (see bench/)
 # make fuzz   the fuzz test (run briefly by make check) with many more examples and fresh seeds
 
@@ -20,7 +21,7 @@ FUZZ_EXAMPLES ?= 3000
 # a 10-line "BuildBackendWarning: Editable installation." that says nothing about this project.
 EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: all docs check lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu clean
+.PHONY: all docs check conflicts lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu clean
 
 all: check
 
@@ -41,7 +42,12 @@ docs: $(VENV)/$(STAMP)
 	$(BIN)/sphinx-build -b html -n --keep-going docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 
-check: lint test test-oldest registry compat docs-strict docs-oldest package
+check: conflicts lint test test-oldest registry compat docs-strict docs-oldest package
+
+# No merge-conflict marker left in a tracked file (a lone ======= reads as a reST adornment, so
+# the docs build alone does not notice one).
+conflicts: $(VENV)/$(STAMP)
+	$(BIN)/python ci/check_conflict_markers.py
 
 lint: $(VENV)/$(STAMP)
 	$(BIN)/ruff check sphinxext_qemudbus tests bench ci

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sphinxext_qemudbus.check.cache import CACHEDIR_SIGNATURE, SummaryCache, encode, open_cache
+from sphinxext_qemudbus.check.cache import CACHEDIR_SIGNATURE, SummaryCache, decode, encode, open_cache
 from sphinxext_qemudbus.check.checker import _summarize_path, check_paths
 from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.cli import main
@@ -84,10 +84,6 @@ def test_cache_keeps_itself_out_of_git_and_tags_itself(tmp_path: Path) -> None:
 
 
 def test_summaries_come_back_from_the_cache_unchanged() -> None:
-    import json
-
-    from sphinxext_qemudbus.check.cache import decode, encode
-    from sphinxext_qemudbus.check.checker import _summarize_path
     from sphinxext_qemudbus.model.files import collect_paths
 
     for folder, profile in ((CORPUS, "generic"), (REGISTRY, "qemu")):
@@ -142,6 +138,30 @@ def _tamper(cache: Path, text: str) -> None:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for table in tables:
             db.execute(f"UPDATE {table} SET summary = ?", (text,))
+
+
+def test_a_row_cannot_put_a_diagnostic_on_another_file(tmp_path: Path) -> None:
+    """A summary is about its own file: a tampered row whose diagnostic points at another file
+    (to blame it, or to hide a finding behind a fake one there) is a miss, not a finding."""
+    folder = tmp_path / "xml"
+    folder.mkdir()
+    shutil.copy(CORPUS / "bad-direction.xml", folder)
+    shutil.copy(REGISTRY / "org.qemu.VMState1.xml", folder)
+    options = CheckOptions("generic")
+    cache = tmp_path / "cache"
+    cold = check_paths([folder], options, jobs=1)
+    check_paths([folder], options, jobs=1, cache_dir=cache)
+    victim = str(folder / "org.qemu.VMState1.xml")
+    path = str(folder / "bad-direction.xml")
+    summary, _ = _summarize_path(path, options)
+    row = encode(summary)
+    row["diagnostics"].append(["S102", "error", [victim, 1, 1], "forged", ""])
+    with sqlite3.connect(cache / "check.sqlite3") as db:
+        db.execute("UPDATE file_results SET summary = ? WHERE path = ?", (json.dumps(row), path))
+    assert decode(path, json.dumps(row)) is None
+    warm = check_paths([folder], options, jobs=1, cache_dir=cache)
+    assert warm.diagnostics == cold.diagnostics
+    assert not [d for d in warm.diagnostics if d.location.path == victim]
 
 
 JSON = st.recursive(

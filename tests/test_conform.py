@@ -187,7 +187,10 @@ def test_interface_at_another_path_than_registered() -> None:
     ("names", "found"),
     [
         (BusFacts(":1.7", {"org.qemu": (":1.7",)}), []),
-        (BusFacts(":1.7", {"org.qemu": (":1.3", ":1.7")}), []),  # waiting in the queue counts
+        # org.qemu is QEMU's alone: queued behind another owner, QEMU gets none of the calls;
+        # another connection queued behind QEMU takes the name over when QEMU leaves
+        (BusFacts(":1.7", {"org.qemu": (":1.3", ":1.7")}), ["L105"]),
+        (BusFacts(":1.7", {"org.qemu": (":1.7", ":1.3")}), ["L105"]),
         (BusFacts(":1.7", {"org.qemu": (":1.3",)}), ["L105"]),
         (BusFacts(":1.7", {"org.qemu": ()}), ["L105"]),
         (BusFacts(":1.7", {}), []),  # the bus would not say
@@ -196,6 +199,18 @@ def test_interface_at_another_path_than_registered() -> None:
 )
 def test_the_bus_name_the_registry_gives(names: BusFacts, found: list[str]) -> None:
     assert codes(conform_with(VM, names)) == found
+
+
+def test_a_name_only_qemu_holds_names_who_else_is_in_its_queue() -> None:
+    (queued,) = conform_with(VM, BusFacts(":1.7", {"org.qemu": (":1.3", ":1.7")}))
+    assert "org.qemu only queues for org.qemu" in queued.message
+    assert "its owner :1.3 gets every call made to org.qemu" in queued.message
+    (behind,) = conform_with(VM, BusFacts(":1.7", {"org.qemu": (":1.7", ":1.3", ":1.4")}))
+    assert ":1.3 and :1.4 queue for org.qemu behind org.qemu" in behind.message
+    # Console_0 exports four registry interfaces reached at org.qemu: said once for the object
+    facts = BusFacts(":1.7", {"org.qemu": (":1.7", ":1.3")})
+    console = compare_object(REGISTRY, DEST, parse_reply(DEST, "/org/qemu/Display1/Console_0", CONSOLE), "unix", facts)
+    assert codes(console) == ["L105"]
 
 
 VM_TYPES = {"Name": "s", "UUID": "s", "ConsoleIDs": "au", "Interfaces": "as"}

@@ -231,6 +231,24 @@ def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
     assert "neither owns nor queues for org.qemu.VMState1" in json.loads(third.stdout)[0]["message"]
 
 
+def test_a_name_only_qemu_holds_has_one_owner(tmp_path: Path) -> None:
+    """QEMU requests org.qemu without refusing the queue (GDBus, no flags): when another
+    connection took the name first, QEMU waits behind it and every client talks to the other.
+    On a real daemon, conform says so from both ends: QEMU queued, and someone queued."""
+    vm = {path: xml for path, xml in TREE.items() if path != "/org/qemu/Display1/Console_0"}
+    with (
+        private_bus(tmp_path) as bus,
+        peer(bus, vm, tmp_path, "org.qemu") as impostor,
+        peer(bus, vm, tmp_path, "org.qemu", queue=True) as qemu,
+    ):
+        queued = conform("--address", bus, "--dest", qemu, "--object", "/org/qemu/Display1/VM", "--format", "json")
+        owner = conform("--address", bus, "--dest", "org.qemu", "--object", "/org/qemu/Display1/VM", "--format", "json")
+    assert findings(queued) == [("L105", f"{qemu}:/org/qemu/Display1/VM")], queued.stdout + queued.stderr
+    assert f"its owner {impostor} gets every call made to org.qemu" in json.loads(queued.stdout)[0]["message"]
+    assert findings(owner) == [("L105", "org.qemu:/org/qemu/Display1/VM")], owner.stdout + owner.stderr
+    assert f"{qemu} queues for org.qemu behind org.qemu" in json.loads(owner.stdout)[0]["message"]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -9,6 +9,11 @@ replaced, inserted, deleted) and structural, the shapes hostile input takes: the
 an element repeated thousands of times, pathological text (a run of spaces in a reference, a
 thousand attributes) inserted anywhere.
 
+The bus-policy generator gets deployments and registries of its own (at the end of the file):
+generated deployment files and renamed or mutated registry files go through ``policy``, which
+must refuse them with located problems or write a configuration that grants nothing unasked and
+that a real dbus-daemon loads.
+
 The time bound is generous (a second plus 200 microseconds a byte: a hundred times what a case
 takes here) so a loaded machine never fails it, and still catches quadratic work: 10,000 elements
 on one line took 20 s before the parser was made linear.
@@ -24,19 +29,31 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from sphinxext_qemudbus.check.checker import check_files
 from sphinxext_qemudbus.check.summary import CheckOptions
 from sphinxext_qemudbus.compat.diff import diff_interfaces
 from sphinxext_qemudbus.diagnostics.output import render
 from sphinxext_qemudbus.live.conform import BusFacts, compare_object, parse_reply
+from sphinxext_qemudbus.model.introspection import Property
+from sphinxext_qemudbus.model.metadata import ROLES
+from sphinxext_qemudbus.model.names import interface_name_error, member_name_error
 from sphinxext_qemudbus.model.parser import ParsedFile, parse_bytes
 from sphinxext_qemudbus.model.registry import Registry
-from sphinxext_qemudbus.security.deployment import SCENARIOS, builtin_deployment
+from sphinxext_qemudbus.security.deployment import (
+    SCENARIOS,
+    Deployment,
+    DeploymentError,
+    User,
+    builtin_deployment,
+    parse_deployment,
+)
 from sphinxext_qemudbus.security.policy import generate_policy
 from sphinxext_qemudbus.sphinx.render import render_file, render_interface
+from tests.dbusmatrix.harness import require_matrix, unasked_rules, validate_configs
 
 # A failing example is a whole file: let Hypothesis print it instead of failing on its size.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -90,8 +107,17 @@ def every_stage(data: bytes, original: ParsedFile | None) -> None:
         names = {i.name for i in parsed.interfaces}
         others = [f for f in registry().files if not {i.name for i in f.interfaces} & names]
         mutated = Registry([*others, parsed])
-        if not mutated.errors:
-            generate_policy(mutated, deployment, SCENARIOS[len(data) % len(SCENARIOS)])
+        refused = refusal_of(lambda: generate_policy(mutated, deployment, SCENARIOS[len(data) % len(SCENARIOS)]))
+        assert refused is None or refused.problems  # names it cannot trust, XML errors: located
+
+
+def refusal_of(function: Callable[[], object]) -> DeploymentError | None:
+    """The `DeploymentError` ``function`` raises, or None: any other exception fails the test."""
+    try:
+        function()
+    except DeploymentError as refusal:
+        return refusal
+    return None
 
 
 def conform_compares(reply: bytes, values: dict[str, str]) -> None:
@@ -265,3 +291,189 @@ def test_each_pathological_shape_alone_is_within_its_bound(shape: int) -> None:
     sample = next(s for s in SAMPLES if b"<method" in s)
     data = insert(sample, chunk * 2, where)
     within_bound(lambda: every_stage(data, parse_bytes(sample, "original.xml")), len(data))
+
+
+# --- policy: generated deployments and registries ------------------------------------------------
+#
+# Deployments drawn as files (most of them sensible, some values hostile), registries with a name
+# or the XML of one file changed, any scenario and listen address: `policy` either refuses with
+# located problems, or writes a configuration that is well-formed, grants nothing the deployment
+# did not ask for (`harness.unasked_rules`), and that a real dbus-daemon loads without a word.
+
+POLICY_REGISTRY = Registry.load([ROOT / "interfaces"])
+ROLE_IMPLEMENTS = {
+    role: sorted(e.interface.name for e in POLICY_REGISTRY if role in e.metadata.implementers) for role in ROLES
+}
+ROLE_CALLS = {role: sorted(e.interface.name for e in POLICY_REGISTRY if role in e.metadata.callers) for role in ROLES}
+HOSTILE_VALUES = [
+    "*", "", "org.*", ":1.2", "org.freedesktop.DBus", "a\x01b", "x\ny", "\u202e", "--", "]]>", "<!--", '"&<>',
+    "root", "a" * 300, "org.qemu", "org.qemu.VMState1", "\ufffe",
+]  # fmt: skip
+HOSTILE_NAMES = ["*", "", "a.b", "Lo ad", "1x", "\u00fc", "x" * 300, "\u202e", "org.*", "Load", "Save"]
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for character in value:
+        if character in '"\\':
+            out.append("\\" + character)
+        elif ord(character) < 0x20 or ord(character) == 0x7F:
+            out.append(f"\\u{ord(character):04x}")
+        else:
+            out.append(character)
+    return '"' + "".join(out) + '"'
+
+
+def toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(toml_string(value) for value in values) + "]"
+
+
+@st.composite
+def deployment_files(draw: st.DrawFn) -> str:
+    """A deployment file: QEMU, helpers, clients and a manager implementing and owning what their
+    roles do, under users of their own; now and then a value replaced by a hostile one."""
+
+    # At most one value per file is hostile (the one at position ``slot``, if there is one), so
+    # that about half of the files are valid and reach the generator and the daemon.
+    slot = draw(st.sampled_from(range(-40, 40)))
+    count = [0]
+
+    def maybe(value: str) -> str:
+        count[0] += 1
+        return draw(st.sampled_from(HOSTILE_VALUES)) if count[0] == slot else value
+
+    def user(k: int) -> str:
+        count[0] += 1
+        uid = draw(st.sampled_from([0, 2**32 - 1, 60000])) if count[0] == slot else 60000 + k
+        return f"{{ name = {toml_string(maybe(f'u{k}'))}, uid = {uid} }}"
+
+    roles = ["qemu", *draw(st.lists(st.sampled_from(["helper", "client", "manager"]), max_size=5))]
+    if draw(st.sampled_from([False] * 14 + [True])):  # (integers are drawn near 0 far more often)
+        roles.append("qemu")  # a second QEMU
+    lines = [f"[deployment]\nname = {toml_string(maybe('fuzz'))}\ndescription = {toml_string(maybe('d'))}\n"]
+    lines.append(f"[bus]\nuser = {user(0)}\n")
+    for k, role in enumerate(roles, start=1):
+        served, called = ROLE_IMPLEMENTS[role], ROLE_CALLS[role]
+        implements = draw(st.lists(st.sampled_from(served), unique=True, max_size=4)) if served else []
+        owns = sorted(
+            {
+                str(POLICY_REGISTRY.metadata(name).bus_name)
+                for name in implements
+                if POLICY_REGISTRY.metadata(name).bus_name and len(POLICY_REGISTRY.metadata(name).implementers) == 1
+            }
+        )
+        if role == "helper" and draw(st.booleans()):
+            owns.append(f"vm.helper.p{k}")
+        owns = [maybe(name) for name in owns] + ([maybe("x.y")] if draw(st.sampled_from([False] * 4 + [True])) else [])
+        peer = [
+            "[[peer]]",
+            f"id = {toml_string(maybe(f'p{k}'))}",
+            f"label = {toml_string(maybe(f'peer {k}'))}",
+            f"role = {toml_string(role)}",
+            f"user = {user(k)}",
+            f"implements = {toml_list([maybe(name) for name in implements])}",
+            f"owns = {toml_list(list(dict.fromkeys(owns)))}",
+        ]
+        if draw(st.sampled_from([False] * 3 + [True])):
+            peer.append(
+                f"calls = {toml_list([maybe(n) for n in draw(st.lists(st.sampled_from(called), unique=True, max_size=3))] if called else [])}"
+            )
+        lines.append("\n".join(peer) + "\n")
+    return "\n".join(lines)
+
+
+@st.composite
+def registry_variants(draw: st.DrawFn) -> tuple[Registry, bool]:
+    """The registry, or with one file changed: a method, signal or interface renamed (perhaps
+    to something that is no name), or the file's XML mutated.  With whether it still holds only
+    valid names."""
+    change = draw(st.sampled_from(["none", "none", "member", "interface", "xml"]))
+    if change == "none":
+        return POLICY_REGISTRY, True
+    index = draw(st.integers(0, len(SAMPLES) - 1))
+    data = SAMPLES[index]
+    if change == "xml":
+        data = draw(mutated([data]))
+    else:
+        element = b"<interface " if change == "interface" else draw(st.sampled_from([b"<method ", b"<signal "]))
+        start = data.find(element)
+        if start < 0:
+            return POLICY_REGISTRY, True
+        name_start = data.index(b'name="', start) + len(b'name="')
+        name_end = data.index(b'"', name_start)
+        new = draw(st.sampled_from(HOSTILE_NAMES)).encode()
+        data = data[:name_start] + new.replace(b"&", b"&amp;").replace(b'"', b"&quot;") + data[name_end:]
+    path = str(REGISTRY_FILES[index])
+    files = [parse_bytes(sample, str(p)) for p, sample in zip(REGISTRY_FILES, SAMPLES) if str(p) != path]
+    variant = Registry([*files, parse_bytes(data, path)])
+    valid = not any(
+        interface_name_error(e.interface.name)
+        or any(member_name_error(m.name) for m in e.interface.members if not isinstance(m, Property))
+        for e in variant
+    )
+    return variant, valid
+
+
+LISTENS = st.sampled_from(["unix:path=@SOCKET@"] * 12 + ["unix:path=@SOCKET@\x01", " x", ""])
+DAEMON_CONFIGS: list[tuple[str, str, User, list[User]]] = []
+
+
+@given(deployment_files(), registry_variants(), st.sampled_from(SCENARIOS), LISTENS)
+@example("", (POLICY_REGISTRY, True), "many-uids", "unix:path=@SOCKET@")  # the lock-down example
+@FUZZ
+def test_generated_deployments_and_registries_through_policy(
+    text: str, variant: tuple[Registry, bool], scenario: str, listen: str
+) -> None:
+    registry, valid_names = variant
+    text = text or (ROOT / "sphinxext_qemudbus" / "security" / "deployments" / "lockdown.toml").read_text()
+    outcome = policy_or_refusal(text, registry, scenario, listen)
+    if isinstance(outcome, DeploymentError):
+        assert outcome.problems
+        assert all(problem.location.path for problem in outcome.problems)
+        event(f"refused: {outcome.problems[0].message.split(':')[0][:40]}")
+        return
+    deployment, config = outcome
+    event("written")
+    assert valid_names, "a registry with a name that is no D-Bus name was trusted with a policy"
+    etree.fromstring(config.encode(), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    assert unasked_rules(config, registry, deployment, scenario) == []
+    users = list(dict.fromkeys([deployment.bus_user, *(peer.user for peer in deployment.peers)]))
+    DAEMON_CONFIGS.append((f"example {len(DAEMON_CONFIGS)}", config, deployment.bus_user_in(scenario), users))
+
+
+def policy_or_refusal(
+    text: str, registry: Registry, scenario: str, listen: str
+) -> tuple[Deployment, str] | DeploymentError:
+    try:
+        deployment = parse_deployment(text, "fuzz.toml")
+        return deployment, generate_policy(registry, deployment, scenario, listen)
+    except DeploymentError as refusal:
+        return refusal
+
+
+def test_the_generated_configurations_load_in_a_real_dbus_daemon() -> None:
+    """The configurations the test above accepted, each started in a real dbus-daemon under
+    its bus user with its users in the passwd database: it prints its address and no warning
+    (a rule it would drop, a user it cannot find).  Runs after the test above (file order)."""
+    require_matrix()
+    if not DAEMON_CONFIGS:
+        pytest.skip("run with the test above: it collects the configurations")
+    for result in validate_configs(DAEMON_CONFIGS):
+        assert result["address"].startswith("unix:path="), result
+        assert result["stderr"] == "", f"{result['label']}: {result['stderr']}"
+
+
+def test_unasked_rules_sees_a_widened_policy() -> None:
+    """The oracle can fail: a name, a wildcard and a message nobody asked for."""
+    lockdown = builtin_deployment("lockdown")
+    config = generate_policy(POLICY_REGISTRY, lockdown, "many-uids")
+    assert unasked_rules(config, POLICY_REGISTRY, lockdown, "many-uids") == []
+    for extra in (
+        '<allow own="org.qemu"/>',
+        '<allow send_destination="*"/>',
+        '<allow send_destination="vm.helper.tpm" send_interface="org.qemu.VMState1" send_member="Save" '
+        'send_path="/org/qemu/VMState1" send_type="method_call"/>',
+    ):
+        widened = config.replace('<allow own="vm.helper.net"/>', f'<allow own="vm.helper.net"/>{extra}')
+        assert len(unasked_rules(widened, POLICY_REGISTRY, lockdown, "many-uids")) == 1, extra

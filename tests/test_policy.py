@@ -100,9 +100,10 @@ def test_scenarios_map_peers_onto_users(registry: Registry) -> None:
         ]
         for s in SCENARIOS
     }
-    assert users["single-uid"] == ["qemu"]
-    assert users["two-uids"] == ["qemu-bus", "qemu"]
-    assert users["many-uids"] == ["qemu", "qemu-net", "qemu-tpm", "qemu-viewer", "qemu-vnc", "qemu-manager"]
+    # by uid: qemu, qemu-bus; qemu, qemu-net, qemu-tpm, qemu-viewer, qemu-vnc, qemu-manager
+    assert users["single-uid"] == ["64501"]
+    assert users["two-uids"] == ["64500", "64501"]
+    assert users["many-uids"] == ["64501", "64502", "64503", "64504", "64505", "64506"]
     single = generate_policy(registry, deployment, "single-uid")
     assert "NO ISOLATION" in single
     assert "NO ISOLATION" not in generate_policy(registry, deployment, "many-uids")
@@ -111,13 +112,13 @@ def test_scenarios_map_peers_onto_users(registry: Registry) -> None:
 def test_connect_rules_list_exactly_the_peers_users(registry: Registry) -> None:
     text = generate_policy(registry, builtin_deployment("lockdown"), "many-uids")
     connect = [r["user"] for r in rules(text, context="default") if "user" in r]
-    assert connect == ["qemu", "qemu-net", "qemu-tpm"]
+    assert connect == ["64501", "64502", "64503"]  # qemu, qemu-net, qemu-tpm
 
 
 def test_lockdown_helper_policies_by_hand(registry: Registry) -> None:
     """Written out: what each helper's policy may and may not contain."""
     text = generate_policy(registry, builtin_deployment("lockdown"), "many-uids")
-    net = rules(text, user="qemu-net")
+    net = rules(text, user="64502")  # qemu-net
     assert {r["own"] for r in net if "own" in r} == {"org.qemu.VMState1", "vm.helper.net"}
     assert not [r for r in net if r.get("send_type") == "method_call"], "a helper calls nothing"
     assert not [r for r in rules(text) if r.get("send_destination") == "org.qemu.VMState1"], (
@@ -139,7 +140,7 @@ def test_lockdown_helper_policies_by_hand(registry: Registry) -> None:
             "receive_type": "method_call",
         },
     ]
-    qemu = rules(text, user="qemu")
+    qemu = rules(text, user="64501")
     assert {
         (r["send_destination"], r["send_member"]) for r in qemu if r.get("send_interface") == "org.qemu.VMState1"
     } == {
@@ -198,7 +199,7 @@ def test_calls_list_narrows_a_peer(registry: Registry, tmp_path: Path) -> None:
     text = text.replace('id = "viewer"', 'id = "viewer"\ncalls = ["org.qemu.Display1.Keyboard"]')
     deployment = parse_deployment(text, "narrow.toml")
     assert not check_deployment(deployment, registry)
-    viewer = rules(generate_policy(registry, deployment, "many-uids"), user="qemu-viewer")
+    viewer = rules(generate_policy(registry, deployment, "many-uids"), user="64504")  # qemu-viewer
     called = {r["send_interface"] for r in viewer if r.get("send_type") == "method_call"}
     standard = {
         "org.freedesktop.DBus.Properties",

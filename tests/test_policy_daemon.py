@@ -9,7 +9,7 @@ combinations are printed at the end of the module.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -18,14 +18,16 @@ from pathlib import Path
 import pytest
 
 from sphinxext_qemudbus.model.registry import Registry
-from sphinxext_qemudbus.security.deployment import builtin_deployment
+from sphinxext_qemudbus.security.deployment import Deployment, User, builtin_deployment
+from sphinxext_qemudbus.security.policy import generate_policy
 from tests.dbusmatrix.harness import (
     ACCESS_DENIED,
     REQUESTED_ERROR,
     MatrixReport,
-    MatrixUnavailable,
     Probe,
-    check_available,
+    all_users,
+    claim_names,
+    require_matrix,
     run_matrix,
 )
 from tests.dbusmatrix.peer import connect_only
@@ -48,12 +50,7 @@ Matrix = Callable[[str, str], MatrixReport]
 def registry() -> Registry:
     """The registry, once this machine is known to run the matrix (else a skip, or a failure
     where CI requires the matrix)."""
-    try:
-        check_available()
-    except MatrixUnavailable as reason:
-        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
-            pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
-        pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
+    require_matrix()
     return Registry.load([REGISTRY])
 
 
@@ -340,6 +337,64 @@ def test_an_unrequested_error_is_refused_at_both_ends(registry: Registry) -> Non
     assert all(check.observed.startswith("not delivered") for check in errors)
     assert all("Rejected receive message" in check.observed for check in errors)
     assert not any(check.ok for check in errors)
+
+
+# --- users are named by uid ---------------------------------------------------------------------------
+
+
+def _helper_named_root() -> Deployment:
+    """The lock-down deployment with the network helper's user named ``root`` (uid 64502): a
+    deployment file may not say so any more, one built in code still can."""
+    lockdown = builtin_deployment("lockdown")
+    net = dataclasses.replace(lockdown.peer("net"), user=User("root", 64502))
+    return dataclasses.replace(lockdown, peers=tuple(net if peer.id == "net" else peer for peer in lockdown.peers))
+
+
+def test_a_user_named_root_has_its_uids_rights_and_root_none(registry: Registry) -> None:
+    """dbus-daemon resolves a policy's user name through its passwd database: written by name,
+    the helper's policy went to uid 0, and root owned the helper's names.  Written by uid, the
+    helper (uid 64502) has exactly its rights, and root cannot even connect."""
+    report = run_matrix(registry, _helper_named_root(), "many-uids")
+    assert not report.failures, [f"{f.description}: {f.observed}" for f in report.failures]
+    intruders = [check for check in report.checks if check.kind == "intruder" and check.description.startswith("root")]
+    assert intruders
+    assert all(check.observed == "disconnected" for check in intruders)
+
+
+def test_by_name_root_took_the_helpers_names_by_uid_nobody_does(registry: Registry) -> None:
+    """Item 7 of issue 21 on the daemon: the same policy written by name, as it was, let a uid 0
+    process queue for the helper's names and shut the helper (uid 64502) out; written by uid,
+    the helper gets them and root does not even connect."""
+    deployment = _helper_named_root()
+    bus = deployment.bus_user_in("many-uids")
+    helper = deployment.peer("net").user
+    names = list(deployment.peer("net").owns)
+    claimants = [("root", User("root", 0), names), ("the helper", helper, names)]
+
+    def by_uid(listen: str) -> str:
+        return generate_policy(registry, deployment, "many-uids", listen)
+
+    def by_name(listen: str) -> str:
+        return by_uid(listen).replace('user="64502"', 'user="root"')
+
+    users = all_users(deployment)
+    as_written = {claim["label"]: claim for claim in claim_names(by_uid, bus, users, claimants)}
+    as_it_was = {claim["label"]: claim for claim in claim_names(by_name, bus, users, claimants)}
+    assert as_written["root"]["outcome"] == "disconnected"
+    assert as_written["the helper"]["names"] == {"org.qemu.VMState1": "reply:u=1", "vm.helper.net": "reply:u=1"}
+    assert as_it_was["root"]["names"] == {"org.qemu.VMState1": "reply:u=1", "vm.helper.net": "reply:u=1"}
+    assert as_it_was["the helper"]["outcome"] == "disconnected"
+
+
+def test_clients_cannot_queue_for_the_names_of_qemu_and_the_helpers(matrix: Matrix) -> None:
+    """A place in a name's queue is a way in: QEMU calls every owner queued for
+    org.qemu.VMState1, and whoever queues for org.qemu takes it over when QEMU leaves."""
+    report = matrix("default", "many-uids")
+    for client in ("viewer", "vnc", "manager"):
+        for name in ("org.qemu", "org.qemu.VMState1"):
+            assert outcomes(report, client, kind="own", name=name) == [DENIED], (client, name)
+    for helper in ("net", "tpm"):
+        assert outcomes(report, helper, kind="own", name="org.qemu") == [DENIED]
 
 
 # --- what counts as refused -----------------------------------------------------------------------

@@ -37,7 +37,7 @@ def test_policies_in_the_docs_are_the_cli_output(app: Any, built: Callable[[Any]
     assert full == generate_policy(registry, builtin_deployment("lockdown"), "many-uids")
     tiny = load_deployment(str(ROOT / "tiny.toml"))
     assert part == snippet(build_config(registry, tiny, "two-uids"), "bus")
-    assert part.startswith('<!-- bus (7000): helper (peer helper, role helper). -->\n<policy user="bus">\n')
+    assert part.startswith('<!-- bus (7000): helper (peer helper, role helper). -->\n<policy user="7000">\n')
     html = built(app).html("index")
     assert "dbus-trust-table" in html
     assert "In the single-uid scenario no message of the default deployment crosses a trust boundary" in html

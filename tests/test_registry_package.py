@@ -215,6 +215,31 @@ def test_registry_output_escapes_hostile_names(capsys: pytest.CaptureFixture[str
     assert "\u202e" not in out
 
 
+def test_registry_errors_escape_the_names_they_quote(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The names an error lists (ambiguous matches, suggestions) and the folder it names come
+    from the registry and the command line: a newline and a bidi override there must not forge a
+    second line or reorder the first."""
+    # Character references: a literal newline in an attribute would be read as a space.
+    for index, name in enumerate(
+        ("org.qemu.A&#10;forged: error: all fine&#x202e;.Console", "org.qemu.B&#x202e;.Console")
+    ):
+        (tmp_path / f"{index}.xml").write_text(f'<node><interface name="{name}"/></node>')
+    outputs = [
+        run(capsys, "registry", "show", "Console", "--registry", str(tmp_path)),  # ambiguous
+        run(capsys, "registry", "show", "Consol", "--registry", str(tmp_path)),  # did you mean
+        run(capsys, "registry", "list", "--registry", str(tmp_path / "no\nsuch: error: x\u202e")),
+        run(capsys, "policy", "--scenario", "two-uids", "--registry", str(tmp_path / "no\nsuch\u202e")),
+    ]
+    for status, out, err in outputs:
+        assert (status, out) == (2, "")
+        assert err.count("\n") == 1, err
+        assert "\u202e" not in err
+        assert "\\u202e" in err
+    assert "ambiguous" in outputs[0][2]
+    assert "did you mean" in outputs[1][2]
+    assert "no such folder" in outputs[2][2]
+
+
 def test_subcommands_that_read_the_registry_share_the_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -203,3 +203,63 @@ def test_the_generators_produce_the_findings_they_are_about() -> None:
     assert set(expected) == set(GENERATORS)
     for name, code in expected.items():
         assert code in found(GENERATORS[name](20)), name
+
+
+# --- deployments and their policies ----------------------------------------------------------------
+
+
+def many_peers(n: int) -> str:
+    """A deployment of QEMU, the manager, n migration helpers (each with its own name besides the
+    shared one) and n display clients (each serving its clipboard), every peer under its own user:
+    the shapes whose cost once grew with the square of the peers (every peer looked up by a scan
+    of all peers, every user's rules picked out of every message, every rule compared with every
+    other one of its policy)."""
+    peers = [
+        '[deployment]\nname = "many"\n\n[bus]\nuser = { name = "bus", uid = 10000 }\n',
+        '[[peer]]\nid = "qemu"\nrole = "qemu"\nuser = { name = "qemu", uid = 10001 }\nowns = ["org.qemu"]\n'
+        'implements = ["org.qemu.Display1.VM", "org.qemu.Display1.Clipboard"]\n',
+        '[[peer]]\nid = "manager"\nrole = "manager"\nuser = { name = "manager", uid = 10002 }\nimplements = []\n',
+    ]
+    for k in range(n):
+        peers.append(
+            f'[[peer]]\nid = "h{k}"\nrole = "helper"\nuser = {{ name = "h{k}", uid = {20000 + k} }}\n'
+            f'owns = ["org.qemu.VMState1", "vm.helper.h{k}"]\nimplements = ["org.qemu.VMState1"]\n'
+        )
+        peers.append(
+            f'[[peer]]\nid = "c{k}"\nrole = "client"\nuser = {{ name = "c{k}", uid = {40000 + k} }}\n'
+            f'implements = ["org.qemu.Display1.Clipboard"]\n'
+        )
+    return "\n".join(peers)
+
+
+def load_deployment_text(n: int) -> None:
+    from sphinxext_qemudbus.security.deployment import check_deployment, parse_deployment
+
+    assert check_deployment(parse_deployment(many_peers(n), "many.toml"), REGISTRY) == ()
+
+
+def generate_policies(deployment: object) -> None:
+    from sphinxext_qemudbus.security.deployment import SCENARIOS
+    from sphinxext_qemudbus.security.policy import generate_policy
+
+    for scenario in SCENARIOS:
+        generate_policy(REGISTRY, deployment, scenario)  # type: ignore[arg-type]
+
+
+DEPLOYMENT_N = 20  # and 10 N: 2 * 200 peers, which the quadratic code took minutes over under tracing
+
+
+def test_loading_a_deployment_costs_linear_work() -> None:
+    small = count_work(lambda: load_deployment_text(DEPLOYMENT_N))
+    large = count_work(lambda: load_deployment_text(10 * DEPLOYMENT_N))
+    assert large <= MAX_GROWTH * small, f"{small} lines of work at n={DEPLOYMENT_N}, {large} at n={10 * DEPLOYMENT_N}"
+
+
+def test_generating_its_policies_costs_linear_work() -> None:
+    from sphinxext_qemudbus.security.deployment import parse_deployment
+
+    small_deployment = parse_deployment(many_peers(DEPLOYMENT_N), "many.toml")
+    large_deployment = parse_deployment(many_peers(10 * DEPLOYMENT_N), "many.toml")
+    small = count_work(lambda: generate_policies(small_deployment))
+    large = count_work(lambda: generate_policies(large_deployment))
+    assert large <= MAX_GROWTH * small, f"{small} lines of work at n={DEPLOYMENT_N}, {large} at n={10 * DEPLOYMENT_N}"

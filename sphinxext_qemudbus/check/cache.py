@@ -200,7 +200,8 @@ def encode(summary: FileSummary) -> dict[str, Any]:
 
 def decode(path: str, text: str) -> FileSummary | None:
     """The summary ``text`` holds, or None when it is not exactly the shape `encode` writes (a
-    tampered or corrupt row is a miss: types, nulls, nesting and lengths are all checked).
+    tampered or corrupt row is a miss: types, nulls, nesting and lengths are all checked, and
+    every diagnostic must be located in ``path`` itself).
 
     The checks run column by column with built-ins (``map``, ``set``), not value by value in
     Python: a warm run decodes every file's row, a hundred thousand references for the registry
@@ -217,6 +218,10 @@ def decode(path: str, text: str) -> FileSummary | None:
         if not set(codes) <= RULES.keys() or not set(severities) <= _SEVERITIES:
             raise _Malformed
         locations = _table(list(wheres), (str, int, int))
+        # A file's summary speaks of that file alone: a row that locates a finding in another
+        # file would blame it (or bury a real finding among forged ones) on every warm run.
+        if locations and set(next(zip(*locations))) != {path}:
+            raise _Malformed
         diagnostics = tuple(
             Diagnostic(code, Severity(severity), Location(*where), message, hint)
             for code, severity, where, message, hint in zip(codes, severities, locations, messages, hints)

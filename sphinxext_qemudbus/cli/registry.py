@@ -60,7 +60,7 @@ def registry_path(args: argparse.Namespace, command: str) -> str | None:
     try:
         return registry_folder(args.registry, "--registry")
     except RegistryLocationError as error:
-        print(f"qemu-dbus {command}: error: {error}", file=sys.stderr)
+        print(f"qemu-dbus {command}: error: {printable(str(error))}", file=sys.stderr)  # it names the path
         return None
 
 

@@ -862,8 +862,12 @@ _TABLE: tuple[Rule, ...] = (
         "live-bus-name",
         W,
         "The peer exports an interface but neither owns nor queues for the bus name the registry gives it, "
-        "so callers that look for that name do not find it.",
-        "Request the name (queued, if several peers share it), or fix the registry's BusName.",
+        "so callers that look for that name do not find it; or the name is one only QEMU holds (org.qemu) and "
+        "the peer is merely queued for it, or other connections queue behind it: the owner gets every call, "
+        "and the first in the queue takes the name over when the owner leaves.",
+        "Request the name (queued, if several peers share it), or fix the registry's BusName; for a name "
+        "only QEMU holds, find the other connections and keep them off it (qemu-dbus policy lets only QEMU's "
+        "user own it).",
     ),
     Rule(
         "L106",

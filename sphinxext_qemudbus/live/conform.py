@@ -147,6 +147,7 @@ def compare_object(
     findings = list(live.diagnostics)
     if live.node is None:
         return findings
+    queues_told: set[str] = set()  # a name's queue is told once per object, not per interface
     for found in live.node.interfaces:
         name = found.name
         if name.startswith("org.freedesktop.DBus."):
@@ -171,16 +172,49 @@ def compare_object(
             message = f"{name} is exported at {live.path}; the registry places it at {pattern}"
             findings.append(diagnostic("L103", where, message))
         bus_name = entry.metadata.bus_name
-        if facts is not None and bus_name is not None and facts.holds(bus_name) is False:
+        holds = facts.holds(bus_name) if facts is not None and bus_name is not None else None
+        if holds is False:
             message = (
                 f"{dest} exports {name} at {live.path} but neither owns nor queues for {bus_name}, "
                 "the bus name the registry gives it"
             )
             findings.append(diagnostic("L105", where, message))
+        elif holds and facts is not None and bus_name in qemu_names(newest) and bus_name not in queues_told:
+            queues_told.add(bus_name)
+            findings += _queue_findings(dest, bus_name, facts, where)
         values = facts.values.get((live.path, name)) if facts is not None else None
         later = newest.interface(name) if release is not None else None
         findings += compare_interface(entry, found, dest, live.path, platform, values, later, release)
     return findings
+
+
+@functools.lru_cache(maxsize=8)
+def qemu_names(registry: Registry) -> frozenset[str]:
+    """The bus names only QEMU holds: those of interfaces that QEMU alone implements (one QEMU per
+    bus).  Callers reach whoever is their primary owner, and a connection queued behind it takes
+    the name over when it leaves; other names are shared on purpose (dbus-vmstate calls every
+    helper queued for org.qemu.VMState1)."""
+    return frozenset(
+        entry.metadata.bus_name
+        for entry in registry
+        if entry.metadata.bus_name is not None and entry.metadata.implementers == ("qemu",)
+    )
+
+
+def _queue_findings(dest: str, name: str, facts: BusFacts, where: Location) -> list[Diagnostic]:
+    owners = facts.queued[name]
+    if owners[0] != facts.peer:
+        message = f"{dest} only queues for {name}, which only QEMU holds: its owner {owners[0]} gets every call made to {name}"
+        return [diagnostic("L105", where, message)]
+    if len(owners) > 1:
+        others = owners[1:]
+        who = " and ".join((", ".join(others[:-1]), others[-1])) if len(others) > 1 else others[0]
+        verb = "queue" if len(others) > 1 else "queues"
+        message = (
+            f"{who} {verb} for {name} behind {dest}, a name only QEMU holds: the first takes it over when {dest} leaves"
+        )
+        return [diagnostic("L105", where, message)]
+    return []
 
 
 def _after(release: Release | None) -> str:

@@ -26,6 +26,7 @@ from .metadata import InterfaceMetadata, interface_metadata
 from .names import interface_name_error
 from .parser import ParsedFile, parse_file
 from .releases import Release, interface_at_release, parse_release
+from .tomlfile import TomlError, parse_toml
 
 #: The file beside the interface files that says which QEMU release they describe.
 RELEASE_FILE = "registry.toml"
@@ -291,19 +292,20 @@ def read_registry_file(folder: str) -> RegistrySettings:
     """``folder/registry.toml``: the ``qemu-release`` it declares and its ``[pages]`` (interface
     name prefix → page path, without suffix), or what is wrong with it (M303).  Nothing when there
     is no such file."""
-    from .._compat import tomllib
-
     path = os.path.join(folder, RELEASE_FILE)
     if not os.path.lexists(path):
         return RegistrySettings()
     try:
-        data = tomllib.loads(read_file(path).decode("utf-8"))
+        data = parse_toml(read_file(path).decode("utf-8"), path)
     except FileRefused as refused:
         return RegistrySettings(
             problems=(diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {refused.message}"),)
         )
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except UnicodeDecodeError as error:
         return RegistrySettings(problems=(diagnostic("M303", Location(path), f"cannot read {RELEASE_FILE}: {error}"),))
+    except TomlError as error:
+        message = f"cannot read {RELEASE_FILE}: {error.message}"
+        return RegistrySettings(problems=(diagnostic("M303", error.location, message),))
     problems: list[Diagnostic] = []
     value = data.get("qemu-release")
     release = value if isinstance(value, str) and parse_release(value) is not None else None

@@ -23,6 +23,11 @@ A deployment is a small TOML file::
     owns = ["org.qemu.VMState1", "vm.helper.net"]  # well-known names it requests
     calls = ["..."]                        # optional: limit what it calls (default: all its role calls)
 
+Strings hold printable text (a ``description`` may also break lines): a control character would
+make the generated XML ill-formed, a format character (a bidi override) make it read otherwise.
+Users need a name and number of their own, neither ``root`` nor 0.  The file is read by the
+bounded TOML reader (`model.tomlfile`), and every problem is reported with its line.
+
 A name that several peers own is *shared* (they queue for it, as every ``org.qemu.VMState1`` helper
 does); a name only one peer owns is *exclusive*.  Callers reach a peer through its exclusive names
 when it has any, so a peer that merely queues for a shared name is never reachable through it.
@@ -44,17 +49,20 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import field
 from importlib import resources
 from typing import Any
 
-from .._compat import tomllib
 from ..diagnostics.diagnostic import Location
 from ..diagnostics.frozen import record
+from ..diagnostics.output import printable
 from ..model.files import FileRefused, read_file
 from ..model.metadata import ROLES
 from ..model.names import bus_name_error
 from ..model.registry import Registry, closest
+from ..model.tomlfile import TomlError, parse_toml
 
 SCENARIOS = ("single-uid", "two-uids", "many-uids")
 SCENARIO_TITLES: Mapping[str, str] = {
@@ -113,24 +121,48 @@ class Peer:
 @record(frozen=True)
 class Deployment:
     """The peers of one VM's bus.  Build it with `load_deployment`, `parse_deployment` or
-    `builtin_deployment`; check it against a registry with `check_deployment`."""
+    `builtin_deployment`; check it against a registry with `check_deployment`.
+
+    Lookups by peer id and by name, and who runs as which user in each scenario, are indexed once
+    when it is made: the policy generator asks them for every message, and a deployment of a
+    few thousand peers must cost a few thousand steps, not millions."""
 
     name: str
     description: str
     bus_user: User
     peers: tuple[Peer, ...]
     location: Location
+    _by_id: dict[str, Peer] = field(init=False, repr=False, compare=False)
+    _owners: dict[str, tuple[Peer, ...]] = field(init=False, repr=False, compare=False)
+    _by_user: dict[str, dict[User, tuple[Peer, ...]]] = field(init=False, repr=False, compare=False)
+    _qemu: Peer | None = field(init=False, repr=False, compare=False)
+    _implementers: dict[str, tuple[Peer, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, Peer] = {}
+        owners: dict[str, list[Peer]] = {}
+        implementers: dict[str, list[Peer]] = {}
+        for peer in self.peers:
+            by_id.setdefault(peer.id, peer)
+            for name in peer.owns:
+                owners.setdefault(name, []).append(peer)
+            for name in peer.implements:
+                implementers.setdefault(name, []).append(peer)
+        object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_owners", {name: tuple(peers) for name, peers in owners.items()})
+        object.__setattr__(self, "_implementers", {name: tuple(peers) for name, peers in implementers.items()})
+        object.__setattr__(self, "_by_user", {})  # filled per scenario on first use
+        object.__setattr__(self, "_qemu", next((peer for peer in self.peers if peer.role == "qemu"), None))
 
     def peer(self, peer_id: str) -> Peer:
-        for peer in self.peers:
-            if peer.id == peer_id:
-                return peer
-        raise KeyError(peer_id)
+        return self._by_id[peer_id]
 
     @property
     def qemu(self) -> Peer:
         """The QEMU peer (`check_deployment` makes sure there is exactly one)."""
-        return next(peer for peer in self.peers if peer.role == "qemu")
+        if self._qemu is None:
+            raise LookupError("the deployment has no peer with role 'qemu'")
+        return self._qemu
 
     def user_of(self, peer_id: str, scenario: str) -> User:
         """The user ``peer_id`` runs as in ``scenario``."""
@@ -149,19 +181,33 @@ class Deployment:
             raise ValueError(f"unknown scenario {scenario!r}")
         return self.qemu.user if scenario == "single-uid" else self.bus_user
 
+    def _peers_by_user(self, scenario: str) -> dict[User, tuple[Peer, ...]]:
+        """User → the peers running as it in ``scenario``: the bus user first, then in peer order."""
+        table = self._by_user.get(scenario)
+        if table is None:
+            grouped: dict[User, list[Peer]] = {self.bus_user_in(scenario): []}
+            for peer in self.peers:
+                grouped.setdefault(self.user_of(peer.id, scenario), []).append(peer)
+            table = {user: tuple(peers) for user, peers in grouped.items()}
+            self._by_user[scenario] = table
+        return table
+
     def users(self, scenario: str) -> tuple[User, ...]:
         """Every distinct user of ``scenario``: the bus user first, then the peers' in peer order."""
-        seen: dict[str, User] = {self.bus_user_in(scenario).name: self.bus_user_in(scenario)}
-        for peer in self.peers:
-            user = self.user_of(peer.id, scenario)
+        seen: dict[str, User] = {}
+        for user in self._peers_by_user(scenario):
             seen.setdefault(user.name, user)
         return tuple(seen.values())
 
     def peers_of(self, user: User, scenario: str) -> tuple[Peer, ...]:
-        return tuple(peer for peer in self.peers if self.user_of(peer.id, scenario) == user)
+        return self._peers_by_user(scenario).get(user, ())
 
     def owners(self, name: str) -> tuple[Peer, ...]:
-        return tuple(peer for peer in self.peers if name in peer.owns)
+        return self._owners.get(name, ())
+
+    def implementers_of(self, interface: str) -> tuple[Peer, ...]:
+        """The peers that implement ``interface``, in peer order."""
+        return self._implementers.get(interface, ())
 
     def is_shared(self, name: str) -> bool:
         """Whether several peers own (queue for) ``name``."""
@@ -169,7 +215,7 @@ class Deployment:
 
     def names(self) -> tuple[str, ...]:
         """Every well-known name some peer owns, in first-mention order."""
-        return tuple(dict.fromkeys(name for peer in self.peers for name in peer.owns))
+        return tuple(self._owners)
 
     def addresses(self, peer_id: str) -> tuple[str, ...]:
         """The well-known names through which callers reach ``peer_id``: its exclusive names when
@@ -203,22 +249,27 @@ class DeploymentError(Exception):
 
 class _Locator:
     """Finds the line of a table or key in the TOML text, so that errors about values (which
-    tomllib does not locate) still point at a line."""
+    tomllib does not locate) still point at a line.  The tables are found in one pass, the keys
+    of each block on first use: a deployment of thousands of peers is located in linear time."""
 
     def __init__(self, text: str, path: str) -> None:
         self.path = path
         self.lines = text.splitlines()
+        self.starts: dict[str, list[int]] = {}  # header (stripped line start) → its lines
+        tables = [n for n, line in enumerate(self.lines) if line.lstrip().startswith("[")]
+        self.ends = dict(zip(tables, [*tables[1:], len(self.lines)]))
+        for n in tables:
+            header = self.lines[n].strip()
+            for known in ("[[peer]]", "[deployment]", "[bus]"):
+                if header.startswith(known):
+                    self.starts.setdefault(known, []).append(n)
+        self.keys: dict[int, dict[str, int]] = {}
 
     def _block(self, header: str, index: int) -> tuple[int, int] | None:
-        starts = [n for n, line in enumerate(self.lines) if line.strip().startswith(header)]
+        starts = self.starts.get(header, [])
         if index >= len(starts):
             return None
-        start = starts[index]
-        end = next(
-            (n for n in range(start + 1, len(self.lines)) if self.lines[n].lstrip().startswith("[")),
-            len(self.lines),
-        )
-        return start, end
+        return starts[index], self.ends[starts[index]]
 
     def at(self, header: str, index: int = 0, key: str | None = None) -> Location:
         block = self._block(header, index)
@@ -226,16 +277,24 @@ class _Locator:
             return Location(self.path)
         start, end = block
         if key is not None:
-            pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
-            for n in range(start + 1, end):
-                if pattern.match(self.lines[n]):
-                    return Location(self.path, n + 1)
+            keys = self.keys.get(start)
+            if keys is None:
+                keys = {}
+                for n in range(start + 1, end):
+                    found = _KEY.match(self.lines[n])
+                    if found:
+                        keys.setdefault(found.group(1), n)
+                self.keys[start] = keys
+            if key in keys:
+                return Location(self.path, keys[key] + 1)
         return Location(self.path, start + 1)
+
+
+_KEY = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=")
 
 
 # --- loading -------------------------------------------------------------------------------------
 
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _DEPLOYMENT_KEYS = frozenset({"name", "description"})
 _BUS_KEYS = frozenset({"user"})
 _USER_KEYS = frozenset({"name", "uid"})
@@ -293,13 +352,9 @@ def resolve_deployment(spec: str | None) -> Deployment:
 def parse_deployment(text: str, path: str = "<deployment>") -> Deployment:
     """Parse the TOML text of a deployment; ``path`` names it in errors."""
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        message = str(error)
-        match = _TOML_POSITION.search(message)
-        location = Location(path, int(match.group(1)), int(match.group(2))) if match else Location(path)
-        message = _TOML_POSITION.sub("", message).strip()
-        raise DeploymentError([DeploymentProblem(location, f"TOML syntax: {message}")]) from None
+        document = parse_toml(text, path)
+    except TomlError as error:
+        raise DeploymentError([DeploymentProblem(error.location, error.message)]) from None
     return _Reader(_Locator(text, path), path).deployment(document)
 
 
@@ -327,7 +382,11 @@ class _Reader:
             at = self.locator.at(header, index, key) if header else location
             self.problem(at, f"unknown key {key!r} in {where} (known: {', '.join(sorted(allowed))})")
 
-    def string(self, table: Mapping[str, Any], key: str, location: Location, *, required: bool = True) -> str:
+    def string(
+        self, table: Mapping[str, Any], key: str, location: Location, *, required: bool = True, prose: bool = False
+    ) -> str:
+        """The string at ``key``: one line of printable text, or with ``prose`` (a description)
+        several lines and tabs too."""
         value = table.get(key)
         if value is None:
             if required:
@@ -336,7 +395,23 @@ class _Reader:
         if not isinstance(value, str):
             self.problem(location, f"{key!r} must be a string, not {type(value).__name__}")
             return ""
-        return value
+        return value if self.printable(value, key, location, prose) else ""
+
+    def printable(self, value: str, key: str, location: Location, prose: bool = False) -> bool:
+        """Whether ``value`` holds only printable characters (and, in ``prose``, line breaks and
+        tabs); else one problem naming the first other one.  Control characters cannot be
+        written in the XML of a configuration at all, and format characters (a bidi override)
+        make the text read otherwise than it is, in the configuration, the docs and a terminal."""
+        allowed = "\n\t" if prose else ""
+        bad = next((c for c in value if not c.isprintable() and c not in allowed), None)
+        if bad is None:
+            return True
+        self.problem(
+            location,
+            f"{key!r} holds the character {printable(bad)} (U+{ord(bad):04X}): control and format characters "
+            f"are not allowed{'' if prose else ', nor line breaks'}",
+        )
+        return False
 
     def strings(self, table: Mapping[str, Any], key: str, location: Location) -> tuple[str, ...] | None:
         value = table.get(key)
@@ -345,8 +420,11 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             self.problem(location, f"{key!r} must be a list of strings")
             return ()
+        if not all(self.printable(item, key, location) for item in value):
+            return ()
         if len(set(value)) != len(value):
-            duplicate = next(item for item in value if value.count(item) > 1)
+            counts = Counter(value)
+            duplicate = next(item for item in value if counts[item] > 1)
             self.problem(location, f"{key!r} lists {duplicate!r} twice")
         return tuple(dict.fromkeys(value))
 
@@ -361,6 +439,13 @@ class _Reader:
             self.problem(
                 location, f"user name {name!r} is not a portable Unix user name ([a-z_][a-z0-9_-]*, at most 32)"
             )
+        elif name == "root":
+            # The policies name users by uid, but people read the names: the header would tell
+            # an administrator to start the bus daemon, or a peer, as root.
+            self.problem(
+                location, "user name 'root' is uid 0 on every system: give each peer and the bus a user of its own"
+            )
+            name = ""
         uid = value.get("uid")
         if not isinstance(uid, int) or isinstance(uid, bool):
             self.problem(location, "user 'uid' must be an integer")
@@ -381,7 +466,9 @@ class _Reader:
             head = {}
         self.unknown_keys(head, _DEPLOYMENT_KEYS, "[deployment]", head_location, "[deployment]")
         name = self.string(head, "name", self.locator.at("[deployment]", key="name"))
-        description = self.string(head, "description", head_location, required=False)
+        description = self.string(
+            head, "description", self.locator.at("[deployment]", key="description"), required=False, prose=True
+        )
 
         bus = document.get("bus")
         bus_location = self.locator.at("[bus]")
@@ -434,7 +521,7 @@ class _Reader:
             id=peer_id,
             label=self.string(raw, "label", at("label"), required=False) or peer_id,
             role=role,
-            description=self.string(raw, "description", at("description"), required=False),
+            description=self.string(raw, "description", at("description"), required=False, prose=True),
             user=self.user(raw, at("user") if "user" in raw else location),
             implements=implements,
             owns=owns,
@@ -484,13 +571,31 @@ def check_deployment(deployment: Deployment, registry: Registry) -> tuple[Deploy
     """Problems between a deployment and the registry: unknown interfaces, a peer implementing or
     calling what its role does not, an implementer that does not own the name callers look for."""
     problems: list[DeploymentProblem] = []
+    reached: dict[str, list[str]] = {}  # registry bus name → the interfaces callers look for there
     for entry in registry:
         metadata = entry.metadata
         if not (metadata.implementers and metadata.callers and metadata.connection):
             location = entry.interface.location
             message = f"interface {entry.interface.name} has no valid registry metadata (run qemu-dbus check)"
             problems.append(DeploymentProblem(location, message))
+        if metadata.bus_name and len(metadata.implementers) == 1:
+            reached.setdefault(metadata.bus_name, []).append(entry.interface.name)
     for peer in deployment.peers:
+        # A registry bus name belongs to the implementers of what callers look for there: QEMU
+        # calls every connection queued for org.qemu.VMState1 (dbus-vmstate walks the queue), and
+        # whoever holds org.qemu, or queues to take it over, gets what clients send QEMU.
+        implemented = set(peer.implements)
+        for name in peer.owns:
+            interfaces = reached.get(name, ())
+            if interfaces and implemented.isdisjoint(interfaces):
+                others = f" (and {len(interfaces) - 1} more)" if len(interfaces) > 1 else ""
+                message = (
+                    f"peer {peer.id!r} owns {name}, the bus name at which callers find {interfaces[0]}{others}, "
+                    "which it does not implement: callers would take it for an implementer (a queued owner "
+                    "takes the name over when the owner leaves; QEMU calls every owner queued for a shared name)"
+                )
+                problems.append(DeploymentProblem(peer.location, message))
+
         for name in peer.implements:
             if name not in registry:
                 problems.append(

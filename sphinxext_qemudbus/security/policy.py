@@ -12,12 +12,22 @@ How the rules are built (dbus-daemon's semantics are in ``shared/dbus-facts.md``
 * the ``default`` context lets the deployment's users connect, lets every peer answer the calls it
   receives (``send_requested_reply``: an unrequested reply stays denied) and receive the answers to
   its own calls, and opens the bus-driver methods client libraries need;
-* one ``<policy user=...>`` per user holds, for the peers running as that user, the names they own,
+* one ``<policy user=UID>`` per user holds, for the peers running as that user, the names they own,
   the methods they call (``send_destination`` + ``send_interface`` + ``send_member``, and
   ``send_path`` when the registry path is fixed), the signals they emit, and — a second fence on the
   receiving side — the calls and signals they accept;
 * the ``mandatory`` context, applied after every other rule, denies the bus-driver calls that would
   let a peer watch or reconfigure the bus.
+
+Users are named by uid: dbus-daemon resolves a user name through the passwd database of the
+machine it runs on, so a rule written with a name would grant whatever uid that machine gives it
+(a peer declared as ``root`` with uid 64502 handed its rights to uid 0).  The names stay in the
+comments.
+
+Nothing the registry or the deployment holds is trusted into a rule: `build_config` refuses
+invalid interface, method and signal names (dbus-daemon reads a lone ``*`` as a wildcard), a
+registry with XML errors, a listen address that is not one printable line, and checks every
+attribute of every rule it made against what that attribute may hold.
 
 Callers are given rules towards the *implementer's* names, never the other way round: a rule in a
 helper's policy that mentioned ``org.qemu.VMState1`` as a destination would let it reach every other
@@ -32,12 +42,18 @@ This module never imports Sphinx.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import field
 
 from ..diagnostics.diagnostic import Location
 from ..diagnostics.frozen import record
+from ..diagnostics.output import printable
+from ..model.introspection import Property
+from ..model.names import bus_name_error, interface_name_error, member_name_error, object_path_error
 from ..model.registry import Registry
 from .deployment import (
     SCENARIO_DESCRIPTIONS,
@@ -89,6 +105,7 @@ FORBIDDEN_DRIVER_CALLS: tuple[tuple[str, str | None, str], ...] = (
 _WIDTH = 100
 
 
+@functools.lru_cache(maxsize=4096)  # a policy repeats its interface, member and path names
 def _quoteattr(value: str) -> str:
     # Imported here: xml.sax.saxutils pulls in urllib.request (and ssl, email), some 30 ms of the
     # CLI's start-up time, which `qemu-dbus check` would pay without ever writing a policy.
@@ -119,16 +136,14 @@ class Section:
 
 @record(frozen=True)
 class PolicyBlock:
-    """One ``<policy>`` element: ``context="default"``, ``user="qemu"``, ``context="mandatory"``."""
+    """One ``<policy>`` element: ``context="default"``, ``user="64501"``, ``context="mandatory"``.
+    ``key`` names it for people: ``default``, ``mandatory`` or the user's name (what the
+    directive's snippet option takes)."""
 
+    key: str
     attribute: tuple[str, str]
     comment: str
     sections: tuple[Section, ...]
-
-    @property
-    def key(self) -> str:
-        """``default``, ``mandatory`` or the user name: what the directive's snippet option takes."""
-        return self.attribute[1]
 
 
 @record(frozen=True)
@@ -153,7 +168,9 @@ class BusConfig:
 
 
 def _comment_text(text: str) -> str:
-    """Text that is safe inside an XML comment ("--" is not allowed there, nor a final "-")."""
+    """Text that is safe inside an XML comment ("--" is not allowed there, nor a final "-"; and
+    no character XML forbids: deployment files refuse them, one built in code may hold some)."""
+    text = "\n".join(printable(line) for line in text.split("\n"))
     while "--" in text:
         text = text.replace("--", "- -")
     return text + " " if text.endswith("-") else text
@@ -216,6 +233,21 @@ class _Builder:
         self.scenario = scenario
         self.links = deployment_links(registry, deployment)
         self.messages = bus_messages(registry, deployment)
+        # Indexed once by peer, in message order, so that each user's block reads its own
+        # messages and links only: the whole policy costs what it holds, not users times messages.
+        self.sent: dict[str, list[tuple[int, BusMessage]]] = {}
+        self.received: dict[str, list[tuple[int, BusMessage]]] = {}
+        for index, message in enumerate(self.messages):
+            self.sent.setdefault(message.sender, []).append((index, message))
+            self.received.setdefault(message.receiver, []).append((index, message))
+        self.calls_from: dict[str, list[Link]] = {}
+        for link in self.links:
+            self.calls_from.setdefault(link.caller, []).append(link)
+
+    def _of(self, table: dict[str, list[tuple[int, BusMessage]]], peers: Sequence[Peer]) -> list[BusMessage]:
+        """The messages of ``peers`` in ``table``, in the order of all messages."""
+        lists = [table.get(peer.id, []) for peer in peers]
+        return [message for _, message in heapq.merge(*lists, key=_first)]
 
     def user_of(self, peer_id: str) -> User:
         return self.deployment.user_of(peer_id, self.scenario)
@@ -229,7 +261,7 @@ class _Builder:
         ]
         paragraphs = ["\n".join(_wrap(" ".join(lines)))]
         if d.description:
-            paragraphs.append("\n".join(_wrap(f"Deployment: {d.description}.")))
+            paragraphs.append("\n".join(_wrap(f"Deployment: {' '.join(d.description.split())}.")))
         scenario_text = f"{SCENARIO_TITLES[scenario]}.  {SCENARIO_DESCRIPTIONS[scenario]}"
         if scenario == "single-uid":
             scenario_text += "  NO ISOLATION: every rule below applies to every peer."
@@ -286,8 +318,8 @@ class _Builder:
     def default_block(self) -> PolicyBlock:
         users = [user for user in self.deployment.users(self.scenario) if self.deployment.peers_of(user, self.scenario)]
         connect = Section(
-            "Connect: only the deployment's users (the daemon's own user always may).",
-            [Rule("allow", (("user", user.name),)) for user in users],
+            "Connect: only the deployment's users, by uid (the daemon's own user always may).",
+            [Rule("allow", (("user", str(user.uid)),)) for user in users],
         )
         answers = Section(
             "Answers: a peer may answer a call it received and receive the answer to a call it made; an "
@@ -310,12 +342,12 @@ class _Builder:
             [_driver(member) for member in DRIVER_METHODS],
         )
         comment = "Every connection: who may connect, replies, and the bus driver."
-        return PolicyBlock(("context", "default"), comment, (connect, answers, driver_in, driver_out))
+        return PolicyBlock("default", ("context", "default"), comment, (connect, answers, driver_in, driver_out))
 
     def user_block(self, user: User) -> PolicyBlock:
         d = self.deployment
         peers = d.peers_of(user, self.scenario)
-        ids = {peer.id for peer in peers}
+        sent, received = self._of(self.sent, peers), self._of(self.received, peers)
         who = "; ".join(f"{peer.label} (peer {peer.id}, role {peer.role})" for peer in peers)
         comment = f"{user.name} ({user.uid}): {who}."
         if len(peers) > 1:
@@ -335,8 +367,9 @@ class _Builder:
 
         named_calls = [
             link
-            for link in self.links
-            if link.caller in ids and not link.peer_to_peer and self.registry.metadata(link.interface).bus_name
+            for peer in peers
+            for link in self.calls_from.get(peer.id, ())
+            if not link.peer_to_peer and self.registry.metadata(link.interface).bus_name
         ]
         if named_calls:
             called = _names(sorted({str(self.registry.metadata(link.interface).bus_name) for link in named_calls}))
@@ -357,9 +390,7 @@ class _Builder:
                 sections.append(section)
 
         # Calls it makes, grouped by interface and implementer.
-        for (interface, implementer), messages in _group(
-            m for m in self.messages if m.type == "method_call" and m.sender in ids
-        ):
+        for (interface, implementer), messages in _group(m for m in sent if m.type == "method_call"):
             peer = d.peer(implementer)
             callers = _names(dict.fromkeys(d.peer(m.link.caller).label for m in messages))
             members = _names(dict.fromkeys(m.member for m in messages if not m.standard)) or "no methods"
@@ -373,7 +404,7 @@ class _Builder:
             add(Section(text, _send_rules(messages, d.addresses(implementer))))
 
         # Signals it emits, grouped by interface and receiver.
-        for (interface, caller), messages in _group(m for m in self.messages if m.type == "signal" and m.sender in ids):
+        for (interface, caller), messages in _group(m for m in sent if m.type == "signal"):
             peer = d.peer(caller)
             members = _names(dict.fromkeys(f"{m.interface.rsplit('.', 1)[-1]}.{m.member}" for m in messages))
             text = f"Emit the signals of {interface} for {_reach(d, peer)}: {members}."
@@ -386,14 +417,14 @@ class _Builder:
 
         # The receiving side: a second fence, so that a destination-less rule of some sender cannot
         # reach a peer that does not serve the message.
-        accepted = [m for m in self.messages if m.type == "method_call" and m.receiver in ids]
+        accepted = [m for m in received if m.type == "method_call"]
         if accepted:
             rules = sorted(
                 dict.fromkeys(_receive(None, m.interface, m.member, m.path, "method_call") for m in accepted),
                 key=_rule_order,
             )
             add(Section("Accept the calls its interfaces serve, and no others.", rules))
-        heard = [m for m in self.messages if m.type == "signal" and m.receiver in ids]
+        heard = [m for m in received if m.type == "signal"]
         if heard:
             rules = sorted(
                 dict.fromkeys(
@@ -404,7 +435,7 @@ class _Builder:
                 key=_rule_order,
             )
             add(Section("Accept the signals of the peers it calls, from those peers' names where they own one.", rules))
-        return PolicyBlock(("user", user.name), comment, _without_subsumed(sections))
+        return PolicyBlock(user.name, ("user", str(user.uid)), comment, _without_subsumed(sections))
 
     def mandatory_block(self) -> PolicyBlock:
         rules = []
@@ -417,22 +448,26 @@ class _Builder:
             reasons.append(f"{member or interface.rsplit('.', 1)[-1]} ({reason})")
         text = "Never, whatever a rule above says: " + "; ".join(reasons) + "."
         return PolicyBlock(
-            ("context", "mandatory"),
-            "Applied after every other rule.",
-            (Section(text, rules),),
+            "mandatory", ("context", "mandatory"), "Applied after every other rule.", (Section(text, rules),)
         )
 
 
 def _without_subsumed(sections: list[Section]) -> tuple[Section, ...]:
     """Drop every rule that a broader rule of the same block already allows (a rule without a
     destination, sender or path matches everything the narrower one does), then empty sections.
-    The output stays exact: it only loses rules that would change nothing."""
-    rules = [rule for section in sections for rule in section.rules]
-    sets = [(rule.verdict, frozenset(rule.attributes)) for rule in rules]
+    The output stays exact: it only loses rules that would change nothing.
+
+    A rule has a handful of attributes, so its broader forms (its proper subsets) are few: each
+    is looked up in a set of the block's rules, instead of comparing every pair of rules."""
+    present = {(rule.verdict, frozenset(rule.attributes)) for section in sections for rule in section.rules}
 
     def subsumed(rule: Rule) -> bool:
-        mine = frozenset(rule.attributes)
-        return any(verdict == rule.verdict and other < mine for verdict, other in sets)
+        attributes = rule.attributes
+        return any(
+            (rule.verdict, frozenset(subset)) in present
+            for size in range(len(attributes))
+            for subset in itertools.combinations(attributes, size)
+        )
 
     kept = []
     for section in sections:
@@ -459,6 +494,10 @@ def _rule_order(rule: Rule) -> tuple[tuple[str, str], ...]:
     return rule.attributes
 
 
+def _first(item: tuple[int, BusMessage]) -> int:
+    return item[0]
+
+
 def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
     return textwrap.wrap(
         text,
@@ -471,14 +510,95 @@ def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[st
 
 
 def build_config(registry: Registry, deployment: Deployment, scenario: str, listen: str = DEFAULT_LISTEN) -> BusConfig:
-    """The configuration as data (`BusConfig.render` gives the text)."""
+    """The configuration as data (`BusConfig.render` gives the text).  Raises `DeploymentError`
+    when the inputs cannot be trusted with a policy (`input_problems`, a listen address that is
+    not one line of printable text), and, as a last fence, when a rule would carry a value that
+    is not valid for its attribute: a policy is written exactly as asked, or not at all."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; scenarios are {', '.join(SCENARIOS)}")
+    problems = [*listen_problems(listen), *input_problems(registry, deployment)]
+    if problems:
+        raise DeploymentError(problems)
     builder = _Builder(registry, deployment, scenario)
     blocks = [builder.default_block()]
     blocks += [builder.user_block(user) for user in deployment.users(scenario) if deployment.peers_of(user, scenario)]
     blocks.append(builder.mandatory_block())
+    problems = [
+        DeploymentProblem(deployment.location, f"cannot write {name}={value!r} into a policy: {problem}")
+        for block in blocks
+        for section in block.sections
+        for rule in section.rules
+        for name, value in rule.attributes
+        if (problem := _attribute_error(name, value)) is not None
+    ]
+    if problems:
+        raise DeploymentError(problems[:1])  # one is enough: the deployment did not come from a file
     return BusConfig(builder.header(listen), listen, tuple(blocks))
+
+
+#: What each rule attribute the generator writes may hold.  dbus-daemon reads a lone ``*`` as a
+#: wildcard and an empty value as no value, and neither is a name; nothing else is special.
+_VALUES = {
+    "send_type": frozenset({"method_call", "method_return", "signal", "error"}),
+    "receive_type": frozenset({"method_call", "method_return", "signal", "error"}),
+    "send_requested_reply": frozenset({"true"}),
+    "receive_requested_reply": frozenset({"true"}),
+}
+
+
+def _attribute_error(name: str, value: str) -> str | None:
+    if name in _VALUES:
+        return None if value in _VALUES[name] else f"expected one of {', '.join(sorted(_VALUES[name]))}"
+    if name in ("own", "send_destination", "receive_sender"):
+        return "a unique name is no well-known name" if value.startswith(":") else bus_name_error(value)
+    if name in ("send_interface", "receive_interface"):
+        return interface_name_error(value)
+    if name in ("send_member", "receive_member"):
+        return member_name_error(value)
+    if name in ("send_path", "receive_path"):
+        return object_path_error(value)
+    if name == "user":
+        return None if value.isdigit() and value.isascii() else "expected a uid"
+    return f"the generator writes no {name} attribute"
+
+
+def input_problems(registry: Registry, deployment: Deployment) -> tuple[DeploymentProblem, ...]:
+    """Why a policy cannot be generated from ``registry`` and ``deployment``: the registry's
+    parse errors (a policy from part of it would deny what the rest allows); every interface,
+    method and signal name of the registry that is not a valid D-Bus name (the policy writes
+    them as rule attributes, and dbus-daemon reads ``*`` there as "any": a member named ``*``
+    would let calls to any method through), at its line with the checker's code; then what
+    `check_deployment` finds."""
+    problems = [DeploymentProblem(d.location, f"registry: {d.message} [{d.code}]") for d in registry.errors]
+    for entry in registry:
+        interface = entry.interface
+        problem = interface_name_error(interface.name)
+        if problem is not None:
+            message = f"registry: invalid interface name {interface.name!r}: {problem} [S101]"
+            problems.append(DeploymentProblem(interface.location, message))
+        for member in interface.members:
+            if isinstance(member, Property):
+                continue  # never written: Properties.Get and GetAll carry the interface alone
+            problem = member_name_error(member.name)
+            if problem is not None:
+                message = f"registry: invalid {member.kind} name {member.name!r}: {problem} [S102]"
+                problems.append(DeploymentProblem(member.location, message))
+    return (*problems, *check_deployment(deployment, registry))
+
+
+LISTEN = "<listen address>"
+
+
+def listen_problems(listen: str) -> tuple[DeploymentProblem, ...]:
+    """The listen address goes into the configuration as text: one line of printable characters
+    (a control character would make the XML ill-formed, and dbus-daemon refuse it)."""
+    if listen and listen.isprintable() and listen.strip() == listen:
+        return ()
+    message = (
+        f"the listen address {printable(listen)!r} must be one non-empty line of printable characters, "
+        "without surrounding spaces (a D-Bus address escapes other bytes as %XX)"
+    )
+    return (DeploymentProblem(Location(LISTEN), message),)
 
 
 def generate_policy(registry: Registry, deployment: Deployment, scenario: str, listen: str = DEFAULT_LISTEN) -> str:
@@ -540,9 +660,10 @@ def snippet(config: BusConfig, key: str) -> str:
 
 def policy_text(registry_path: str, deployment_spec: str | None, scenario: str, listen: str = DEFAULT_LISTEN) -> str:
     """Load, check and generate; every problem (registry, deployment) raises `DeploymentError`."""
+    problems = listen_problems(listen)
+    if problems:
+        raise DeploymentError(problems)
     registry, deployment = checked_inputs(registry_path, deployment_spec)
-    if "\n" in listen or not listen.strip():
-        raise DeploymentError([_problem(listen, "the listen address must be one non-empty line")])
     return generate_policy(registry, deployment, scenario, listen)
 
 
@@ -551,7 +672,7 @@ def checked_inputs(registry_path: str, deployment_spec: str | None) -> tuple[Reg
     diagram drawn from the same links) needs.  Every problem raises `DeploymentError`."""
     deployment = resolve_deployment(deployment_spec)
     registry = load_registry(registry_path)
-    problems = check_deployment(deployment, registry)
+    problems = input_problems(registry, deployment)
     if problems:
         raise DeploymentError(problems)
     return registry, deployment

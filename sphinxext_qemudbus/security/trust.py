@@ -21,7 +21,7 @@ from ..diagnostics.frozen import record
 from ..model.introspection import Arg, Direction, EmitsChanged, Interface, Member, Method, Property, Signal
 from ..model.metadata import InterfaceMetadata, validation_note
 from ..model.registry import Registry
-from .deployment import SCENARIOS, Deployment, builtin_deployment
+from .deployment import SCENARIOS, Deployment, Peer, builtin_deployment
 
 
 @record(frozen=True)
@@ -122,19 +122,30 @@ def interface_links(interface: Interface, metadata: InterfaceMetadata, deploymen
     name = interface.name
     if not (metadata.implementers and metadata.callers and metadata.connection):
         return ()  # invalid metadata: check_deployment reports it
+    implementers = deployment.implementers_of(name)
+    if not implementers:
+        return ()
     path = metadata.object_path if metadata.object_path and "{" not in metadata.object_path else None
+    callers = [
+        peer
+        for peer in deployment.peers
+        if peer.role in metadata.callers and (peer.calls is None or name in peer.calls)
+    ]
+    several = len(metadata.implementers) > 1
+    # The callers each implementer gets, by the role they must not have: worked out once per
+    # role, so that the links cost what they number (a thousand clients each serving their
+    # clipboard to QEMU must not cost a million skipped pairs).
+    eligible: dict[str | None, list[Peer]] = {}
     links: list[Link] = []
-    for implementer in deployment.peers:
-        if name not in implementer.implements:
-            continue
-        for caller in deployment.peers:
-            if caller.id == implementer.id or caller.role not in metadata.callers:
-                continue
-            if caller.calls is not None and name not in caller.calls:
-                continue
-            if len(metadata.implementers) > 1 and caller.role == implementer.role:
-                continue
-            links.append(Link(name, caller.id, implementer.id, metadata.peer_to_peer, path))
+    for implementer in implementers:
+        excluded = implementer.role if several else None
+        if excluded not in eligible:
+            eligible[excluded] = [caller for caller in callers if caller.role != excluded]
+        links += [
+            Link(name, caller.id, implementer.id, metadata.peer_to_peer, path)
+            for caller in eligible[excluded]
+            if caller.id != implementer.id
+        ]
     return tuple(links)
 
 

@@ -120,9 +120,14 @@ class DBusPolicyDirective(_PolicyDirective):
         deployment = self.deployment(registry) if registry is not None else None
         if registry is None or deployment is None:
             return []
-        config = build_config(
-            registry, deployment, self.options["scenario"], self.options.get("listen", DEFAULT_LISTEN)
-        )
+        try:
+            config = build_config(
+                registry, deployment, self.options["scenario"], self.options.get("listen", DEFAULT_LISTEN)
+            )
+        except DeploymentError as error:  # names the policy cannot be trusted with, a bad :listen:
+            for problem in error.problems:
+                warn("policy", problem.format(), self.get_location())
+            return []
         key = self.options.get("policy")
         if key is None:
             text = config.render()

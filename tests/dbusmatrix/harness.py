@@ -17,8 +17,9 @@ The matrix tries, for every ordered pair of peers: every method of every registr
 and peer-to-peer) at its path, by unique name and by every name the target is primary owner of;
 property reads and introspection; a call at a wrong path and one without an interface; every
 signal unicast and broadcast; an unrequested reply and an unrequested error.  For every peer: RequestName of every name
-of the deployment and the registry and of a name nobody owns, and the bus-driver methods.  Then an
-outsider (a user the deployment does not list) tries to connect.
+of the deployment and the registry and of a name nobody owns, and the bus-driver methods.  Then
+root and an outsider (a user the deployment does not list) try to own those names, queueing
+allowed, while their owners hold them, and the outsider tries to connect.
 """
 
 from __future__ import annotations
@@ -98,6 +99,19 @@ class MatrixUnavailable(Exception):
     """The machine cannot run the matrix (not root, no unshare, no dbus-daemon): a skip reason."""
 
 
+def require_matrix() -> None:
+    """Skip the calling test when this machine cannot run peers under test users on a real
+    dbus-daemon; fail it instead where CI requires that (``QEMU_DBUS_REQUIRE_MATRIX``)."""
+    import pytest
+
+    try:
+        check_available()
+    except MatrixUnavailable as reason:
+        if os.environ.get("QEMU_DBUS_REQUIRE_MATRIX"):
+            pytest.fail(f"QEMU_DBUS_REQUIRE_MATRIX is set but the daemon matrix cannot run: {reason}")
+        pytest.skip(f"no real dbus-daemon matrix on this machine: {reason}")
+
+
 # --- the expectation -----------------------------------------------------------------------------
 
 
@@ -175,6 +189,92 @@ class Expectation:
         if member in DRIVER_METHODS:
             return True
         return member in DISCOVERY_METHODS and self.user(peer_id) in self.discovering_users
+
+
+# --- what a configuration grants, against what was asked ----------------------------------------
+
+
+def unasked_rules(config: str, registry: Registry, deployment: Deployment, scenario: str) -> list[str]:
+    """Every rule of ``config`` that grants more than the deployment asks in ``scenario``: a
+    user, a name, a message no intended message (`trust.bus_messages`) of that user needs, or a
+    wildcard.  Read from the XML as dbus-daemon reads it, rule by rule; empty when the
+    configuration is within what was asked.  (Whether it grants *enough* is the matrix's job.)"""
+    from lxml import etree
+
+    tree = etree.fromstring(config.encode(), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    messages = bus_messages(registry, deployment)
+    users = {str(user.uid): user for user in deployment.users(scenario) if deployment.peers_of(user, scenario)}
+    discovering = {
+        str(deployment.user_of(link.caller, scenario).uid)
+        for link in deployment_links(registry, deployment)
+        if not link.peer_to_peer and registry.metadata(link.interface).bus_name
+    }
+    answers = {(("send_type", kind), ("send_requested_reply", "true")) for kind in ("method_return", "error")} | {
+        (("receive_type", kind), ("receive_requested_reply", "true")) for kind in ("method_return", "error")
+    }
+    driver = {(("send_destination", DRIVER), ("send_interface", DRIVER), ("send_member", m)) for m in DRIVER_METHODS}
+    found: list[str] = []
+
+    def uid_of(peer_id: str) -> str:
+        return str(deployment.user_of(peer_id, scenario).uid)
+
+    def names_of(peer_id: str) -> tuple[str, ...]:
+        return deployment.addresses(peer_id)
+
+    def asked(uid: str, rule: dict[str, str]) -> bool:
+        if set(rule) == {"own"}:
+            return any(rule["own"] in peer.owns for peer in deployment.peers_of(users[uid], scenario))
+        key = tuple(rule.items())
+        if key in driver or (
+            key[:2] == (("send_destination", DRIVER), ("send_interface", DRIVER))
+            and rule.get("send_member") in DISCOVERY_METHODS
+            and uid in discovering
+        ):
+            return True
+        for side, mine, theirs, other in (
+            ("send", "sender", "receiver", "send_destination"),
+            ("receive", "receiver", "sender", "receive_sender"),
+        ):
+            if f"{side}_type" not in rule:
+                continue
+            kind = (rule[f"{side}_type"], rule.get(f"{side}_interface"), rule.get(f"{side}_member"))
+            # Without a name on the other end the rule matches any connection: asked only when
+            # the other peer has no name to give (and for calls a receiver accepts from anyone).
+            return any(
+                uid_of(getattr(m, mine)) == uid
+                and (m.type, m.interface, m.member) == kind
+                and rule.get(f"{side}_path") == m.path
+                and (
+                    rule[other] in names_of(getattr(m, theirs))
+                    if other in rule
+                    else (side == "receive" and m.type == "method_call") or not names_of(getattr(m, theirs))
+                )
+                for m in messages
+            )
+        return False
+
+    for policy in tree.iter("policy"):
+        context, user = policy.get("context"), policy.get("user")
+        for element in policy:
+            if not isinstance(element.tag, str):
+                continue  # a comment
+            rule = {str(k): str(v) for k, v in element.attrib.items()}
+            text = f"<policy {'context=' + str(context) if context else 'user=' + str(user)}>: <{element.tag} {rule}>"
+            if any(value in ("*", "") for value in rule.values()):
+                found.append(f"{text}: a wildcard")
+            elif context == "mandatory":
+                if element.tag != "deny":
+                    found.append(f"{text}: the mandatory context only denies")
+            elif element.tag != "allow":
+                found.append(f"{text}: unexpected")
+            elif context == "default":
+                key = tuple(rule.items())
+                fixed = key in answers or key in driver or rule == {"receive_sender": DRIVER}
+                if not (fixed or (set(rule) == {"user"} and rule["user"] in users)):
+                    found.append(f"{text}: not asked")
+            elif user not in users or not asked(str(user), rule):
+                found.append(f"{text}: not asked")
+    return found
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -691,6 +791,48 @@ def compare(report: MatrixReport, probes: list[Probe], result: dict[str, Any]) -
         )
 
 
+def _copy_peer(root: Path) -> Path:
+    """peer.py and a copy of jeepney in a folder every test user can read; peer.py's path."""
+    lib = root / "lib"
+    shutil.copytree(
+        Path(jeepney.__file__).parent, lib / "jeepney", ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
+    shutil.copy(HERE / "peer.py", lib / "peer.py")
+    for path in [lib, *lib.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return lib / "peer.py"
+
+
+def claim_names(
+    config: Callable[[str], str], bus_user: User, users: list[User], claimants: list[tuple[str, User, list[str]]]
+) -> list[dict[str, Any]]:
+    """Start dbus-daemon as ``bus_user`` on ``config(listen address)``, with ``users`` in the
+    passwd database, and let each claimant (label, user, names) connect and ask for the names,
+    queueing allowed.  Returns each claimant's outcome: ``ok``, ``outcome`` and ``names`` (name →
+    ``reply:u=N`` or ``error:NAME``), as `peer.connect_only` tells them."""
+    with Workdir() as work:
+        root = work.path
+        passwd, group = write_users(root, list(dict.fromkeys([*users, bus_user])))
+        sockets = root / "bus"
+        sockets.mkdir()
+        os.chown(sockets, bus_user.uid, bus_user.gid)
+        (root / "bus.conf").write_text(config(f"unix:path={sockets / 'socket'}"))
+        job = {
+            "mode": "claims",
+            "passwd": passwd,
+            "group": group,
+            "config": str(root / "bus.conf"),
+            "daemon_stderr": str(root / "daemon.err"),
+            "bus": {"uid": bus_user.uid, "gid": bus_user.gid},
+            "python": peer_python(),
+            "peer_script": str(_copy_peer(root)),
+            "claimants": [
+                {"label": label, "uid": u.uid, "gid": u.gid, "names": names} for label, u, names in claimants
+            ],
+        }
+        return list(run_runner(root, job)["claims"])
+
+
 def run_matrix(
     registry: Registry, deployment: Deployment, scenario: str, mutate: Callable[[str], str] | None = None
 ) -> MatrixReport:
@@ -713,11 +855,7 @@ def run_matrix(
         if mutate is not None:
             report.config = mutate(report.config)
         (root / "bus.conf").write_text(report.config)
-        lib = root / "lib"
-        shutil.copytree(
-            Path(jeepney.__file__).parent, lib / "jeepney", ignore=shutil.ignore_patterns("tests", "__pycache__")
-        )
-        shutil.copy(HERE / "peer.py", lib / "peer.py")
+        peer_script = _copy_peer(root)
         plans, logs = root / "plans", root / "logs"
         plans.mkdir()
         logs.mkdir()
@@ -740,9 +878,12 @@ def run_matrix(
                     "stderr": str(logs / f"{peer.id}.err"),
                 }
             )
-        for path in [lib, plans, *lib.rglob("*"), *plans.iterdir()]:
+        for path in [plans, *plans.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         other = outsider(deployment)
+        names = list(
+            dict.fromkeys([*deployment.names(), *(e.metadata.bus_name for e in registry if e.metadata.bus_name)])
+        )
         job = {
             "mode": "matrix",
             "passwd": passwd,
@@ -751,9 +892,13 @@ def run_matrix(
             "daemon_stderr": str(logs / "daemon.err"),
             "bus": {"uid": bus_user.uid, "gid": bus_user.gid},
             "python": peer_python(),
-            "peer_script": str(lib / "peer.py"),
+            "peer_script": str(peer_script),
             "peers": peers,
             "outsider": {"uid": other.uid, "gid": other.gid},
+            "intruders": [
+                {"label": "root (uid 0)", "uid": 0, "gid": 0, "names": names},
+                {"label": f"{OUTSIDER} (uid {other.uid})", "uid": other.uid, "gid": other.gid, "names": names},
+            ],
         }
         result = run_runner(root, job)
         report.seconds = float(result.get("seconds", 0.0))
@@ -763,6 +908,24 @@ def run_matrix(
             logs_text = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(logs.iterdir()))
             raise RuntimeError(f"matrix run failed: {result['error']}\n{logs_text}")
     compare(report, probes, result)
+    for intruder in result["intruders"]:
+        # Refused means: disconnected once authenticated, or every name denied by the daemon.
+        claimed = intruder.get("names", {})
+        if not intruder.get("ok"):
+            refused = intruder.get("outcome") in ("disconnected", f"error:{ACCESS_DENIED}")
+            observed = str(intruder.get("outcome"))
+            for name in names:
+                report.checks.append(
+                    Check(scenario, "intruder", f"{intruder['label']} RequestName {name}", False, observed, refused)
+                )
+            continue
+        for name in names:
+            outcome = str(claimed.get(name, "missing"))
+            report.checks.append(
+                Check(
+                    scenario, "intruder", f"{intruder['label']} RequestName {name}", False, outcome, _is_denied(outcome)
+                )
+            )
     connect = result["outsider"]
     # Refused means refused by the daemon: disconnected once authenticated, or Hello denied.
     # Any other failure (no socket, no authentication, a crash) proves nothing about the policy.

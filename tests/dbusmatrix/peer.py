@@ -4,8 +4,8 @@ This file runs outside the project: the runner copies it, with jeepney, into a f
 user can read and starts it with ``setpriv`` under the peer's uid.  It therefore imports only the
 standard library and jeepney, and keeps to Python 3.9 syntax.
 
-Usage: ``peer.py ADDRESS PLAN.json`` (or ``peer.py ADDRESS --connect-only``, which connects step by
-step and reports how it ended, see `connect_only`).  The peer talks to the
+Usage: ``peer.py ADDRESS PLAN.json`` (or ``peer.py ADDRESS --connect-only [NAME...]``, which
+connects step by step, asks for the names, and reports how it ended, see `connect_only`).  The peer talks to the
 runner in JSON lines: it reports ``hello`` once connected, then obeys the commands ``own``,
 ``probe``, ``flush`` and ``exit`` read from stdin, serving calls from the other peers all along (a
 peer that stopped serving while it waits would make the others time out).
@@ -330,12 +330,16 @@ class Peer:
         ]
 
 
-def connect_only(address: str) -> dict[str, Any]:
+def connect_only(address: str, names: list[str] | None = None) -> dict[str, Any]:
     """Connect, authenticate and say Hello, step by step, and tell how it ended: ``connected``
     (Hello answered), ``error:NAME`` (Hello refused), ``disconnected`` (the daemon closed the
     connection once authentication had succeeded: what dbus-daemon does to a user its policy
     does not let connect), or ``failed:STEP:ERROR`` for anything else (no socket, a refused
-    authentication, a timeout...), which is no proof of a policy at work."""
+    authentication, a timeout...), which is no proof of a policy at work.
+
+    Once connected, RequestName of each of ``names``, queueing allowed (a place in a queue is a
+    way in too: the owner's calls come once the owner leaves, and QEMU calls every queued owner
+    of org.qemu.VMState1); ``names`` in the result maps each to its answer."""
     step = "connect"
     sock = socket.socket(socket.AF_UNIX)
     sock.settimeout(TIMEOUT)
@@ -354,23 +358,43 @@ def connect_only(address: str) -> dict[str, Any]:
         parser = Parser()
         try:
             sock.sendall(BEGIN + hello.serialise(serial=1))
-            while True:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return {"ok": False, "outcome": "disconnected"}
-                parser.add_data(chunk)
-                message = parser.get_next_message()
-                if message is not None:
-                    break
-        except (ConnectionResetError, BrokenPipeError):
+            message = _reply_to(sock, parser, 1)
+        except (ConnectionResetError, BrokenPipeError, EOFError):
             return {"ok": False, "outcome": "disconnected"}  # after authentication: the daemon's doing
         if message.header.message_type == MessageType.error:
             return {"ok": False, "outcome": outcome(message)}
-        return {"ok": True, "outcome": "connected", "unique": str(message.body[0])}
+        result: dict[str, Any] = {"ok": True, "outcome": "connected", "unique": str(message.body[0])}
+        if names:
+            step = "own"
+            claimed = {}
+            for serial, name in enumerate(names, start=2):
+                request = new_method_call(DBusAddress(DRIVER_PATH, DRIVER, DRIVER), "RequestName", "su", (name, 0))
+                try:
+                    sock.sendall(request.serialise(serial=serial))
+                    claimed[name] = outcome(_reply_to(sock, parser, serial))
+                except (ConnectionResetError, BrokenPipeError, EOFError):
+                    claimed[name] = "disconnected"
+            result["names"] = claimed
+        return result
     except Exception as error:
         return {"ok": False, "outcome": f"failed:{step}:{type(error).__name__}: {error}"}
     finally:
         sock.close()
+
+
+def _reply_to(sock: socket.socket, parser: Parser, serial: int) -> Message:
+    """The answer to the message sent with ``serial`` (signals such as NameAcquired skipped);
+    EOFError when the daemon hangs up first."""
+    while True:
+        message = parser.get_next_message()
+        if message is None:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise EOFError("disconnected")
+            parser.add_data(chunk)
+            continue
+        if message.header.fields.get(HeaderFields.reply_serial) == serial:
+            return message
 
 
 def outcome(message: Message | None) -> str:
@@ -387,7 +411,7 @@ def outcome(message: Message | None) -> str:
 def main(argv: list[Any]) -> int:
     address = argv[1]
     if argv[2] == "--connect-only":
-        emit(dict({"event": "connect"}, **connect_only(address)))
+        emit(dict({"event": "connect"}, **connect_only(address, list(argv[3:]))))
         return 0
     with open(argv[2]) as stream:
         plan = json.load(stream)

@@ -6,14 +6,17 @@ by this process and its children only (dbus-daemon resolves every user through t
 the machine's users stay untouched).  Standard library only.
 
 Usage: ``runner.py WORKDIR`` where ``WORKDIR/job.json`` says what to run (see the harness) and the
-results go to ``WORKDIR/results.json``.  Two modes:
+results go to ``WORKDIR/results.json``.  Three modes:
 
 * ``validate``: start dbus-daemon on each configuration, read the address it prints, stop it, and
   record what it wrote on stderr up to then (warnings about unknown users, bad rules);
 * ``matrix``: start the daemon as the bus user, start every peer with ``setpriv --reuid --regid
   --clear-groups`` (root's groups must not leak into ``group=`` rules), let them connect, own
   their names one by one in deployment order (so the primary owner of a shared name is known),
-  run their probes all at once, collect what each received, and try to connect as an outsider.
+  run their probes all at once, collect what each received, try to connect as an outsider, and
+  let each intruder (a user the deployment does not list, root too) try to own its names;
+* ``claims``: start the daemon as the bus user and let each claimant, under its uid, connect and
+  ask for names (what a policy's user rules give a process that is no peer).
 """
 
 from __future__ import annotations
@@ -152,23 +155,20 @@ def matrix(job: dict[str, Any]) -> dict[str, Any]:
             peer.send({"cmd": "flush"})
         result["received"] = read_all(peers, deadline)
         result["probe_seconds"] = time.monotonic() - probe_start
+        connect = [job["python"], "-I", job["peer_script"], address, "--connect-only"]
+        # Processes the deployment does not list (root among them) try to own its names while
+        # their owners hold them: allowed, they would be queued, and take over when those leave.
+        result["intruders"] = [
+            dict(
+                run_once([*setpriv(intruder["uid"], intruder["gid"]), *connect, *intruder["names"]]),
+                label=intruder["label"],
+            )
+            for intruder in job.get("intruders", [])
+        ]
         for peer in peers:
             peer.send({"cmd": "exit"})
         outsider = job["outsider"]
-        command = [
-            *setpriv(outsider["uid"], outsider["gid"]),
-            job["python"],
-            "-I",
-            job["peer_script"],
-            address,
-            "--connect-only",
-        ]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-        result["outsider"] = (
-            json.loads(run.stdout)
-            if run.stdout.strip()
-            else {"ok": False, "outcome": f"failed:peer:{run.returncode}: {run.stderr[-500:]}"}
-        )
+        result["outsider"] = run_once([*setpriv(outsider["uid"], outsider["gid"]), *connect])
     except (TimeoutError, EOFError) as error:
         result["error"] = str(error)
     finally:
@@ -179,12 +179,37 @@ def matrix(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def claims(job: dict[str, Any]) -> dict[str, Any]:
+    """Start the daemon as the bus user; each claimant connects under its uid and asks for its
+    names, one after the other, each keeping nothing (it disconnects when done)."""
+    bus = job["bus"]
+    daemon, address, early = start_daemon(job["config"], bus["uid"], bus["gid"], job["daemon_stderr"])
+    result: dict[str, Any] = {"address": address, "daemon_stderr_at_start": early, "claims": []}
+    try:
+        connect = [job["python"], "-I", job["peer_script"], address, "--connect-only"]
+        for claimant in job["claimants"]:
+            outcome = run_once([*setpriv(claimant["uid"], claimant["gid"]), *connect, *claimant["names"]])
+            result["claims"].append(dict(outcome, label=claimant["label"]))
+    finally:
+        stop(daemon)
+    return result
+
+
+def run_once(command: list[str]) -> dict[str, Any]:
+    """Run a ``--connect-only`` peer; its one JSON line, or how it failed."""
+    run = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if run.stdout.strip():
+        return dict(json.loads(run.stdout))
+    return {"ok": False, "outcome": f"failed:peer:{run.returncode}: {run.stderr[-500:]}"}
+
+
 def main(workdir: str) -> int:
     with open(os.path.join(workdir, "job.json")) as stream:
         job = json.load(stream)
     bind(job["passwd"], "/etc/passwd")
     bind(job["group"], "/etc/group")
-    result = validate(job) if job["mode"] == "validate" else matrix(job)
+    modes = {"validate": validate, "matrix": matrix, "claims": claims}
+    result = modes[job["mode"]](job)
     with open(os.path.join(workdir, "results.json"), "w") as stream:
         json.dump(result, stream, indent=1)
     return 0
