@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 import threading
@@ -44,11 +45,28 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="compare a running peer's D-Bus objects and messages with the registry",
         description="Introspect the objects a peer exports on a bus and compare every org.qemu.* "
         "interface with the registry's view of one QEMU release; optionally become a display "
-        "client (--listen) and watch the bus (--monitor), checking every message.  Exit status: 0 "
-        "when there is no error (with --strict, no warning either), 1 when there are findings, 2 "
-        "for usage or connection problems.",
+        "client (--listen) and watch the bus (--monitor), checking every message.  With --launch "
+        "QEMU, the tool starts a private bus and that QEMU on it first, and stops both at the end.  "
+        "Exit status: 0 when there is no error (with --strict, no warning either), 1 when there are "
+        "findings, 2 for usage or connection problems.",
     )
-    parser.add_argument("--address", required=True, help="the bus: a D-Bus address, or SESSION or SYSTEM")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="the bus: a D-Bus address, or SESSION or SYSTEM")
+    where.add_argument(
+        "--launch",
+        metavar="QEMU",
+        help="start a private dbus-daemon and this QEMU binary on it, with every D-Bus object its display "
+        "offers (TCG, no disk), check it, then stop both; --dest defaults to org.qemu",
+    )
+    parser.add_argument(
+        "--qemu-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        dest="qemu_args",
+        help="with --launch: one more argument for QEMU (repeatable; write --qemu-arg=-name for one "
+        "that starts with a dash)",
+    )
     parser.add_argument(
         "--dest", metavar="NAME", help="the peer's bus name (QEMU: org.qemu); optional with --monitor alone"
     )
@@ -126,6 +144,10 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 
 def run_conform(args: argparse.Namespace) -> int:
+    if args.qemu_args and args.launch is None:
+        return _fail("--qemu-arg is for --launch")
+    if args.launch is not None and args.dest is None:
+        args.dest = "org.qemu"
     if args.dest is None and (args.monitor is None or args.listen is not None):
         return _fail("--dest is required (it is optional only with --monitor alone)")
     if args.dest is not None and (problem := bus_name_error(args.dest)):
@@ -148,16 +170,61 @@ def run_conform(args: argparse.Namespace) -> int:
     budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
     started = time.monotonic()
     deadline = started + budget
+    if args.launch is not None:
+        return _launched(args, registry, release, started, deadline)
     if args.address not in ("SESSION", "SYSTEM"):
         try:
             parse_address(args.address)
         except AddressError as error:
             return _fail(f"invalid --address {args.address!r}: {error}")
+    return _conform(args, registry, release, started, deadline)
+
+
+def _launched(
+    args: argparse.Namespace, registry: Registry, release: Release | None, started: float, deadline: float
+) -> int:
+    """Start a bus and QEMU, run the checks against them, and stop both whatever happens:
+    SIGTERM and SIGHUP end the run like Ctrl-C, so that they too stop QEMU on the way out."""
+    try:
+        from ..live.launch import LaunchError, QemuLaunch
+    except ImportError:
+        return _fail("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    launched = QemuLaunch(args.launch, args.qemu_args)
+    try:
+        launched.start(deadline)
+        assert launched.qemu is not None
+        assert launched.bus is not None
+        pids = f"QEMU pid {launched.qemu.pid}, dbus-daemon pid {launched.bus.pid}"
+        _say(args, f"launched {args.launch} on a private bus at {launched.address} ({pids})")
+        args.address = launched.address
+        return _conform(args, registry, release, started, deadline, launched)
+    except LaunchError as error:
+        return _fail(f"--launch: {error}")
+    finally:
+        launched.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _conform(
+    args: argparse.Namespace,
+    registry: Registry,
+    release: Release | None,
+    started: float,
+    deadline: float,
+    launched: Any = None,
+) -> int:
     try:
         connection = connect(args.address, args.timeout, deadline)
     except LiveError as error:
         return _fail(str(error))
     run = _Run(args, registry, release, deadline)
+    run.launched = launched
     with connection:
         bus = LiveBus(connection, args.timeout, deadline)
         if args.dest is not None:
@@ -199,6 +266,8 @@ class _Run:
         self.monitored: Any = None
         self.monitor_wire: Any = None
         self.interrupted = False
+        #: The `QemuLaunch` the run checks (--launch), else None.
+        self.launched: Any = None
 
     @property
     def label(self) -> str:
@@ -278,6 +347,12 @@ class _Run:
 
     def report(self, elapsed: float) -> int:
         args = self.args
+        if self.launched is not None and (status := self.launched.qemu_exit()) is not None:
+            from ..live.launch import exit_text
+
+            last = " / ".join(line.strip() for line in self.launched.stderr_tail(5) if line.strip())
+            message = f"the launched QEMU exited during the run ({exit_text(status)})" + (f": {last}" if last else "")
+            self.findings.append(diagnostic("L015", Location(args.launch), message))
         if self.check is not None:
             self.findings += self.check.findings.result()
             if self.check.findings.dropped:

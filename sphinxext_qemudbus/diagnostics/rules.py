@@ -817,6 +817,13 @@ _TABLE: tuple[Rule, ...] = (
         "failed or was not answered in time.",
     ),
     Rule(
+        "L015",
+        "live-peer-exited",
+        E,
+        "The QEMU that conform --launch started exited before the run was over: it crashed, or something it was "
+        "sent or shown made it quit.  The message gives its exit status and the last lines it wrote.",
+    ),
+    Rule(
         "L017",
         "live-unchecked",
         E,
