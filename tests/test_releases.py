@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sphinxext_qemudbus.model.introspection import Method, interface_for_platform, platforms_of
 from sphinxext_qemudbus.model.parser import parse_string
 from sphinxext_qemudbus.model.registry import Registry
-from sphinxext_qemudbus.model.introspection import Method, interface_for_platform, platforms_of
 from sphinxext_qemudbus.model.releases import (
     feature_release,
     interface_at_release,
