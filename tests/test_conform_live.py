@@ -149,6 +149,26 @@ def test_a_deviating_peer(bus: str, tmp_path: Path) -> None:
     assert "org.freedesktop.DBus.Error.UnknownObject" in gone["message"]
 
 
+def test_the_release_is_detected_or_the_findings_say_none_matches(bus: str, tmp_path: Path) -> None:
+    old_vm = VM.replace('<property type="as" name="Interfaces" access="read"/>', "")
+    old_console = CONSOLE.replace('<property type="as" name="Interfaces" access="read"/>', "")
+    tree = {**TREE, "/org/qemu/Display1/VM": old_vm, "/org/qemu/Display1/Console_0": old_console}
+    with peer(bus, tree, tmp_path):
+        older = conform("--address", bus, "--dest", "org.qemu", "--strict")
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert "introspected (QEMU 8.0, unix): conforms to the registry" in older.stderr
+    assert "  release: exports what QEMU 7.0 to 8.0 exported\n" in older.stderr
+    # Console has the Interfaces property (8.1), VM not: no QEMU release looked like that.
+    with peer(bus, {**TREE, "/org/qemu/Display1/VM": old_vm}, tmp_path):
+        mixed = conform("--address", bus, "--dest", "org.qemu", "--format", "json")
+        forced = conform("--address", bus, "--dest", "org.qemu", "--format", "json", "--qemu-version", "8.0")
+    assert findings(mixed) == [("L001", f"{ROOT}/interfaces/org.qemu.Display1.VM.xml"), ("L110", "org.qemu")]
+    unmatched = next(d for d in json.loads(mixed.stdout) if d["code"] == "L110")
+    assert "org.qemu matches no QEMU release: it exports org.qemu.Display1.Console.Interfaces" in unmatched["message"]
+    assert "checked against QEMU 8.1, the closest" in unmatched["message"]
+    assert findings(forced) == [("L107", "org.qemu:/org/qemu/Display1/Console_0")]  # --qemu-version forces
+
+
 def test_named_objects_only(bus: str, tmp_path: Path) -> None:
     tree = dict(TREE)
     tree["/org/qemu/Display1/Console_0"] = CONSOLE.replace('name="Head" access="read"', 'name="Head" access="write"')
@@ -312,8 +332,8 @@ def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> Non
     result = listen_to(bus, tmp_path, "good", "--object", "/org/qemu/Display1/Console_0", "--format", "text")
     assert result.returncode == 0, result.stderr
     assert "listeners registered: Console_0 display" in result.stderr
-    assert "org.qemu.Display1.Listener.Scanout x1, org.qemu.Display1.Listener.Update x1" in result.stderr
-    assert "never exercised: org.qemu.Display1.Listener.ScanoutDMABUF" in result.stderr
+    assert "  org.qemu.Display1.Listener: Scanout x1, Update x1\n" in result.stderr
+    assert "  never exercised: org.qemu.Display1.Listener: ScanoutDMABUF, UpdateDMABUF" in result.stderr
 
 
 def test_listen_follows_a_mode_switch_without_scanout(bus: str, tmp_path: Path) -> None:

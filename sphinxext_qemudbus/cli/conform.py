@@ -24,6 +24,7 @@ from ..live.conform import (
     compare_object,
     connect,
     current_platform,
+    detect_release,
     introspect_objects,
     owner_of,
     read_bus_facts,
@@ -84,7 +85,8 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--qemu-version",
         metavar="X.Y",
         help="the QEMU release the peer runs: what the registry dates later is not expected "
-        "(default: the registry's own release)",
+        "(default: the newest release the peer can be, judged from what it exports; the "
+        "registry's own release when it exports nothing the registry dates)",
     )
     parser.add_argument(
         "--platform",
@@ -165,8 +167,6 @@ def run_conform(args: argparse.Namespace) -> int:
     if registry.errors:
         sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
         return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
-    if release is None and registry.release is not None:
-        release = parse_release(registry.release)
     budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
     started = time.monotonic()
     deadline = started + budget
@@ -259,13 +259,16 @@ class _Run:
         self.release = release
         self.deadline = deadline
         self.findings: list[Diagnostic] = []
-        self.summary: list[str] = []
+        #: The headline's parts (strings), then (label, values) facts, shown by `summary_block`.
+        self.summary: list[str | tuple[str, list[str]]] = []
         self.walk: Walk | None = None
         self.check: Any = None
         self.lock = threading.Lock()
         self.monitored: Any = None
         self.monitor_wire: Any = None
         self.interrupted = False
+        #: The releases the peer can be (None: --qemu-version says, or it exports nothing dated).
+        self.match: Any = None
         #: The `QemuLaunch` the run checks (--launch), else None.
         self.launched: Any = None
 
@@ -276,10 +279,12 @@ class _Run:
 
     def introspect(self, bus: LiveBus, owner: str) -> None:
         args = self.args
-        view = release_view(self.registry, self.release)
         roots = args.objects or ["/"]
         self.walk = introspect_objects(bus, args.dest, roots, args.recursive or not args.objects)
         objects = self.walk.objects
+        if self.release is None:
+            self.detect(objects)
+        view = release_view(self.registry, self.release, args.platform)
         facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
         for live in objects:
             self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
@@ -289,6 +294,23 @@ class _Run:
             self.findings.append(diagnostic("L017", Location(args.dest), message))
         checked = sum(1 for live in objects if live.node is not None)
         self.summary.append(f"{checked} of {len(objects)} objects of {args.dest} introspected ({self.label})")
+        if self.match is not None and self.match.matched:
+            self.summary.append(("release", [f"exports what {self.match.range_text} exported"]))
+
+    def detect(self, objects: list[Any]) -> None:
+        """The release to check against, when --qemu-version does not say: the newest the peer
+        can be, from what it exports; the registry's own when it exports nothing dated."""
+        self.match = detect_release(self.registry, objects, self.args.platform)
+        if self.match is None:
+            self.release = parse_release(self.registry.release) if self.registry.release else None
+            return
+        self.release = self.match.checked
+        if not self.match.matched:
+            message = (
+                f"{self.args.dest} matches no QEMU release: {self.match.conflict}; checked against "
+                f"QEMU {release_text(self.match.checked)}, the closest (the fewest differences)"
+            )
+            self.findings.append(diagnostic("L110", Location(self.args.dest), message))
 
     def traffic(self) -> Any:
         if self.check is None:
@@ -339,15 +361,24 @@ class _Run:
         if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
-        registered = ", ".join(result.registered) or "none"
-        self.summary.append(f"listeners registered: {registered}")
+        self.summary.append(("listeners registered", [", ".join(result.registered) or "none"]))
         from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
 
         self.served = [LISTENER] + ([AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else [])
 
+    def _launched_exit(self) -> int | None:
+        """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
+        may not have been reaped yet: it has lost its bus name, though, and is waited for."""
+        status: int | None = self.launched.qemu_exit()
+        if status is None and self.launched.owns_name(self.args.timeout) is False:
+            from ..live.launch import STOP_GRACE
+
+            status = self.launched.wait_exit(STOP_GRACE)
+        return status
+
     def report(self, elapsed: float) -> int:
         args = self.args
-        if self.launched is not None and (status := self.launched.qemu_exit()) is not None:
+        if self.launched is not None and (status := self._launched_exit()) is not None:
             from ..live.launch import exit_text
 
             last = " / ".join(line.strip() for line in self.launched.stderr_tail(5) if line.strip())
@@ -367,17 +398,48 @@ class _Run:
         sys.stdout.write(render(findings, args.fmt, version=__version__))
         if args.fmt == "text" and not args.quiet:
             if self.check is not None:
-                observed = ", ".join(f"{name} x{count}" for name, count in sorted(self.check.observed.items()))
-                self.summary.append(f"observed: {observed or 'nothing'}")
+                observed = [f"{name} x{count}" for name, count in sorted(self.check.observed.items())]
+                self.summary.append(("observed", by_interface(observed) or ["nothing"]))
                 for label, (count, (width, height)) in sorted(self.check.resized.items()):
                     changes = f"{count} size change{'' if count == 1 else 's'}"
-                    self.summary.append(f"{label}: {changes} without a Scanout (now {width}x{height})")
+                    self.summary.append((label, [f"{changes} without a Scanout (now {width}x{height})"]))
                 served = getattr(self, "served", [])
                 if served:
                     missing = self.check.unexercised(served)
-                    self.summary.append(f"never exercised: {', '.join(missing) or 'none'}")
+                    self.summary.append(("never exercised", by_interface(missing) or ["none"]))
             if self.interrupted:
-                self.summary.append("stopped early (interrupted)")
+                self.summary.append(("stopped early (interrupted)", []))
             verdict = counted(findings) or "conforms to the registry"
-            print(printable(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}"), file=sys.stderr)
+            print(summary_block(self.summary, verdict), file=sys.stderr)
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
+
+
+def by_interface(names: list[str]) -> list[str]:
+    """``iface.Member x3`` entries as one line per interface: ``iface: Member x3, Other x1``
+    (``org.freedesktop.DBus.Properties.GetAll(iface) x1`` belongs to the Properties interface)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        called, paren, rest = name.partition("(")
+        interface, dot, member = called.rpartition(".")
+        if not dot or not interface:  # "(members the registry does not have) x2"
+            groups.setdefault("", []).append(name)
+        else:
+            groups.setdefault(interface, []).append(member + paren + rest)
+    return [
+        f"{interface}: {', '.join(members)}" if interface else ", ".join(members)
+        for interface, members in groups.items()
+    ]
+
+
+def summary_block(summary: list[str | tuple[str, list[str]]], verdict: str) -> str:
+    """The run in a few lines: the headline with the verdict, then one ``label: value`` line per
+    fact, a long list continued on lines of its own under its label."""
+    headline = "; ".join(item for item in summary if isinstance(item, str))
+    lines = [f"qemu-dbus conform: {headline}: {verdict}" if headline else f"qemu-dbus conform: {verdict}"]
+    for item in summary:
+        if isinstance(item, str):
+            continue
+        label, values = item
+        lines.append(f"  {label}: {values[0]}" if values else f"  {label}")
+        lines += [f"  {' ' * len(label)}  {value}" for value in values[1:]]
+    return "\n".join(printable(line) for line in lines)

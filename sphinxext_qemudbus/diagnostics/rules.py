@@ -888,6 +888,16 @@ _TABLE: tuple[Rule, ...] = (
         "Check against the release the peer runs, or fix the Since line in the registry.",
     ),
     Rule(
+        "L110",
+        "live-release-unmatched",
+        W,
+        "Without --qemu-version, conform works out which QEMU releases the peer can be from what it exports "
+        "(the registry dates every interface, member and platform variant), and checks it against the newest of "
+        "them.  No release has everything this peer exports and lacks: it was checked against the closest one "
+        "(the fewest differences), and the message names the two facts that disagree.",
+        "Check the registry's Since lines for the items named, or pass --qemu-version to check against a given release.",
+    ),
+    Rule(
         "L108",
         "live-message-content",
         W,

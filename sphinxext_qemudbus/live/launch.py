@@ -276,6 +276,28 @@ class QemuLaunch:
         """QEMU's exit status (negative: the signal that ended it), or None while it runs."""
         return self.qemu.poll() if self.qemu is not None else None
 
+    def owns_name(self, timeout: float = 5.0) -> bool | None:
+        """Whether QEMU still owns its bus name (None: the bus did not answer in ``timeout``).  A
+        QEMU that lost it is gone or going: its exit status may lag behind by a moment."""
+        from jeepney.bus_messages import message_bus
+
+        deadline = time.monotonic() + timeout
+        try:
+            with connect_bus(self.address, deadline) as wire:
+                reply = wire.call(message_bus.NameHasOwner(DISPLAY_BUS_NAME), deadline).message
+        except (TimeoutError, WireError):
+            return None
+        return bool(reply.body == (True,))
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """QEMU's exit status once it has exited, waiting at most ``timeout`` seconds for it."""
+        if self.qemu is None:
+            return None
+        try:
+            return self.qemu.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stderr_tail(self, lines: int = 20) -> list[str]:
         """The last ``lines`` lines QEMU wrote (stdout and stderr), of its latest start."""
         return self.qemu.tail(lines) if self.qemu is not None else []

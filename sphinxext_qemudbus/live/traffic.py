@@ -141,7 +141,7 @@ class TrafficCheck:
 
     def __init__(self, registry: Registry, release: Release | None, platform: str) -> None:
         self.registry = registry
-        self.view = registry if release is None else registry.at_release(release)
+        self.view = registry if release is None else registry.at_release(release, platform)
         self.release = release
         self.platform = platform
         self.findings = Findings()
