@@ -287,6 +287,9 @@ def test_a_registry_with_xml_errors_is_refused(tmp_path: Path) -> None:
 # --- --listen against a peer that plays QEMU's part, broken in one way each ---------------------
 
 
+MAP = "Console_0 display-map:/org/qemu/Display1/Listener"
+
+
 def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.CompletedProcess[str]:
     with peer(bus, TREE, folder, listener=mode):
         return conform(
@@ -316,6 +319,12 @@ def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.Comp
         ("hung-handshake", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "did not complete"),
         ("silent", [("L014", "org.qemu:/org/qemu/Display1/Console_0")], "no reply within 1 s"),
         ("garbage", [("L018", "Console_0 display:/org/qemu/Display1/Listener")], "not a D-Bus message"),
+        # Listener.Unix.Map (a second listener on the console serves it; QEMU 9.2 and later use it):
+        ("map-small", [("L108", MAP)], "holds 4096 bytes; offset 0 + stride 256 x height 32 is 8192"),
+        ("map-pipe", [("L108", MAP)], "ScanoutMap passed a pipe, not a regular file or memfd"),
+        ("map-outside", [("L108", MAP)], "UpdateMap (60,0 8x8) lies outside the mapped surface (64x32)"),
+        ("map-reply", [("L108", MAP)], "UpdateMap expects a reply"),
+        ("map-pixels", [("L108", MAP)], "32 of 32 rows of the mapped surface differ from the plain listener's image"),
     ],
 )
 def test_listen_finds_exactly_what_the_peer_breaks(
@@ -333,6 +342,11 @@ def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "listeners registered: Console_0 display" in result.stderr
     assert "  org.qemu.Display1.Listener: Scanout x1, Update x1\n" in result.stderr
+    assert "  org.qemu.Display1.Listener.Unix.Map: ScanoutMap x1, UpdateMap x1\n" in result.stderr
+    assert (
+        "  shared memory: Console_0 display-map: 1 ScanoutMap (memfd, sealed against seal, mapped read-only), 1 UpdateMap "
+        "(0 outside the surface), pixels equal the plain listener's (64x32): checks passed\n"
+    ) in result.stderr, result.stderr
     assert "  never exercised: org.qemu.Display1.Listener: ScanoutDMABUF, UpdateDMABUF" in result.stderr
 
 

@@ -134,16 +134,41 @@ def test_what_qemu_sends_its_listeners(display: QemuLaunch, qemu: Qemu) -> None:
     summary = result.stderr
     registered = re.search(r"listeners registered: (.*)\n", summary)
     assert registered, summary
-    assert sorted(registered.group(1).split(", ")) == [
-        "Audio audio-in", "Audio audio-out", "Console_0 display", "Console_1 display",
-    ]  # fmt: skip
+    consoles = ["Console_0 display", "Console_1 display"]
+    if shares_memory(qemu):  # a second listener per console serves Listener.Unix.Map
+        consoles += ["Console_0 display-map", "Console_1 display-map"]
+    assert sorted(registered.group(1).split(", ")) == sorted(["Audio audio-in", "Audio audio-out", *consoles])
     assert re.search(r"  org\.qemu\.Display1\.Listener: .*Scanout x\d+, Update x\d+", summary), summary
     assert "  org.qemu.Display1.AudioOutListener: Init x1, SetEnabled x1" in summary
-    assert "GetAll(org.qemu.Display1.Listener) x2" in summary  # QEMU reads each listener's properties
+    assert f"GetAll(org.qemu.Display1.Listener) x{len(consoles)}" in summary  # QEMU reads each listener's
     # Every message had the registry's signature, path, flags and content.  After a mode switch
     # QEMU sends Updates for the new size with no new Scanout; conform reads the console's size
     # then, as the registry tells clients to, and counts the change instead of warning.
     assert result.stdout == ""
+
+
+def shares_memory(qemu: Qemu) -> bool:
+    """Listener.Unix.Map came with QEMU 9.2."""
+    return feature_release(parse_release(qemu.release) or (0, 0, 0)) >= (9, 2, 0)
+
+
+def test_a_shared_memory_listener_gets_the_console_in_a_memfd(qemu: Qemu) -> None:
+    """The one command of the issue: ScanoutMap and UpdateMap observed, their checks passed (the
+    descriptor, the read-only mapping, every rectangle inside the surface and sent without
+    expecting a reply, the pixels equal to a plain listener's on the same console)."""
+    if not shares_memory(qemu):
+        pytest.skip(f"QEMU {qemu.release} has no Listener.Unix.Map (9.2 and later)")
+    result = conform("--launch", qemu.binary, "--listen", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert re.search(r"  org\.qemu\.Display1\.Listener\.Unix\.Map: ScanoutMap x\d+, UpdateMap x\d+\n", result.stderr)
+    shared = re.search(
+        r"Console_0 display-map: (\d+) ScanoutMap \(memfd, .*, mapped read-only\), (\d+) UpdateMap "
+        r"\(0 outside the surface\), pixels equal the plain listener's \(\d+x\d+\): checks passed",
+        result.stderr,
+    )
+    assert shared, result.stderr
+    assert int(shared.group(2)) > 0  # the text console's cursor blinks
 
 
 # --- --launch: the tool starts and stops the bus and QEMU itself ---------------------------------

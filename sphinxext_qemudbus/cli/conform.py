@@ -362,9 +362,13 @@ class _Run:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
         self.summary.append(("listeners registered", [", ".join(result.registered) or "none"]))
-        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
+        if result.shared:
+            self.summary.append(("shared memory", result.shared))
+        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER, LISTENER_MAP
 
-        self.served = [LISTENER] + ([AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else [])
+        self.served = [LISTENER]
+        self.served += [LISTENER_MAP] if any(r.endswith("display-map") for r in result.registered) else []
+        self.served += [AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else []
 
     def _launched_exit(self) -> int | None:
         """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
