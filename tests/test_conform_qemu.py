@@ -140,6 +140,11 @@ def test_what_qemu_sends_its_listeners(display: QemuLaunch, qemu: Qemu) -> None:
     assert sorted(registered.group(1).split(", ")) == sorted(["Audio audio-in", "Audio audio-out", *consoles])
     assert re.search(r"  org\.qemu\.Display1\.Listener: .*Scanout x\d+, Update x\d+", summary), summary
     assert "  org.qemu.Display1.AudioOutListener: Init x1, SetEnabled x1" in summary
+    # The clipboard client: QEMU reads its properties and calls Register on it inside the Register
+    # handler, then passes the client's own Release (after a Grab) back to it.
+    assert "  clipboard client: registered\n" in summary
+    assert "GetAll(org.qemu.Display1.Clipboard) x1" in summary
+    assert "  org.qemu.Display1.Clipboard: Register x1, Release x1\n" in summary
     assert f"GetAll(org.qemu.Display1.Listener) x{len(consoles)}" in summary  # QEMU reads each listener's
     # Every message had the registry's signature, path, flags and content.  After a mode switch
     # QEMU sends Updates for the new size with no new Scanout; conform reads the console's size

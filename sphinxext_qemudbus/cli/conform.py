@@ -356,8 +356,14 @@ class _Run:
         check = self.traffic()
         _say(args, f"listening to {args.dest} for {args.listen:g} s")
         requested_end = time.monotonic() + args.listen
+        clipboard = self.clipboard_client(objects, min(requested_end, self.deadline))
         result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
         self.findings += result.findings
+        if clipboard is not None:
+            clipboard.join(args.timeout + 1)
+            clipboard.wire.close()
+            self.findings += clipboard.findings
+            self.summary.append(("clipboard client", ["registered" if clipboard.registered else "not registered"]))
         if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
@@ -369,6 +375,31 @@ class _Run:
         self.served = [LISTENER]
         self.served += [LISTENER_MAP] if any(r.endswith("display-map") for r in result.registered) else []
         self.served += [AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else []
+        if clipboard is not None and clipboard.registered:
+            from ..live.clipboard import CLIPBOARD
+
+            self.served.append(CLIPBOARD)
+
+    def clipboard_client(self, objects: list[Any], stop_at: float) -> Any:
+        """A clipboard client on a connection of its own, started, when the peer exports the
+        Clipboard (None otherwise, or when the bus cannot be reached a second time)."""
+        from ..live.clipboard import CLIPBOARD, CLIPBOARD_PATH, ClipboardClient
+
+        exported = any(
+            live.path == CLIPBOARD_PATH and any(i.name == CLIPBOARD for i in live.node.interfaces)
+            for live in objects
+            if live.node is not None
+        )
+        if not exported:
+            return None
+        try:
+            wire = connect(self.args.address, self.args.timeout, self.deadline)
+        except LiveError as error:
+            self.findings.append(diagnostic("L017", Location(self.args.dest), f"no clipboard client: {error}"))
+            return None
+        client = ClipboardClient(wire, self.args.dest, self.traffic(), self.lock, self.args.timeout, stop_at)
+        client.start()
+        return client
 
     def _launched_exit(self) -> int | None:
         """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
