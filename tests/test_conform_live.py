@@ -267,6 +267,16 @@ def test_bus_names_the_registry_gives(bus: str, tmp_path: Path) -> None:
         (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--object", "rel"), "invalid --object"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such folder"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--qemu-arg=-name"), "--qemu-arg is for --launch"),
+        (("--address", "unix:path=/x", "--launch", "qemu-system-x86_64"), "not allowed with argument"),
+        (("--launch", "/nonexistent/qemu"), "--launch: no QEMU at /nonexistent/qemu"),
+        (
+            (
+                "--dest",
+                "org.qemu",
+            ),
+            "one of the arguments --address --launch is required",
+        ),
     ],
 )
 def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> None:
