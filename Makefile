@@ -5,6 +5,8 @@
 #             that no merge-conflict marker is left in a tracked file
 # make bench  benchmarks (see bench/)
 # make fuzz   the fuzz test (run briefly by make check) with many more examples and fresh seeds
+# make qemu-releases  QEMU 10.0.2 from Debian's bookworm-backports into the cache, beside the
+#             system's QEMU: the real-QEMU tests then run against both (ci/fetch-qemu)
 
 PYTHON ?= python3
 # The oldest Python and Sphinx this package supports, what QEMU's docs build uses: the whole
@@ -21,7 +23,7 @@ FUZZ_EXAMPLES ?= 3000
 # a 10-line "BuildBackendWarning: Editable installation." that says nothing about this project.
 EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: all docs check conflicts lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu clean
+.PHONY: all docs check conflicts lint test test-oldest registry compat docs-strict docs-oldest package bench fuzz compare-qemu qemu-releases clean
 
 all: check
 
@@ -86,6 +88,12 @@ bench: $(VENV)/$(STAMP) $(OLDEST)/$(STAMP)
 
 fuzz: $(VENV)/$(STAMP)
 	QEMU_DBUS_HYPOTHESIS=explore QEMU_DBUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# The QEMU releases the real-QEMU tests run against besides the system's (Debian 12: 7.2): 10.0.2
+# from bookworm-backports, unpacked into ${XDG_CACHE_HOME:-~/.cache}/qemu-dbus/qemu-10.0.2/ for
+# every checkout to share.  Neither the system's apt sources nor its QEMU are touched.
+qemu-releases:
+	ci/fetch-qemu
 
 # Compare the registry with a QEMU source tree: make compare-qemu QEMU=~/src/qemu
 # Expect documentation notes only; any other line is a difference to re-sync (interfaces/SOURCES.md).

@@ -11,11 +11,16 @@ GDBus would give.
 With ``--listener MODE`` it also plays QEMU's part in ``Console.RegisterListener``: it replies, then
 takes the authentication server's role on the socket it was handed (as QEMU does, blocking its
 own loop meanwhile), reads the listener's properties with GetAll and sends a Scanout and an
-Update, each broken the way MODE says (see `LISTENER_MODES`).
+Update, each broken the way MODE says (see `LISTENER_MODES`).  A listener that lists
+``org.qemu.Display1.Listener.Unix.Map`` in its ``Interfaces`` gets what QEMU 9.2 and later send
+it instead: a GetAll of that interface, a ``ScanoutMap`` with a memfd holding the same image, then an
+``UpdateMap``; the ``map-*`` modes break those, and the other modes break only the first listener
+registered on a console (the plain one).
 """
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import socket
@@ -57,7 +62,13 @@ LISTENER_MODES = (
     "hung-handshake",  # never answers the client's AUTH
     "silent",  # never replies to RegisterListener
     "garbage",  # sends bytes that are not a D-Bus message after the handshake
+    "map-small",  # ScanoutMap's memfd is smaller than offset + stride x height
+    "map-pipe",  # ScanoutMap passes a pipe, not a file
+    "map-outside",  # UpdateMap beyond the mapped surface
+    "map-reply",  # UpdateMap without NO_REPLY_EXPECTED
+    "map-pixels",  # the memfd holds other pixels than the Scanout the plain listener got
 )
+MAP = "org.qemu.Display1.Listener.Unix.Map"
 LISTENER = "/org/qemu/Display1/Listener"
 XRGB8888 = 0x20020888
 #: The console's Width and Height as the bus serves them: the Scanout's size until a mode switch.
@@ -89,19 +100,26 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         message = new_method_call(DBusAddress(path, "org.qemu.Peer", interface), member, signature, body)
         del message.header.fields[HeaderFields.destination]  # a peer-to-peer connection has no names
         message.header.flags = MessageFlag(flags)
-        sock.sendall(message.serialise(serial=next(serial)))
+        fds = array.array("i")
+        data = message.serialise(serial=next(serial), fds=fds)
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)] if fds else [])
 
-    def wait_reply() -> None:
+    def wait_reply() -> Any:
         while not (found := parser.get_next_message()) or found.header.message_type is MessageType.method_call:
             data = sock.recv(65536)
             if not data:
-                return
+                return None
             parser.add_data(data)
+        return found
 
     no_reply = MessageFlag.no_reply_expected
     send(LISTENER, "GetAll", "s", ("org.qemu.Display1.Listener",), 0, PROPERTIES)
-    wait_reply()
+    properties = wait_reply()
+    interfaces = properties.body[0].get("Interfaces", ("as", []))[1] if properties is not None else []
     image = bytes(256 * 32)
+    if MAP in interfaces:
+        serve_map(send, wait_reply, mode, image)
+        return
     send(LISTENER, "Scanout", "uuuuay", (64, 32, 256, XRGB8888, image), no_reply, "org.qemu.Display1.Listener")
     update: tuple[Any, ...] = (0, 0, 8, 8, 32, XRGB8888, bytes(256))
     signature, path, flags = "iiiiuuay", LISTENER, no_reply
@@ -121,6 +139,28 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         wait_reply()
 
 
+def serve_map(send: Any, wait_reply: Any, mode: str, image: bytes) -> None:
+    """What QEMU 9.2 and later send a Map listener, broken the way a ``map-*`` MODE says."""
+    no_reply = MessageFlag.no_reply_expected
+    send(LISTENER, "GetAll", "s", (MAP,), 0, PROPERTIES)
+    wait_reply()
+    width, height = console_size  # after a mode switch, QEMU maps the new surface
+    image = bytes(width * 4 * height) if (width, height) != (64, 32) else image
+    size = len(image) // 2 if mode == "map-small" else len(image)
+    shared = os.memfd_create("pixman")
+    os.write(shared, b"\xff" * size if mode == "map-pixels" else image[:size])
+    reader, writer = os.pipe()
+    handle = reader if mode == "map-pipe" else shared
+    send(LISTENER, "ScanoutMap", "huuuuu", (handle, 0, width, height, width * 4, XRGB8888), 0, MAP)
+    wait_reply()
+    for fd in (shared, reader, writer):
+        os.close(fd)
+    rectangle = (60, 0, 8, 8) if mode == "map-outside" else (0, 0, 8, 8)
+    send(LISTENER, "UpdateMap", "iiii", rectangle, 0 if mode == "map-reply" else no_reply, MAP)
+    if mode == "map-reply":
+        wait_reply()
+
+
 def register_listener(connection: Any, message: Any, mode: str, kept: list[Any]) -> None:
     if mode == "silent":
         kept.append(message.body[0])  # neither answered nor closed
@@ -130,6 +170,10 @@ def register_listener(connection: Any, message: Any, mode: str, kept: list[Any])
     kept.append(sock)
     if mode != "hung-handshake":
         serve_listener(sock, mode)
+
+
+#: Listeners registered so far per console: a failure mode breaks only the first (the plain one).
+registered: dict[str, int] = {}
 
 
 def main(address: str, name: str, table_path: str, queue: bool, listener: str | None = None) -> int:
@@ -160,7 +204,9 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
             if xml is not None:
                 connection.send(new_method_return(message, "s", (xml,)))
         elif call == ("org.qemu.Display1.Console", "RegisterListener") and listener is not None:
-            register_listener(connection, message, listener, kept)
+            registered[str(path)] = registered.get(str(path), 0) + 1
+            first = registered[str(path)] == 1
+            register_listener(connection, message, listener if first or listener.startswith("map-") else "good", kept)
         elif call == (PROPERTIES, "GetAll") and xml is not None:
             interface = message.body[0]
             types: dict[str, str | None] = {**property_types(xml).get(interface, {})}

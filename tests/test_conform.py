@@ -13,7 +13,7 @@ import pytest
 
 from sphinxext_qemudbus.diagnostics.diagnostic import Diagnostic
 from sphinxext_qemudbus.diagnostics.rules import RULES
-from sphinxext_qemudbus.live.conform import BusFacts, compare_object, parse_reply
+from sphinxext_qemudbus.live.conform import BusFacts, LiveObject, compare_object, detect_release, parse_reply
 from sphinxext_qemudbus.model.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,15 +280,105 @@ def conform_at(xml: str, release: tuple[int, int, int]) -> list[Diagnostic]:
     return compare_object(REGISTRY, DEST, parse_reply(DEST, "/org/qemu/Display1/VM", xml), "unix", None, release)
 
 
+# --- which release the peer runs ---------------------------------------------------------------
+
+AUDIO_72 = """
+<node>
+  <interface name="org.qemu.Display1.Audio">
+    <method name="RegisterOutListener"><arg type="h" name="listener" direction="in"/></method>
+    <method name="RegisterInListener"><arg type="h" name="listener" direction="in"/></method>
+  </interface>
+</node>
+"""
+
+
+def peer_objects(**objects: str) -> list[LiveObject]:
+    return [parse_reply(DEST, f"/org/qemu/Display1/{name}", xml) for name, xml in objects.items()]
+
+
+VM_72 = VM.replace('<property type="as" name="Interfaces" access="read"/>', "")
+CONSOLE_72 = CONSOLE.replace('<property type="as" name="Interfaces" access="read"/>', "")
+AUDIO_10 = AUDIO_72.replace(
+    "</interface>",
+    '<property type="u" name="NSamples" access="read"/><property type="as" name="Interfaces" access="read"/></interface>',
+)
+
+
+def test_a_peer_that_lacks_what_8_1_added_is_7_0_to_8_0() -> None:
+    match = detect_release(REGISTRY, peer_objects(VM=VM_72, Console_0=CONSOLE_72, Audio=AUDIO_72), "unix")
+    assert match is not None
+    assert (match.oldest, match.newest, match.checked, match.matched) == ((7, 0, 0), (8, 0, 0), (8, 0, 0), True)
+    assert match.range_text == "QEMU 7.0 to 8.0"
+
+
+def test_a_peer_with_what_10_0_added_is_10_0_up_to_the_registry() -> None:
+    match = detect_release(REGISTRY, peer_objects(VM=VM, Console_0=CONSOLE, Audio=AUDIO_10), "unix")
+    assert match is not None
+    assert (match.oldest, match.newest, match.matched) == ((10, 0, 0), (11, 1, 0), True)
+    # Without Audio the peer could be any release since 8.1 (Interfaces).
+    match = detect_release(REGISTRY, peer_objects(VM=VM, Console_0=CONSOLE), "unix")
+    assert match is not None
+    assert match.range_text == "QEMU 8.1 to 11.1"
+
+
+def test_a_peer_that_matches_no_release_is_checked_against_the_closest() -> None:
+    # NSamples (10.0) without the Interfaces properties (8.1): no release had that.
+    audio = AUDIO_10.replace('<property type="as" name="Interfaces" access="read"/>', "")
+    match = detect_release(REGISTRY, peer_objects(VM=VM_72, Console_0=CONSOLE_72, Audio=audio), "unix")
+    assert match is not None
+    assert not match.matched
+    assert match.checked == (8, 0, 0)  # one difference (NSamples) against three at 10.0
+    assert match.conflict is not None
+    assert "exports org.qemu.Display1.Audio.NSamples, which the registry dates to 10.0" in match.conflict
+    assert "but lacks org.qemu.Display1." in match.conflict
+
+
+def test_a_member_that_came_with_its_interface_says_nothing_of_the_release() -> None:
+    # Console without Label (7.0, like the interface): broken, not older (L001 says so).
+    console = CONSOLE.replace('<property type="s" name="Label" access="read"/>', "")
+    match = detect_release(REGISTRY, peer_objects(VM=VM, Console_0=console), "unix")
+    assert match is not None
+    assert match.matched
+
+
+def test_nothing_dated_nothing_detected() -> None:
+    other = '<node><interface name="org.example.Thing"><method name="Frob"/></interface></node>'
+    assert detect_release(REGISTRY, peer_objects(Thing=other), "unix") is None
+
+
+def test_the_platform_variant_dates_count_on_their_platform() -> None:
+    # On Windows, QEMU's D-Bus display exists since 8.1.
+    console = CONSOLE_72.replace('type="h"', 'type="ay"')
+    match = detect_release(REGISTRY, peer_objects(Console_0=console), "windows")
+    assert match is not None
+    assert (match.oldest, match.newest, match.matched) == ((8, 1, 0), (11, 1, 0), True)
+
+
 #: Where each live rule has its case: the pure comparison here, the traffic check on built
 #: messages, and what needs real processes (a bus, a peer, QEMU's side of a listener socket).
 LIVE_CASES = {
     **dict.fromkeys(
-        ("L001", "L002", "L003", "L004", "L005", "L006", "L101", "L102", "L103", "L104", "L105", "L106", "L107"),
+        (
+            "L001",
+            "L002",
+            "L003",
+            "L004",
+            "L005",
+            "L006",
+            "L101",
+            "L102",
+            "L103",
+            "L104",
+            "L105",
+            "L106",
+            "L107",
+            "L110",
+        ),
         "test_conform",
     ),
     **dict.fromkeys(("L007", "L008", "L009", "L011", "L012", "L108", "L109"), "test_traffic"),
     **dict.fromkeys(("L010", "L013", "L014", "L017", "L018"), "test_conform_live"),
+    "L015": "test_conform_qemu",
 }
 
 

@@ -149,6 +149,26 @@ def test_a_deviating_peer(bus: str, tmp_path: Path) -> None:
     assert "org.freedesktop.DBus.Error.UnknownObject" in gone["message"]
 
 
+def test_the_release_is_detected_or_the_findings_say_none_matches(bus: str, tmp_path: Path) -> None:
+    old_vm = VM.replace('<property type="as" name="Interfaces" access="read"/>', "")
+    old_console = CONSOLE.replace('<property type="as" name="Interfaces" access="read"/>', "")
+    tree = {**TREE, "/org/qemu/Display1/VM": old_vm, "/org/qemu/Display1/Console_0": old_console}
+    with peer(bus, tree, tmp_path):
+        older = conform("--address", bus, "--dest", "org.qemu", "--strict")
+    assert older.returncode == 0, older.stdout + older.stderr
+    assert "introspected (QEMU 8.0, unix): conforms to the registry" in older.stderr
+    assert "  release: exports what QEMU 7.0 to 8.0 exported\n" in older.stderr
+    # Console has the Interfaces property (8.1), VM not: no QEMU release looked like that.
+    with peer(bus, {**TREE, "/org/qemu/Display1/VM": old_vm}, tmp_path):
+        mixed = conform("--address", bus, "--dest", "org.qemu", "--format", "json")
+        forced = conform("--address", bus, "--dest", "org.qemu", "--format", "json", "--qemu-version", "8.0")
+    assert findings(mixed) == [("L001", f"{ROOT}/interfaces/org.qemu.Display1.VM.xml"), ("L110", "org.qemu")]
+    unmatched = next(d for d in json.loads(mixed.stdout) if d["code"] == "L110")
+    assert "org.qemu matches no QEMU release: it exports org.qemu.Display1.Console.Interfaces" in unmatched["message"]
+    assert "checked against QEMU 8.1, the closest" in unmatched["message"]
+    assert findings(forced) == [("L107", "org.qemu:/org/qemu/Display1/Console_0")]  # --qemu-version forces
+
+
 def test_named_objects_only(bus: str, tmp_path: Path) -> None:
     tree = dict(TREE)
     tree["/org/qemu/Display1/Console_0"] = CONSOLE.replace('name="Head" access="read"', 'name="Head" access="write"')
@@ -265,6 +285,16 @@ def test_a_name_only_qemu_holds_has_one_owner(tmp_path: Path) -> None:
         (("--address", "unix:path=/x", "--dest", "org..qemu"), "invalid --dest"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--object", "rel"), "invalid --object"),
         (("--address", "unix:path=/x", "--dest", "org.qemu", "--registry", "/nonexistent"), "no such folder"),
+        (("--address", "unix:path=/x", "--dest", "org.qemu", "--qemu-arg=-name"), "--qemu-arg is for --launch"),
+        (("--address", "unix:path=/x", "--launch", "qemu-system-x86_64"), "not allowed with argument"),
+        (("--launch", "/nonexistent/qemu"), "--launch: no QEMU at /nonexistent/qemu"),
+        (
+            (
+                "--dest",
+                "org.qemu",
+            ),
+            "one of the arguments --address --launch is required",
+        ),
     ],
 )
 def test_usage_and_connection_problems(args: tuple[str, ...], words: str) -> None:
@@ -283,6 +313,9 @@ def test_a_registry_with_xml_errors_is_refused(tmp_path: Path) -> None:
 
 
 # --- --listen against a peer that plays QEMU's part, broken in one way each ---------------------
+
+
+MAP = "Console_0 display-map:/org/qemu/Display1/Listener"
 
 
 def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -314,6 +347,12 @@ def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.Comp
         ("hung-handshake", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "did not complete"),
         ("silent", [("L014", "org.qemu:/org/qemu/Display1/Console_0")], "no reply within 1 s"),
         ("garbage", [("L018", "Console_0 display:/org/qemu/Display1/Listener")], "not a D-Bus message"),
+        # Listener.Unix.Map (a second listener on the console serves it; QEMU 9.2 and later use it):
+        ("map-small", [("L108", MAP)], "holds 4096 bytes; offset 0 + stride 256 x height 32 is 8192"),
+        ("map-pipe", [("L108", MAP)], "ScanoutMap passed a pipe, not a regular file or memfd"),
+        ("map-outside", [("L108", MAP)], "UpdateMap (60,0 8x8) lies outside the mapped surface (64x32)"),
+        ("map-reply", [("L108", MAP)], "UpdateMap expects a reply"),
+        ("map-pixels", [("L108", MAP)], "32 of 32 rows of the mapped surface differ from the plain listener's image"),
     ],
 )
 def test_listen_finds_exactly_what_the_peer_breaks(
@@ -330,8 +369,13 @@ def test_listen_summary_names_what_was_observed(bus: str, tmp_path: Path) -> Non
     result = listen_to(bus, tmp_path, "good", "--object", "/org/qemu/Display1/Console_0", "--format", "text")
     assert result.returncode == 0, result.stderr
     assert "listeners registered: Console_0 display" in result.stderr
-    assert "org.qemu.Display1.Listener.Scanout x1, org.qemu.Display1.Listener.Update x1" in result.stderr
-    assert "never exercised: org.qemu.Display1.Listener.ScanoutDMABUF" in result.stderr
+    assert "  org.qemu.Display1.Listener: Scanout x1, Update x1\n" in result.stderr
+    assert "  org.qemu.Display1.Listener.Unix.Map: ScanoutMap x1, UpdateMap x1\n" in result.stderr
+    assert (
+        "  shared memory: Console_0 display-map: 1 ScanoutMap (memfd, sealed against seal, mapped read-only), 1 UpdateMap "
+        "(0 outside the surface), pixels equal the plain listener's (64x32): checks passed\n"
+    ) in result.stderr, result.stderr
+    assert "  never exercised: org.qemu.Display1.Listener: ScanoutDMABUF, UpdateDMABUF" in result.stderr
 
 
 def test_listen_follows_a_mode_switch_without_scanout(bus: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 import threading
@@ -23,7 +24,9 @@ from ..live.conform import (
     compare_object,
     connect,
     current_platform,
+    detect_release,
     introspect_objects,
+    jeepney_missing,
     owner_of,
     read_bus_facts,
     release_view,
@@ -44,11 +47,28 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="compare a running peer's D-Bus objects and messages with the registry",
         description="Introspect the objects a peer exports on a bus and compare every org.qemu.* "
         "interface with the registry's view of one QEMU release; optionally become a display "
-        "client (--listen) and watch the bus (--monitor), checking every message.  Exit status: 0 "
-        "when there is no error (with --strict, no warning either), 1 when there are findings, 2 "
-        "for usage or connection problems.",
+        "client (--listen) and watch the bus (--monitor), checking every message.  With --launch "
+        "QEMU, the tool starts a private bus and that QEMU on it first, and stops both at the end.  "
+        "Exit status: 0 when there is no error (with --strict, no warning either), 1 when there are "
+        "findings, 2 for usage or connection problems.",
     )
-    parser.add_argument("--address", required=True, help="the bus: a D-Bus address, or SESSION or SYSTEM")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--address", help="the bus: a D-Bus address, or SESSION or SYSTEM")
+    where.add_argument(
+        "--launch",
+        metavar="QEMU",
+        help="start a private dbus-daemon and this QEMU binary on it, with every D-Bus object its display "
+        "offers (TCG, no disk), check it, then stop both; --dest defaults to org.qemu",
+    )
+    parser.add_argument(
+        "--qemu-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        dest="qemu_args",
+        help="with --launch: one more argument for QEMU (repeatable; write --qemu-arg=-name for one "
+        "that starts with a dash)",
+    )
     parser.add_argument(
         "--dest", metavar="NAME", help="the peer's bus name (QEMU: org.qemu); optional with --monitor alone"
     )
@@ -66,7 +86,8 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--qemu-version",
         metavar="X.Y",
         help="the QEMU release the peer runs: what the registry dates later is not expected "
-        "(default: the registry's own release)",
+        "(default: the newest release the peer can be, judged from what it exports; the "
+        "registry's own release when it exports nothing the registry dates)",
     )
     parser.add_argument(
         "--platform",
@@ -126,6 +147,10 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 
 def run_conform(args: argparse.Namespace) -> int:
+    if args.qemu_args and args.launch is None:
+        return _fail("--qemu-arg is for --launch")
+    if args.launch is not None and args.dest is None:
+        args.dest = "org.qemu"
     if args.dest is None and (args.monitor is None or args.listen is not None):
         return _fail("--dest is required (it is optional only with --monitor alone)")
     if args.dest is not None and (problem := bus_name_error(args.dest)):
@@ -143,21 +168,64 @@ def run_conform(args: argparse.Namespace) -> int:
     if registry.errors:
         sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
         return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
-    if release is None and registry.release is not None:
-        release = parse_release(registry.release)
     budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
     started = time.monotonic()
     deadline = started + budget
+    if args.launch is not None:
+        return _launched(args, registry, release, started, deadline)
     if args.address not in ("SESSION", "SYSTEM"):
         try:
             parse_address(args.address)
         except AddressError as error:
             return _fail(f"invalid --address {args.address!r}: {error}")
+    return _conform(args, registry, release, started, deadline)
+
+
+def _launched(
+    args: argparse.Namespace, registry: Registry, release: Release | None, started: float, deadline: float
+) -> int:
+    """Start a bus and QEMU, run the checks against them, and stop both whatever happens:
+    SIGTERM and SIGHUP end the run like Ctrl-C, so that they too stop QEMU on the way out."""
+    try:
+        from ..live.launch import LaunchError, QemuLaunch
+    except ImportError:
+        return _fail(jeepney_missing("qemu-dbus conform --launch"))
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    launched = QemuLaunch(args.launch, args.qemu_args)
+    try:
+        launched.start(deadline)
+        assert launched.qemu is not None
+        assert launched.bus is not None
+        pids = f"QEMU pid {launched.qemu.pid}, dbus-daemon pid {launched.bus.pid}"
+        _say(args, f"launched {args.launch} on a private bus at {launched.address} ({pids})")
+        args.address = launched.address
+        return _conform(args, registry, release, started, deadline, launched)
+    except LaunchError as error:
+        return _fail(f"--launch: {error}")
+    finally:
+        launched.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _conform(
+    args: argparse.Namespace,
+    registry: Registry,
+    release: Release | None,
+    started: float,
+    deadline: float,
+    launched: Any = None,
+) -> int:
     try:
         connection = connect(args.address, args.timeout, deadline)
     except LiveError as error:
         return _fail(str(error))
     run = _Run(args, registry, release, deadline)
+    run.launched = launched
     with connection:
         bus = LiveBus(connection, args.timeout, deadline)
         if args.dest is not None:
@@ -192,13 +260,18 @@ class _Run:
         self.release = release
         self.deadline = deadline
         self.findings: list[Diagnostic] = []
-        self.summary: list[str] = []
+        #: The headline's parts (strings), then (label, values) facts, shown by `summary_block`.
+        self.summary: list[str | tuple[str, list[str]]] = []
         self.walk: Walk | None = None
         self.check: Any = None
         self.lock = threading.Lock()
         self.monitored: Any = None
         self.monitor_wire: Any = None
         self.interrupted = False
+        #: The releases the peer can be (None: --qemu-version says, or it exports nothing dated).
+        self.match: Any = None
+        #: The `QemuLaunch` the run checks (--launch), else None.
+        self.launched: Any = None
 
     @property
     def label(self) -> str:
@@ -207,10 +280,12 @@ class _Run:
 
     def introspect(self, bus: LiveBus, owner: str) -> None:
         args = self.args
-        view = release_view(self.registry, self.release)
         roots = args.objects or ["/"]
         self.walk = introspect_objects(bus, args.dest, roots, args.recursive or not args.objects)
         objects = self.walk.objects
+        if self.release is None:
+            self.detect(objects)
+        view = release_view(self.registry, self.release, args.platform)
         facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
         for live in objects:
             self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
@@ -220,6 +295,23 @@ class _Run:
             self.findings.append(diagnostic("L017", Location(args.dest), message))
         checked = sum(1 for live in objects if live.node is not None)
         self.summary.append(f"{checked} of {len(objects)} objects of {args.dest} introspected ({self.label})")
+        if self.match is not None and self.match.matched:
+            self.summary.append(("release", [f"exports what {self.match.range_text} exported"]))
+
+    def detect(self, objects: list[Any]) -> None:
+        """The release to check against, when --qemu-version does not say: the newest the peer
+        can be, from what it exports; the registry's own when it exports nothing dated."""
+        self.match = detect_release(self.registry, objects, self.args.platform)
+        if self.match is None:
+            self.release = parse_release(self.registry.release) if self.registry.release else None
+            return
+        self.release = self.match.checked
+        if not self.match.matched:
+            message = (
+                f"{self.args.dest} matches no QEMU release: {self.match.conflict}; checked against "
+                f"QEMU {release_text(self.match.checked)}, the closest (the fewest differences)"
+            )
+            self.findings.append(diagnostic("L110", Location(self.args.dest), message))
 
     def traffic(self) -> Any:
         if self.check is None:
@@ -265,19 +357,69 @@ class _Run:
         check = self.traffic()
         _say(args, f"listening to {args.dest} for {args.listen:g} s")
         requested_end = time.monotonic() + args.listen
+        clipboard = self.clipboard_client(objects, min(requested_end, self.deadline))
         result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
         self.findings += result.findings
+        if clipboard is not None:
+            clipboard.join(args.timeout + 1)
+            clipboard.wire.close()
+            self.findings += clipboard.findings
+            self.summary.append(("clipboard client", ["registered" if clipboard.registered else "not registered"]))
         if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
-        registered = ", ".join(result.registered) or "none"
-        self.summary.append(f"listeners registered: {registered}")
-        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
+        self.summary.append(("listeners registered", [", ".join(result.registered) or "none"]))
+        if result.shared:
+            self.summary.append(("shared memory", result.shared))
+        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER, LISTENER_MAP
 
-        self.served = [LISTENER] + ([AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else [])
+        self.served = [LISTENER]
+        self.served += [LISTENER_MAP] if any(r.endswith("display-map") for r in result.registered) else []
+        self.served += [AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else []
+        if clipboard is not None and clipboard.registered:
+            from ..live.clipboard import CLIPBOARD
+
+            self.served.append(CLIPBOARD)
+
+    def clipboard_client(self, objects: list[Any], stop_at: float) -> Any:
+        """A clipboard client on a connection of its own, started, when the peer exports the
+        Clipboard (None otherwise, or when the bus cannot be reached a second time)."""
+        from ..live.clipboard import CLIPBOARD, CLIPBOARD_PATH, ClipboardClient
+
+        exported = any(
+            live.path == CLIPBOARD_PATH and any(i.name == CLIPBOARD for i in live.node.interfaces)
+            for live in objects
+            if live.node is not None
+        )
+        if not exported:
+            return None
+        try:
+            wire = connect(self.args.address, self.args.timeout, self.deadline)
+        except LiveError as error:
+            self.findings.append(diagnostic("L017", Location(self.args.dest), f"no clipboard client: {error}"))
+            return None
+        client = ClipboardClient(wire, self.args.dest, self.traffic(), self.lock, self.args.timeout, stop_at)
+        client.start()
+        return client
+
+    def _launched_exit(self) -> int | None:
+        """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
+        may not have been reaped yet: it has lost its bus name, though, and is waited for."""
+        status: int | None = self.launched.qemu_exit()
+        if status is None and self.launched.owns_name(self.args.timeout) is False:
+            from ..live.launch import STOP_GRACE
+
+            status = self.launched.wait_exit(STOP_GRACE)
+        return status
 
     def report(self, elapsed: float) -> int:
         args = self.args
+        if self.launched is not None and (status := self._launched_exit()) is not None:
+            from ..live.launch import exit_text
+
+            last = " / ".join(line.strip() for line in self.launched.stderr_tail(5) if line.strip())
+            message = f"the launched QEMU exited during the run ({exit_text(status)})" + (f": {last}" if last else "")
+            self.findings.append(diagnostic("L015", Location(args.launch), message))
         if self.check is not None:
             self.findings += self.check.findings.result()
             if self.check.findings.dropped:
@@ -292,17 +434,48 @@ class _Run:
         sys.stdout.write(render(findings, args.fmt, version=__version__))
         if args.fmt == "text" and not args.quiet:
             if self.check is not None:
-                observed = ", ".join(f"{name} x{count}" for name, count in sorted(self.check.observed.items()))
-                self.summary.append(f"observed: {observed or 'nothing'}")
+                observed = [f"{name} x{count}" for name, count in sorted(self.check.observed.items())]
+                self.summary.append(("observed", by_interface(observed) or ["nothing"]))
                 for label, (count, (width, height)) in sorted(self.check.resized.items()):
                     changes = f"{count} size change{'' if count == 1 else 's'}"
-                    self.summary.append(f"{label}: {changes} without a Scanout (now {width}x{height})")
+                    self.summary.append((label, [f"{changes} without a Scanout (now {width}x{height})"]))
                 served = getattr(self, "served", [])
                 if served:
                     missing = self.check.unexercised(served)
-                    self.summary.append(f"never exercised: {', '.join(missing) or 'none'}")
+                    self.summary.append(("never exercised", by_interface(missing) or ["none"]))
             if self.interrupted:
-                self.summary.append("stopped early (interrupted)")
+                self.summary.append(("stopped early (interrupted)", []))
             verdict = counted(findings) or "conforms to the registry"
-            print(printable(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}"), file=sys.stderr)
+            print(summary_block(self.summary, verdict), file=sys.stderr)
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
+
+
+def by_interface(names: list[str]) -> list[str]:
+    """``iface.Member x3`` entries as one line per interface: ``iface: Member x3, Other x1``
+    (``org.freedesktop.DBus.Properties.GetAll(iface) x1`` belongs to the Properties interface)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        called, paren, rest = name.partition("(")
+        interface, dot, member = called.rpartition(".")
+        if not dot or not interface:  # "(members the registry does not have) x2"
+            groups.setdefault("", []).append(name)
+        else:
+            groups.setdefault(interface, []).append(member + paren + rest)
+    return [
+        f"{interface}: {', '.join(members)}" if interface else ", ".join(members)
+        for interface, members in groups.items()
+    ]
+
+
+def summary_block(summary: list[str | tuple[str, list[str]]], verdict: str) -> str:
+    """The run in a few lines: the headline with the verdict, then one ``label: value`` line per
+    fact, a long list continued on lines of its own under its label."""
+    headline = "; ".join(item for item in summary if isinstance(item, str))
+    lines = [f"qemu-dbus conform: {headline}: {verdict}" if headline else f"qemu-dbus conform: {verdict}"]
+    for item in summary:
+        if isinstance(item, str):
+            continue
+        label, values = item
+        lines.append(f"  {label}: {values[0]}" if values else f"  {label}")
+        lines += [f"  {' ' * len(label)}  {value}" for value in values[1:]]
+    return "\n".join(printable(line) for line in lines)

@@ -38,7 +38,7 @@ from ..model.introspection import (
 )
 from ..model.metadata import interface_metadata, validation_note
 from ..model.registry import Registry, RegistryLocationError, registry_folder
-from ..model.releases import Release, parse_release, release_text
+from ..model.releases import Release, newest, parse_release, release_text, since_on
 from ..model.signature import SignatureError, describe, parse_single_type
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -120,7 +120,7 @@ class _View:
         self.path = path
         self.release = release
         self.platform = platform
-        self.registry = registry.at_release(release) if release is not None else registry
+        self.registry = registry.at_release(release, platform) if release is not None else registry
 
     def interface(self, interface: Interface) -> Interface:
         return interface_for_platform(interface, self.platform) if self.platform else interface
@@ -168,8 +168,19 @@ def _load_view(args: argparse.Namespace) -> _View | int:
 # --- list ------------------------------------------------------------------------------------
 
 
-def _since(interface: Interface) -> str:
-    return interface_metadata(interface).since or interface.since or "?"
+def _since(interface: Interface, platform: str | None = None) -> str:
+    """Since when the interface exists (on ``platform``: its date there, see `since_on`)."""
+    own = interface_metadata(interface).since or interface.since
+    return (newest([own, since_on(interface, platform)]) if platform else own) or "?"
+
+
+def _member_since(member: Member, interface: Interface, platforms: Sequence[str]) -> str:
+    """Since when the member exists on ``platforms`` (all of them: every platform's variant);
+    a member that came with its interface carries the interface's date there."""
+    dates: list[str | None] = [member.since or _since(interface)]
+    for platform in platforms:
+        dates += [since_on(member, platform), _since(interface, platform)]
+    return newest(dates) or "?"
 
 
 def _reached(interface: Interface) -> str:
@@ -187,11 +198,11 @@ def _platforms(interface: Interface) -> list[str]:
     return sorted(platforms_of(interface.conditions))
 
 
-def _interface_json(interface: Interface, path: str) -> dict[str, Any]:
+def _interface_json(interface: Interface, path: str, platform: str | None) -> dict[str, Any]:
     metadata = interface_metadata(interface)
     return {
         "name": interface.name,
-        "since": _since(interface),
+        "since": _since(interface, platform),
         "stability": metadata.stability,
         "deprecated": interface.deprecated,
         "implementers": list(metadata.implementers),
@@ -211,7 +222,7 @@ def run_list(args: argparse.Namespace) -> int:
         return view
     entries = view.entries()
     if args.fmt == "json":
-        document = view.describe() | {"interfaces": [_interface_json(i, path) for i, path in entries]}
+        document = view.describe() | {"interfaces": [_interface_json(i, path, view.platform) for i, path in entries]}
         print(json.dumps(document, indent=2))
         return EXIT_OK
     rows = [("INTERFACE", "SINCE", "STABILITY", "REACHED")]
@@ -220,7 +231,8 @@ def run_list(args: argparse.Namespace) -> int:
         only = platform_label(frozenset(_platforms(interface)))
         name = printable(interface.name) + (f" ({only} only)" if only else "")
         stability = (metadata.stability or "?") + (", deprecated" if interface.deprecated else "")
-        rows.append((name, printable(_since(interface)), stability, printable(_reached(interface))))
+        since = _since(interface, view.platform)
+        rows.append((name, printable(since), stability, printable(_reached(interface))))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
@@ -241,8 +253,12 @@ def _find(view: _View, name: str) -> Interface | int:
         )
     found = lookup.found
     if found not in view.registry:
-        since = _since(view.full.interface(found))
-        return _fail(f"{found} is not part of QEMU {release_text(view.release or (0, 0, 0))}: it exists since {since}")
+        since = _since(view.full.interface(found), view.platform)
+        there = f" on {view.platform}" if view.platform else ""
+        return _fail(
+            f"{found} is not part of QEMU {release_text(view.release or (0, 0, 0))}{there}: "
+            f"it exists{' there' if there else ''} since {since}"
+        )
     interface = view.registry.interface(found)
     if view.platform is not None and view.platform not in platforms_of(interface.conditions):
         only = platform_label(frozenset(_platforms(interface)))
@@ -280,7 +296,7 @@ def _member_json(member: Member, interface: Interface, platform: str | None) -> 
     result: dict[str, Any] = {
         "kind": member.kind,
         "name": member.name,
-        "since": member.since or _since(interface),
+        "since": _member_since(member, interface, [platform] if platform else []),
         "deprecated": member.deprecated,
         "platforms": sorted(platforms_of(member.conditions)),
         "summary": member.doc.short if member.doc else "",
@@ -297,7 +313,11 @@ def _member_json(member: Member, interface: Interface, platform: str | None) -> 
         if isinstance(member, Method):
             result["no_reply"] = member.no_reply
         result["variants"] = [
-            {"platforms": sorted(platforms), "args": [_arg_json(arg, i) for i, arg in enumerate(args)]}
+            {
+                "platforms": sorted(platforms),
+                "since": _member_since(member, interface, sorted(platforms)),
+                "args": [_arg_json(arg, i) for i, arg in enumerate(args)],
+            }
             for platforms, args in _variants(member, platform)
         ]
     return result
@@ -312,7 +332,7 @@ def run_show(args: argparse.Namespace) -> int:
         return interface
     if args.fmt == "json":
         path = view.registry.entry(interface.name).path
-        document = view.describe() | _interface_json(interface, path)
+        document = view.describe() | _interface_json(interface, path, view.platform)
         document["members"] = [_member_json(member, interface, view.platform) for member in interface.members]
         print(json.dumps(document, indent=2))
         return EXIT_OK
@@ -322,7 +342,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _show_lines(interface: Interface, view: _View) -> list[str]:
     metadata = interface_metadata(interface)
-    since = _since(interface)
+    since = _since(interface, view.platform)
     lines = [f"{printable(interface.name)}  (since {printable(since)}, {metadata.stability or 'stability unknown'})"]
     if view.release is not None:
         lines.append(f"  as QEMU {release_text(view.release)} exported it")
@@ -343,27 +363,25 @@ def _show_lines(interface: Interface, view: _View) -> list[str]:
             continue
         lines += ["", title + ":"]
         for member in members:
-            lines += _member_lines(member, since, view.platform)
+            lines += _member_lines(member, interface, view.platform)
     return lines
 
 
-def _flags(member: Member, interface_since: str) -> str:
-    flags = []
-    member_since = member.since or interface_since
-    flags.append(f"since {printable(member_since)}")
+def _flags(member: Member, interface: Interface, since: str) -> str:
+    flags = [f"since {printable(since)}"]
     if isinstance(member, Method) and member.no_reply:
         flags.append("NoReply")
     if member.deprecated:
         flags.append("deprecated")
     platforms = platforms_of(member.conditions)
-    if platforms != ALL_PLATFORMS:
+    if platforms != ALL_PLATFORMS and platforms != platforms_of(interface.conditions):
         flags.append(f"{platform_label(platforms)} only")
     return "[" + ", ".join(flags) + "]"
 
 
-def _member_lines(member: Member, interface_since: str, platform: str | None) -> list[str]:
+def _member_lines(member: Member, interface: Interface, platform: str | None) -> list[str]:
     name = printable(member.name)
-    flags = _flags(member, interface_since)
+    flags = _flags(member, interface, _member_since(member, interface, [platform] if platform else []))
     if isinstance(member, Property):
         lines = [
             f"  {name}: {printable(member.type)} ({_readable(member.type)}), {member.access.value}, "
@@ -376,6 +394,8 @@ def _member_lines(member: Member, interface_since: str, platform: str | None) ->
     lines = []
     for platforms, args in variants:
         label = f"  ({platform_label(platforms)})" if len(variants) > 1 else ""
+        if len(variants) > 1:  # each platform's form, with its own date
+            flags = _flags(member, interface, _member_since(member, interface, sorted(platforms)))
         lines.append(f"  {name}({_signature(member, args)}){label}  {flags}")
         for index, arg in enumerate(args):
             # A signal's args all travel one way; a method's go in or come out.

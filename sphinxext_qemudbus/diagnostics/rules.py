@@ -817,6 +817,13 @@ _TABLE: tuple[Rule, ...] = (
         "failed or was not answered in time.",
     ),
     Rule(
+        "L015",
+        "live-peer-exited",
+        E,
+        "The QEMU that conform --launch started exited before the run was over: it crashed, or something it was "
+        "sent or shown made it quit.  The message gives its exit status and the last lines it wrote.",
+    ),
+    Rule(
         "L017",
         "live-unchecked",
         E,
@@ -883,6 +890,16 @@ _TABLE: tuple[Rule, ...] = (
         "The peer exports or sends an interface or member that the registry dates after the QEMU release "
         "checked (--qemu-version): the peer runs a newer QEMU, or the registry's Since is wrong.",
         "Check against the release the peer runs, or fix the Since line in the registry.",
+    ),
+    Rule(
+        "L110",
+        "live-release-unmatched",
+        W,
+        "Without --qemu-version, conform works out which QEMU releases the peer can be from what it exports "
+        "(the registry dates every interface, member and platform variant), and checks it against the newest of "
+        "them.  No release has everything this peer exports and lacks: it was checked against the closest one "
+        "(the fewest differences), and the message names the two facts that disagree.",
+        "Check the registry's Since lines for the items named, or pass --qemu-version to check against a given release.",
     ),
     Rule(
         "L108",

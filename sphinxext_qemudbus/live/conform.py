@@ -55,7 +55,15 @@ from ..model.introspection import (
 from ..model.names import RESERVED_PREFIX, is_under_prefix, object_path_error, path_pattern_regex
 from ..model.parser import parse_bytes
 from ..model.registry import Entry, Registry
-from ..model.releases import Release, release_text
+from ..model.releases import (
+    Release,
+    feature_release,
+    newest,
+    parse_release,
+    previous_release,
+    release_text,
+    since_on,
+)
 
 if TYPE_CHECKING:
     from .wire import Wire
@@ -125,9 +133,102 @@ def current_platform() -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def release_view(registry: Registry, release: Release | None) -> Registry:
-    """The registry as QEMU ``release`` exported it (None: the registry's own release)."""
-    return registry if release is None else registry.at_release(release)
+def release_view(registry: Registry, release: Release | None, platform: str | None = None) -> Registry:
+    """The registry as QEMU ``release`` exported it (None: the registry's own release), on
+    ``platform`` (None: on each)."""
+    return registry if release is None else registry.at_release(release, platform)
+
+
+# --- which release the peer runs ----------------------------------------------------------------
+
+
+@record(frozen=True)
+class ReleaseMatch:
+    """The QEMU releases a peer can be, from what it exports: at least ``oldest`` (it has what
+    that release added), at most ``newest`` (it lacks what the release after added).  ``checked``
+    is the release to compare it with: ``newest`` when the range is not empty, else the release
+    with the fewest differences, and then ``conflict`` says which two facts disagree."""
+
+    oldest: Release
+    newest: Release
+    checked: Release
+    conflict: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        return self.conflict is None
+
+    @property
+    def range_text(self) -> str:
+        """``QEMU 9.2 to 10.0`` (or ``QEMU 10.0`` when one release fits)."""
+        if self.oldest == self.newest:
+            return f"QEMU {release_text(self.oldest)}"
+        return f"QEMU {release_text(self.oldest)} to {release_text(self.newest)}"
+
+
+def detect_release(newest_registry: Registry, objects: Sequence[LiveObject], platform: str) -> ReleaseMatch | None:
+    """Which QEMU releases the peer can be, judged from the registered interfaces it exports on
+    ``platform`` (the registry dates every interface, member and platform variant): each one it
+    has is evidence that it is at least as new as that item's date, each member an exported
+    interface lacks (one added after the interface) that it is older than that member's date.  An interface the peer does not
+    export says nothing (what QEMU exports depends on its command line).  None when the peer
+    exports nothing the registry dates; the range never goes past the registry's own release."""
+    has: dict[str, Release] = {}
+    lacks: dict[str, Release] = {}
+    for live in objects:
+        for found in live.node.interfaces if live.node is not None else ():
+            if found.name not in newest_registry:
+                continue
+            registered = newest_registry.interface(found.name)
+            if platform not in platforms_of(registered.conditions):
+                continue
+            registered = interface_for_platform(registered, platform)
+            interface_date = _dated(since_on(registered, platform))
+            if interface_date is None:
+                continue
+            has[found.name] = interface_date
+            exported = {member.name for member in interface_for_platform(found, platform).members}
+            for member in registered.members:
+                date = _dated(newest([since_on(member, platform), release_text(interface_date)]))
+                name = f"{found.name}.{member.name}"
+                if date is None:
+                    continue
+                if member.name in exported:
+                    has[name] = date
+                elif date > interface_date:
+                    # A member that came with its interface and is missing says the peer is
+                    # broken (L001), not older: an older QEMU would not export the interface.
+                    lacks[name] = date
+    if not has:
+        return None
+    ceiling = _dated(newest_registry.release)
+    oldest = max(has.values())
+    latest = min([previous_release(date) for date in lacks.values()] + ([ceiling] if ceiling else []), default=None)
+    if latest is None:
+        latest = oldest
+    if oldest <= latest:
+        return ReleaseMatch(oldest, latest, latest)
+    # No release has all of it: the closest is the one with the fewest differences (the newest of
+    # those, as for a range), each difference a finding of the comparison that follows.
+    candidates = {*has.values(), *lacks.values(), *(previous_release(d) for d in lacks.values())}
+    candidates = {c for c in candidates if ceiling is None or c <= ceiling}
+
+    def differences(release: Release) -> int:
+        return sum(date > release for date in has.values()) + sum(date <= release for date in lacks.values())
+
+    checked = min(sorted(candidates, reverse=True), key=differences)
+    newer = max(has, key=lambda name: has[name])
+    older = min(lacks, key=lambda name: lacks[name])
+    conflict = (
+        f"it exports {newer}, which the registry dates to {release_text(has[newer])}, but lacks {older}, "
+        f"dated {release_text(lacks[older])}"
+    )
+    return ReleaseMatch(oldest, latest, checked, conflict)
+
+
+def _dated(text: str | None) -> Release | None:
+    parsed = parse_release(text) if text else None
+    return feature_release(parsed) if parsed is not None else None
 
 
 def compare_object(
@@ -143,7 +244,7 @@ def compare_object(
     registry gives each interface it exports, and the types of the property values it sent.  What
     the peer exports beyond that view but the newest registry has is a warning (L107): the peer
     is newer than the release it is checked against."""
-    registry = release_view(newest, release)
+    registry = release_view(newest, release, platform)
     findings = list(live.diagnostics)
     if live.node is None:
         return findings
@@ -328,6 +429,12 @@ def _compare_member(interface: str, member: Member, other: Member, here: str, th
 # --- the bus ------------------------------------------------------------------------------------
 
 
+def jeepney_missing(command: str) -> str:
+    """What to do when jeepney is not installed: install it into the interpreter qemu-dbus runs
+    on, which works from a checkout, a wheel or (once released) an index alike."""
+    return f"{command} needs jeepney: {sys.executable} -m pip install 'jeepney>=0.8'"
+
+
 class LiveError(Exception):
     """The bus cannot be used at all (no jeepney, no connection): a usage or I/O error."""
 
@@ -339,9 +446,7 @@ def connect(address: str, timeout: float, deadline: float) -> Wire:
     try:
         from .wire import AddressError, WireError, connect_bus
     except ImportError as error:
-        # The interpreter qemu-dbus runs on: the command installs where it is needed, from a
-        # checkout, a wheel or (once released) an index alike.
-        raise LiveError(f"qemu-dbus conform needs jeepney: {sys.executable} -m pip install 'jeepney>=0.8'") from error
+        raise LiveError(jeepney_missing("qemu-dbus conform")) from error
     try:
         return connect_bus(address, min(time.monotonic() + timeout, deadline))
     except AddressError as error:

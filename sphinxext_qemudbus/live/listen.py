@@ -31,12 +31,14 @@ from xml.sax.saxutils import quoteattr
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
 from ..model.introspection import Direction, Interface, Method, Property
+from .shared_image import PlainImage, SharedImage, same_pixels, seals_text
 from .traffic import NO_REPLY_EXPECTED, PROPERTIES, Seen, TrafficCheck
 from .wire import Received, Wire, WireError, authenticate_client, error_text, remaining
 
 CONSOLE = "org.qemu.Display1.Console"
 AUDIO = "org.qemu.Display1.Audio"
 LISTENER = "org.qemu.Display1.Listener"
+LISTENER_MAP = "org.qemu.Display1.Listener.Unix.Map"
 AUDIO_OUT = "org.qemu.Display1.AudioOutListener"
 AUDIO_IN = "org.qemu.Display1.AudioInListener"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
@@ -46,6 +48,9 @@ PEER = "org.freedesktop.DBus.Peer"
 #: the object the client serves on the new connection).
 REGISTRATIONS = {
     "display": (CONSOLE, "RegisterListener", LISTENER, "/org/qemu/Display1/Listener"),
+    # A second display listener on the same console that also serves Listener.Unix.Map: its
+    # shared image is compared with the plain one's pixels.
+    "display-map": (CONSOLE, "RegisterListener", LISTENER, "/org/qemu/Display1/Listener"),
     "audio-out": (AUDIO, "RegisterOutListener", AUDIO_OUT, "/org/qemu/Display1/AudioOutListener"),
     "audio-in": (AUDIO, "RegisterInListener", AUDIO_IN, "/org/qemu/Display1/AudioInListener"),
 }
@@ -59,6 +64,8 @@ class ListenResult:
     registered: list[str] = field(default_factory=list)  # "Console_0 display", ...
     #: How long QEMU took to complete each handshake, in seconds.
     handshakes: dict[str, float] = field(default_factory=dict)
+    #: What the shared-memory listeners found, one line per Map listener (for the summary).
+    shared: list[str] = field(default_factory=list)
 
 
 class _Served(threading.Thread):
@@ -89,6 +96,12 @@ class _Served(threading.Thread):
         self.problem: Diagnostic | None = None
         self.handshake: float | None = None
         self.registered = False
+        #: The optional listener interfaces served beside the listener's own (its Interfaces).
+        self.optional = [i.name for found in objects.values() for i in found[1:]]
+        #: A Map listener's shared image; a plain listener's drawn image when it has a Map twin.
+        self.shared: SharedImage | None = SharedImage() if LISTENER_MAP in self.optional else None
+        self.plain: PlainImage | None = None
+        self.console_size: Any = None
 
     def run(self) -> None:
         where = Location(f"{self.label}:{next(iter(self.objects))}")
@@ -135,6 +148,35 @@ class _Served(threading.Thread):
                 raise WireError("QEMU does not read the listener's replies") from error
         with self.lock:
             self.check.check(seen, self.label, self.label)
+            self._images(seen, received)
+
+    def _images(self, seen: Seen, received: Received) -> None:
+        """Keep the images a Map listener and its plain twin hold, checking what the Map
+        listener is given (its descriptor is only valid until the message is closed)."""
+        interface, member, body = seen.field(2), seen.field(3), seen.body
+        problems: list[str] = []
+        if interface == LISTENER_MAP and self.shared is not None:
+            if member == "ScanoutMap" and seen.signature == "huuuuu" and received.fds:
+                problems = self.shared.scanout(received.fds[0], *body[1:])
+            elif member == "UpdateMap" and seen.signature == "iiii":
+                problems = self.shared.update(*body)
+                if not seen.flags & NO_REPLY_EXPECTED:
+                    problems.append("UpdateMap expects a reply; QEMU sends it without waiting for one")
+        elif interface == LISTENER and self.plain is not None:
+            if member == "Scanout" and seen.signature == "uuuuay":
+                self.plain.scanout(*body)
+            elif member == "Update" and seen.signature == "iiiiuuay":
+                x, y, width, height, stride, _format, data = body
+                fits = x + width <= self.plain.width and y + height <= self.plain.height
+                size = None if fits or self.console_size is None else self.console_size(self.label)
+                self.plain.update(x, y, width, height, stride, data, size)
+        if self.shared is not None:
+            self.shared.problems += len(problems)
+        for problem in problems:
+            where = Location(f"{self.label}:{seen.field(1) or '?'}")
+            self.check.findings.add(
+                ("map", self.label, problem[:60]), diagnostic("L108", where, f"{self.label}: {problem}")
+            )
 
     def _answer(self, message: Any, seen: Seen) -> Any:
         from jeepney.wrappers import new_error, new_method_return
@@ -170,10 +212,13 @@ class _Served(threading.Thread):
             if target is None:
                 return new_error(message, "org.freedesktop.DBus.Error.UnknownInterface", "s", (str(body[0]),))
             values = {name: (p.type, default_value(p.type)) for name, p in readable.items() if p.access.readable}
+            if target.name == LISTENER and "Interfaces" in values:
+                values["Interfaces"] = ("as", list(self.optional))  # the optional interfaces served
             return new_method_return(message, "a{sv}", (values,))
         if seen.field(3) == "Get" and seen.signature == "ss" and body[1] in readable:
             prop = readable[body[1]]
-            return new_method_return(message, "v", ((prop.type, default_value(prop.type)),))
+            value = list(self.optional) if (target and target.name, prop.name) == (LISTENER, "Interfaces") else None
+            return new_method_return(message, "v", ((prop.type, value or default_value(prop.type)),))
         if seen.field(3) == "Set":
             return new_error(message, "org.freedesktop.DBus.Error.PropertyReadOnly", "s", ("read-only",))
         return new_error(message, "org.freedesktop.DBus.Error.UnknownProperty", "s", ("no such property",))
@@ -274,6 +319,7 @@ def listen(
     from jeepney import DBusAddress, new_method_call
 
     result = ListenResult()
+    differences: dict[str, str | None] = {}
     lock = lock or threading.Lock()
     stop_at = min(time.monotonic() + seconds, deadline)
     threads: list[_Served] = []
@@ -287,14 +333,23 @@ def listen(
         if path is None:
             return None
         call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (CONSOLE,))
+        # The traffic check asks from inside check(), under ``lock``.  QEMU may be waiting, in its
+        # main loop, for another listener thread to answer (a GetAll at set-up), and that thread
+        # needs ``lock`` to get to its next message: holding it across this call would stall
+        # everything until the timeouts.  Only this connection's state changes meanwhile.
+        lock.release()
         try:
             with bus_lock:
                 reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
         except (TimeoutError, WireError):
             return None
+        finally:
+            lock.acquire()
         return _size(reply.body)
 
     check.console_size = console_size
+    mapped = check.interface(LISTENER_MAP) is not None
+    twinned = {target.label for target in targets if target.kind == "display-map" and mapped}
     try:
         for target in targets:
             if remaining(stop_at) <= 0:
@@ -303,8 +358,17 @@ def listen(
             listener = check.interface(served)
             if listener is None:
                 continue  # not in the registry for this release and platform
+            optional: tuple[Interface, ...] = ()
+            if target.kind == "display-map":
+                shared = check.interface(LISTENER_MAP)
+                if shared is None:
+                    continue  # no Unix.Map in this release or on this platform
+                optional = (shared,)
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            thread = _Served(ours, target.label, {path: (listener,)}, check, lock, timeout, stop_at, result)
+            thread = _Served(ours, target.label, {path: (listener, *optional)}, check, lock, timeout, stop_at, result)
+            thread.console_size = console_size
+            if target.kind == "display" and _twin(target.label) in twinned:
+                thread.plain = PlainImage()  # its pixels are compared with the Map listener's
             thread.start()
             threads.append(thread)
             call = new_method_call(
@@ -331,6 +395,7 @@ def listen(
             else:
                 thread.registered = True
                 result.registered.append(target.label)
+        differences = _compare_shared_images(threads, lock, stop_at)
         for thread in threads:
             thread.join(max(remaining(stop_at), 0) + 1.0)
     finally:
@@ -340,6 +405,9 @@ def listen(
         for thread in threads:
             thread.join(timeout)
             thread.sock.close()
+            if thread.shared is not None:
+                thread.shared.close()
+    _describe_shared(threads, differences, result)
     for thread in threads:
         # A failed registration explains whatever its connection did next.
         if thread.registered and thread.problem is not None and not thread.is_alive():
@@ -347,6 +415,82 @@ def listen(
         if thread.handshake is not None:
             result.handshakes[thread.label] = thread.handshake
     return result
+
+
+def _twin(label: str) -> str:
+    """``Console_0 display-map`` ↔ ``Console_0 display``: the plain listener of a Map listener."""
+    return label[: -len("-map")] if label.endswith("-map") else f"{label}-map"
+
+
+#: How long before the end of listening the Map listeners' pixels start being compared with
+#: their plain twins', and how often: the guest keeps drawing (a blinking cursor), so the two
+#: are compared until they agree at a moment when both have handled every update sent.
+COMPARE_WINDOW = 1.5
+COMPARE_EVERY = 0.1
+NOT_COMPARED = "not compared"
+
+
+def _compare_shared_images(threads: list[_Served], lock: threading.Lock, stop_at: float) -> dict[str, str | None]:
+    """Wait for the listening time to end, comparing each Map listener's mapped pixels with its
+    plain twin's image in its last moments: Map listener → how the pixels differ (None: equal)."""
+    pairs = [
+        (thread, twin)
+        for thread in threads
+        if thread.shared is not None
+        for twin in threads
+        if twin.label == _twin(thread.label) and twin.plain is not None
+    ]
+    time.sleep(max(0.0, remaining(stop_at) - COMPARE_WINDOW))
+    differences: dict[str, str | None] = {thread.label: NOT_COMPARED for thread, _ in pairs}
+    while pairs and remaining(stop_at) > 0:
+        for thread, twin in pairs:
+            if differences[thread.label] is None or thread.shared is None or twin.plain is None:
+                continue
+            with lock:
+                # A plain listener that got no image, or a ScanoutMap that could not be used (already
+                # a finding), leaves nothing to compare.
+                if twin.plain.pixels and thread.shared.fd >= 0:
+                    differences[thread.label] = same_pixels(thread.shared, twin.plain)
+        if all(value is None for value in differences.values()):
+            break
+        time.sleep(COMPARE_EVERY)
+    return differences
+
+
+def _describe_shared(threads: list[_Served], differences: dict[str, str | None], result: ListenResult) -> None:
+    """What each Map listener was given and how its pixels compared, once listening is over.  A
+    pair that never agreed while QEMU was drawing is compared once more now that both have
+    handled every message they received: that comparison is the verdict."""
+    plain = {thread.label: thread.plain for thread in threads if thread.plain is not None}
+    for thread in threads:
+        shared = thread.shared
+        if shared is None or not thread.registered or thread.label not in differences:
+            continue
+        twin = plain.get(_twin(thread.label))
+        if differences[thread.label] is not None and twin is not None and twin.pixels and shared.fd >= 0:
+            differences[thread.label] = same_pixels(shared, twin)
+        if not shared.scanouts:
+            result.shared.append(f"{thread.label}: no ScanoutMap (QEMU used Scanout instead)")
+            continue
+        described = (
+            f"{thread.label}: {shared.scanouts} ScanoutMap ({shared.kind}, {seals_text(shared.seals)}, mapped "
+            f"read-only), {shared.updates} UpdateMap ({shared.updates_outside} outside the surface)"
+        )
+        difference = differences.get(thread.label)
+        if difference is None:
+            described += f", pixels equal the plain listener's ({shared.width}x{shared.height})"
+        elif difference == NOT_COMPARED:
+            described += ", pixels not compared (the plain listener on the console got no image)"
+        else:
+            described += ", pixels differ from the plain listener's"
+            shared.problems += 1
+            where = Location(f"{thread.label}:/org/qemu/Display1/Listener")
+            thread.check.findings.add(
+                ("map", thread.label, "pixels"),
+                diagnostic("L108", where, f"{thread.label}: {difference} (compared until the end of listening)"),
+            )
+        verdict = f"{shared.problems} problem(s), reported above" if shared.problems else "checks passed"
+        result.shared.append(f"{described}: {verdict}")
 
 
 def _size(body: Any) -> tuple[int, int] | None:
@@ -370,7 +514,7 @@ def targets_of(objects: Iterator[tuple[str, tuple[str, ...]]]) -> list[Target]:
     found = []
     for path, interfaces in objects:
         if CONSOLE in interfaces:
-            found.append(Target("display", path))
+            found += [Target("display", path), Target("display-map", path)]
         if AUDIO in interfaces:
             found += [Target("audio-out", path), Target("audio-in", path)]
     return found

@@ -39,6 +39,7 @@ from ..model.introspection import (
 from ..model.names import path_pattern_regex
 from ..model.registry import Registry
 from ..model.releases import Release, release_text
+from .shared_image import bytes_per_pixel as _bytes_per_pixel
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Calls waiting for their reply, on a monitored bus (a peer that never answers must not grow it).
@@ -141,7 +142,7 @@ class TrafficCheck:
 
     def __init__(self, registry: Registry, release: Release | None, platform: str) -> None:
         self.registry = registry
-        self.view = registry if release is None else registry.at_release(release)
+        self.view = registry if release is None else registry.at_release(release, platform)
         self.release = release
         self.platform = platform
         self.findings = Findings()
@@ -481,11 +482,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9_./:(){}-]*")  # names, paths, unique names, sig
 
 def _inside(x: int, y: int, width: int, height: int, image_width: int, image_height: int) -> bool:
     return x >= 0 and y >= 0 and width >= 0 and height >= 0 and x + width <= image_width and y + height <= image_height
-
-
-def _bytes_per_pixel(pixman_format: int) -> int:
-    """A pixman format code keeps bits per pixel in its top byte (``PIXMAN_FORMAT_BPP``)."""
-    return (((pixman_format >> 24) & 0xFF) + 7) // 8
 
 
 def _find(interface: Interface | None, name: str) -> Method | Signal | Property | None:

@@ -149,11 +149,15 @@ KEYS: tuple[MetadataKey, ...] = (
     ),
     MetadataKey(
         "Since",
-        ("interface",),
+        ("interface", "arg"),
         True,
         "a QEMU version (7.0, 8.2.1)",
         "The QEMU release that first shipped the interface.  Members added later say so with a "
-        "``Since:`` line in their doc comment.",
+        "``Since:`` line in their doc comment.  Inside an ``<?if?>`` branch it dates that platform's "
+        "variant when it came later than the item: among an interface's annotations, after the "
+        "interface's own (the D-Bus display exists on Windows since 8.1), or on the arg of a "
+        "member's platform form (``RegisterListener(ay)``, Windows, 8.1).  Release views "
+        "(``--qemu-version``) leave a variant out of the releases before its date.",
         _version_error,
     ),
     MetadataKey(

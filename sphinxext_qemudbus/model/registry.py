@@ -209,13 +209,14 @@ class Registry:
         """The parse errors: a registry with any is incomplete, and its consumers refuse it."""
         return self._problems + tuple(d for parsed in self.files for d in parsed.errors)
 
-    def at_release(self, release: Release) -> Registry:
-        """The registry as QEMU ``release`` exported it: the interfaces and members whose Since
-        is newer are not part of it (see `releases`)."""
+    def at_release(self, release: Release, platform: str | None = None) -> Registry:
+        """The registry as QEMU ``release`` exported it (on ``platform``, or on each platform):
+        the interfaces and members whose Since is newer are not part of it, nor the platform
+        variants dated later (see `releases`)."""
         view = Registry((), self.release, self._problems, self.pages)
         view.files = self.files
         for name, entry in self._entries.items():
-            interface = interface_at_release(entry.interface, release)
+            interface = interface_at_release(entry.interface, release, platform)
             if interface is not None:
                 view._entries[name] = Entry(interface, entry.metadata, entry.path)
         return view

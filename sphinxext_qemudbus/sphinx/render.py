@@ -12,7 +12,7 @@ have one implementation, shared with hand-written markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from docutils.statemachine import StringList
@@ -36,6 +36,7 @@ from ..model.introspection import (
     platforms_of,
 )
 from ..model.metadata import NAMESPACE, InterfaceMetadata, interface_metadata, waived_codes, waiver_reason
+from ..model.releases import variant_dates
 from ..security.deployment import Deployment
 from ..security.trust import MemberTrust, ValidationDuty, interface_member_trust, validation_duties
 
@@ -161,7 +162,7 @@ def _interface_options(interface: Interface, metadata: InterfaceMetadata) -> lis
     options: list[tuple[str, str]] = []
     since = metadata.since or interface.since
     if since:
-        options.append(("since", one_line(since)))
+        options.append(("since", one_line(since + _variant_dates(variant_dates(interface)))))
     if interface.deprecated:
         options.append(("deprecated", _deprecation(interface.doc)))
     platforms = platforms_of(interface.conditions)
@@ -180,6 +181,13 @@ def _interface_options(interface: Interface, metadata: InterfaceMetadata) -> lis
     if metadata.object_path:
         options.append(("object-path", metadata.object_path))
     return options
+
+
+def _variant_dates(dates: Mapping[str, str]) -> str:
+    """`` (Windows: 8.1)``: the platforms that got an item later than its own release."""
+    if not dates:
+        return ""
+    return " (" + ", ".join(f"{PLATFORM_LABELS[p]}: {date}" for p, date in sorted(dates.items())) + ")"
 
 
 def member_groups(interface: Interface) -> list[list[Member]]:
@@ -234,8 +242,18 @@ def render_member(
     writer.directive(f".. dbus:{first.kind}:: {directive_argument(first.name, member=True)}", line)
     with writer.indented():
         since = next((m.since for m in group if m.since), None)
-        if since and since != (metadata.since or interface.since):
-            writer.add(f":since: {one_line(since)}", line)
+        # A platform form dated later than the interface is there (RegisterListener(ay) when the
+        # interface itself came to Windows earlier) says so beside the member's own date.
+        interface_dates = variant_dates(interface)
+        later = {
+            platform: date
+            for m in group
+            for platform, date in variant_dates(m).items()
+            if interface_dates.get(platform) != date
+        }
+        own = since or metadata.since or interface.since
+        if own and ((since and since != (metadata.since or interface.since)) or later):
+            writer.add(f":since: {one_line(own + _variant_dates(later))}", line)
         if any(m.deprecated for m in group):
             writer.add(f":deprecated: {_deprecation(doc)}".rstrip(), line)
         if member_platforms != ALL_PLATFORMS:
