@@ -1,0 +1,570 @@
+"""The probe's loop: one call, then what became of QEMU; relaunch; bisect; the findings.
+
+After every call `Probe.attempt` asks, in this order: did QEMU die (its exit status, or the bus
+saying the recipient left; with ``--launch`` the exit status or signal and its last stderr lines)?
+does it still answer (`Probe.liveness`: a read of ``VM.Name`` that waits at most the hang
+timeout: answered past the stall threshold is a *stall*, never answered a *hang*, and QEMU is
+killed)?  did the call get a reply, and does the reply have the registry's signature and a
+documented error name?  After a crash or a hang QEMU is relaunched (`QemuLaunch.restart`) and
+the session set up again (a display listener, a clipboard registration when needed), and the
+probe goes on.  Against a peer it did not launch it stops at the first crash or hang: it cannot
+bring the peer back.
+
+An integer that crashes QEMU is bisected against the nearest value that did not (`bisect`): the
+finding then says "crashes for every value >= N of this argument" when the type's extreme and
+seeded values beyond N crash too, and the values past the threshold are not called again.  The
+whole run stops at its deadline, and every member gets at most ``per_member`` calls.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+
+from ...model.introspection import Interface, Method, Property
+from ...model.registry import Registry
+from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, default_body
+from ..traffic import PROPERTIES
+from ..wire import Received, Wire, WireError
+from .descriptors import KINDS as DESCRIPTOR_KINDS
+from .descriptors import SERVED, SILENT, Descriptor, make_descriptor
+from .findings import Fault, call_text, reproduction
+from .peers import BusClient, ListenerPeer, ReplyVariant, Responder, wait_for_calls
+from .plan import Target, session_registration
+from .values import INTEGER_RANGES, LONG, Value, arg_values, neutral_value, shown
+
+VM_PATH = "/org/qemu/Display1/VM"
+VM = "org.qemu.Display1.VM"
+CLIPBOARD_PATH = "/org/qemu/Display1/Clipboard"
+CLIPBOARD = "org.qemu.Display1.Clipboard"
+#: Error names with which the bus itself answers for a peer that is gone.
+_GONE = ("org.freedesktop.DBus.Error.NoReply", "org.freedesktop.DBus.Error.ServiceUnknown")
+#: Samples beyond a bisected threshold that must fault too before "every value >= N" is said.
+EXTENT_SAMPLES = 2
+
+
+@dataclass
+class Options:
+    seed: str = "0"
+    per_member: int = 48
+    call_timeout: float = 5.0
+    stall: float = 1.0
+    hang_timeout: float = 30.0
+    deadline: float = float("inf")
+    #: How long to wait for QEMU to make the call a reply variant answers.
+    answer_wait: float = 3.0
+    bisect: bool = True
+
+
+@dataclass
+class Outcome:
+    """What one call did: ``kind`` is None when nothing went wrong."""
+
+    kind: str | None = None
+    evidence: str = ""
+    reply: Received | None = None
+    error_name: str | None = None
+    reply_signature: str | None = None
+
+
+@dataclass
+class Report:
+    faults: list[Fault] = field(default_factory=list)
+    calls: int = 0
+    relaunches: int = 0
+    probed: list[str] = field(default_factory=list)
+    #: Members and answers QEMU never got to (a reply variant it never asked for), with why.
+    unexercised: list[str] = field(default_factory=list)
+    #: What the deadline or the per-member bound left out.
+    unchecked: list[str] = field(default_factory=list)
+    stopped: str | None = None
+
+
+class Stop(Exception):
+    """The run cannot go on: the deadline passed, or a peer it did not launch is gone."""
+
+
+class Probe:
+    """One probing run against the peer ``dest`` on the bus ``wire`` is connected to.
+    ``launched`` is the `QemuLaunch` when the tool started QEMU itself (None: a peer on an
+    existing bus, which is never relaunched)."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        wire: Wire,
+        dest: str,
+        options: Options,
+        launched: Any = None,
+        say: Callable[[str], None] = lambda text: None,
+    ) -> None:
+        self.registry = registry
+        self.dest = dest
+        self.options = options
+        self.launched = launched
+        self.say = say
+        clipboard = (registry.interface(CLIPBOARD),) if CLIPBOARD in registry else ()
+        self.client = BusClient(wire, Responder({CLIPBOARD_PATH: clipboard} if clipboard else {}))
+        self.report = Report()
+        self.folder = tempfile.mkdtemp(prefix="qemu-dbus-probe-")
+        self.peers: list[ListenerPeer] = []
+        self.kept: list[Descriptor] = []
+        self.registered: set[str] = set()
+        self.console: str | None = None
+        self._bisected: dict[tuple[str, int], tuple[int, int]] = {}
+
+    # --- the session ---------------------------------------------------------------------
+
+    def setup(self, consoles: Sequence[str]) -> None:
+        """What a real client does first, after every (re)launch: a display listener on the
+        first console, served (so that the console's size is current, as for any client)."""
+        self.registered = set()
+        self.console = consoles[0] if consoles else None
+        if self.console is not None and CONSOLE in self.registry and LISTENER in self.registry:
+            self._register_listener(self.console, CONSOLE, "RegisterListener", LISTENER, None)
+
+    def _register_listener(
+        self, path: str, interface: str, method: str, served: str, replacements: dict[Any, ReplyVariant] | None
+    ) -> tuple[Responder, ListenerPeer, Received | None]:
+        listener_path = next(p for _, m, s, p in REGISTRATIONS.values() if m == method and s == served)
+        responder = Responder({listener_path: (self.registry.interface(served),)}, replacements)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        peer = ListenerPeer(ours, responder, self.options.hang_timeout)
+        peer.start()
+        self.peers.append(peer)
+        call = new_method_call(DBusAddress(path, bus_name=self.dest, interface=interface), method, "h", (theirs,))
+        try:
+            reply = self.client.call(call, self.options.call_timeout)
+        finally:
+            theirs.close()
+        return responder, peer, reply
+
+    def _ensure_registered(self, target: Target) -> None:
+        if not target.needs_registration or target.interface.name in self.registered:
+            return
+        register = session_registration(target.interface)
+        assert register is not None
+        call = new_method_call(
+            DBusAddress(target.path, bus_name=self.dest, interface=target.interface.name), register.name
+        )
+        reply = self.client.call(call, self.options.call_timeout)
+        if reply is not None:
+            reply.close()
+            if reply.message.header.message_type is MessageType.method_return:
+                self.registered.add(target.interface.name)
+
+    def teardown(self) -> None:
+        for peer in self.peers:
+            peer.stop()
+        self.peers = []
+        for descriptor in self.kept:
+            descriptor.close()
+        self.kept = []
+
+    # --- one call ------------------------------------------------------------------------
+
+    def attempt(self, target: Target, values: Sequence[Any]) -> Outcome:
+        """Make one call and find out what it did to QEMU."""
+        self._check_deadline()
+        self._ensure_registered(target)
+        descriptors: list[Descriptor] = []
+        body: list[Any] = []
+        for code, value in zip(target.signature, values):
+            if code == "h":
+                descriptor = make_descriptor(str(value), self.folder)
+                descriptors.append(descriptor)
+                body.append(descriptor.fd)
+            else:
+                body.append(value)
+        message = self._message(target, body)
+        self.report.calls += 1
+        served: ListenerPeer | None = None
+        listener = _listener_of(target)
+        for descriptor in descriptors:
+            if descriptor.kind == SERVED and descriptor.kept is not None and listener is not None:
+                responder = Responder({listener[1]: (self.registry.interface(listener[0]),)})
+                served = ListenerPeer(descriptor.kept, responder, self.options.hang_timeout)
+                descriptor.kept = None
+                served.start()
+        try:
+            reply = self.client.call(message, self.options.call_timeout)
+        finally:
+            for descriptor in descriptors:
+                if descriptor.kept is not None and descriptor.kind in (SILENT, SERVED):
+                    self.kept.append(descriptor)  # the other end stays open (and silent)
+                else:
+                    _close_sent(descriptor)
+        outcome = self.observe(reply)
+        if served is not None:
+            self.peers.append(served)
+        if outcome.kind in ("crash", "hang"):
+            return outcome
+        if outcome.kind is None:
+            outcome = self._check_reply(target, outcome)
+        return outcome
+
+    def _message(self, target: Target, body: list[Any]) -> Any:
+        member = target.member
+        if isinstance(member, Property):
+            address = DBusAddress(target.path, bus_name=self.dest, interface=PROPERTIES)
+            return new_method_call(address, "Set", "ssv", (target.interface.name, member.name, (member.type, body[0])))
+        address = DBusAddress(target.path, bus_name=self.dest, interface=target.interface.name)
+        return new_method_call(address, member.name, "".join(target.signature) or None, tuple(body))
+
+    def observe(self, reply: Received | None) -> Outcome:
+        """What became of QEMU after a call whose reply is ``reply`` (None: none came)."""
+        outcome = Outcome(reply=reply)
+        if reply is not None:
+            reply.close()
+            header = reply.message.header
+            if header.message_type is MessageType.error:
+                outcome.error_name = str(header.fields.get(HeaderFields.error_name, ""))
+            else:
+                outcome.reply_signature = str(header.fields.get(HeaderFields.signature, ""))
+        gone = outcome.error_name in _GONE
+        status = self._exit_status(wait=2.0 if gone else 0.0)
+        if status is not None:
+            return self._crashed(status, outcome)
+        started = time.monotonic()
+        answered = self.liveness(self.options.hang_timeout)
+        waited = time.monotonic() - started
+        if answered is False or gone:
+            return self._crashed(self._exit_status(wait=2.0), outcome)
+        if answered is None:
+            outcome.kind = "hang"
+            outcome.evidence = f"QEMU stopped answering: a read of VM.Name got no reply within {self.options.hang_timeout:g} s"
+            self._recover("hang")
+            return outcome
+        if waited > self.options.stall:
+            outcome.kind = "stall"
+            outcome.evidence = f"QEMU did not answer a read of VM.Name for {waited:.1f} s"
+            return outcome
+        if reply is None:
+            outcome.kind = "contract"
+            outcome.evidence = f"no reply within {self.options.call_timeout:g} s, while QEMU kept answering other calls"
+        return outcome
+
+    def _crashed(self, status: int | None, outcome: Outcome) -> Outcome:
+        from ..launch import exit_text
+
+        outcome.kind = "crash"
+        if self.launched is not None:
+            last = [line.strip() for line in self.launched.stderr_tail(5) if line.strip()]
+            words = f"; it wrote: {' / '.join(last[-3:])}" if last else ""
+            outcome.evidence = f"QEMU exited ({exit_text(status)}){words}"
+        else:
+            outcome.evidence = f"{self.dest} left the bus"
+        self._recover("crash")
+        return outcome
+
+    def _recover(self, why: str) -> None:
+        self.teardown()
+        if self.launched is None:
+            raise Stop(f"{self.dest} {'crashed' if why == 'crash' else 'hangs'}; the probe cannot relaunch a peer it did not start")
+        self._check_deadline()
+        self.say(f"relaunching QEMU after a {why}")
+        self.report.relaunches += 1
+        self.launched.restart(self.options.deadline)
+        self.setup([self.console] if self.console else [])
+
+    def _exit_status(self, wait: float) -> int | None:
+        if self.launched is None:
+            return None
+        status = self.launched.qemu_exit()
+        if status is None and wait > 0:
+            status = self.launched.wait_exit(wait)
+        return status  # type: ignore[no-any-return]
+
+    def liveness(self, timeout: float) -> bool | None:
+        """True when QEMU answered a read of ``VM.Name`` within ``timeout``; False when the bus
+        said it is gone; None when it did not answer."""
+        address = DBusAddress(VM_PATH, bus_name=self.dest, interface=PROPERTIES)
+        try:
+            reply = self.client.call(new_method_call(address, "Get", "ss", (VM, "Name")), timeout)
+        except WireError as error:
+            raise Stop(f"the bus connection broke: {error}") from error
+        if reply is None:
+            return None
+        reply.close()
+        header = reply.message.header
+        if header.message_type is MessageType.error:
+            return str(header.fields.get(HeaderFields.error_name)) not in _GONE
+        return True
+
+    def _check_reply(self, target: Target, outcome: Outcome) -> Outcome:
+        if outcome.reply_signature is not None and outcome.reply_signature != target.out_signature:
+            outcome.kind = "contract"
+            outcome.evidence = (
+                f"the reply's signature is {outcome.reply_signature!r}, the registry's is {target.out_signature!r}"
+            )
+        elif outcome.error_name and outcome.error_name not in target.documented_errors():
+            outcome.kind = "undocumented-error"
+            outcome.evidence = f"QEMU replied with the error {outcome.error_name}, which the registry does not give"
+        return outcome
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() >= self.options.deadline:
+            raise Stop("the run's deadline passed")
+
+    # --- a member ----------------------------------------------------------------------------
+
+    def probe_member(self, target: Target) -> None:
+        """Every value of every argument of ``target``, one argument varying at a time."""
+        properties = self.integer_properties(target.path)
+        names = target.arg_names
+        per_arg = [
+            arg_values(code, target.texts(i), properties, f"{self.options.seed}:{target.name}:{names[i]}", DESCRIPTOR_KINDS)
+            for i, code in enumerate(target.signature)
+        ]
+        base = [_neutral(code, target.texts(i)) for i, code in enumerate(target.signature)]
+        calls = [(None, base)] if not target.signature else []
+        for index, values in enumerate(per_arg):
+            for value in values:
+                calls.append((index, [*base[:index], value, *base[index + 1 :]]))
+        if len(calls) > self.options.per_member:
+            self.report.unchecked.append(
+                f"{target.name}: {len(calls) - self.options.per_member} of {len(calls)} calls left out (--per-member)"
+            )
+            calls = _spread(calls, self.options.per_member)
+        self.report.probed.append(target.name)
+        passed: dict[int, list[int]] = {}
+        grouped: dict[tuple[Any, ...], Fault] = {}
+        for index, chosen in calls:
+            if index is not None and self._covered(target, index, chosen[index]):
+                continue
+            concrete = [v.value for v in chosen]
+            outcome = self.attempt(target, concrete)
+            if outcome.kind is None:
+                if index is not None and chosen[index].integer:
+                    passed.setdefault(index, []).append(chosen[index].value)
+                continue
+            threshold = ""
+            if outcome.kind == "crash" and index is not None and chosen[index].integer and self.options.bisect:
+                threshold, concrete = self.bisect(target, index, chosen, passed.get(index, []), outcome)
+            key = (index, outcome.kind, _evidence_key(outcome.evidence), threshold or id(outcome))
+            if key in grouped:
+                continue
+            trigger = chosen[index].label if index is not None else ""
+            fault = Fault(
+                kind=outcome.kind,
+                interface=target.interface.name,
+                member=target.member.name,
+                path=target.path,
+                call=call_text(_call_name(target), names, concrete, shown),
+                evidence=outcome.evidence,
+                command=self.command(target, concrete),
+                threshold=threshold,
+                trigger=trigger,
+            )
+            grouped[key] = fault
+            self.report.faults.append(fault)
+            self.say(f"{fault.kind}: {fault.qualified} {fault.call}" + (f" ({threshold})" if threshold else ""))
+
+    def command(self, target: Target, values: Sequence[Any]) -> str:
+        member = target.member
+        if isinstance(member, Property):
+            return reproduction(
+                self.dest, target.path, PROPERTIES, "Set", ("s", "s", "v"), (target.interface.name, member.name, values[0])
+            )
+        return reproduction(self.dest, target.path, target.interface.name, member.name, target.signature, values)
+
+    def integer_properties(self, path: str) -> dict[str, int]:
+        """The integer properties of the object at ``path``, as the peer reports them now."""
+        found: dict[str, int] = {}
+        for interface in _interfaces_at(self.registry, path):
+            address = DBusAddress(path, bus_name=self.dest, interface=PROPERTIES)
+            reply = self.client.call(new_method_call(address, "GetAll", "s", (interface.name,)), self.options.call_timeout)
+            if reply is None:
+                continue
+            reply.close()
+            body = reply.message.body
+            if reply.message.header.message_type is not MessageType.method_return or not body:
+                continue
+            for name, (signature, value) in dict(body[0]).items():
+                if signature in INTEGER_RANGES and isinstance(value, int):
+                    found[str(name)] = value
+        return found
+
+    # --- bisection ---------------------------------------------------------------------------
+
+    def bisect(
+        self, target: Target, index: int, chosen: list[Value], passed: list[int], crash: Outcome
+    ) -> tuple[str, list[Any]]:
+        """The smallest crashing value at or below ``chosen[index]`` (or the largest above it,
+        when every passing value lies above), and how far the crash extends beyond it."""
+        bad = int(chosen[index].value)
+        name = target.arg_names[index]
+        low, high = INTEGER_RANGES[target.signature[index]]
+        below = [p for p in passed if p < bad]
+        above = [p for p in passed if p > bad]
+        concrete = [v.value for v in chosen]
+
+        def crashes(value: int) -> bool:
+            attempt = [*concrete[:index], value, *concrete[index + 1 :]]
+            return self.attempt(target, attempt).kind == "crash"
+
+        if below or not above:
+            good = max(below) if below else None
+            if good is None:
+                if bad == low or not crashes(low):
+                    good = low if bad != low else None
+                if good is None:
+                    return "", concrete
+            while bad - good > 1:
+                middle = (good + bad) // 2
+                if crashes(middle):
+                    bad = middle
+                else:
+                    good = middle
+            extent = [high, *random.Random(f"{self.options.seed}:{target.name}:{name}:extent").sample(
+                range(bad, high + 1), min(EXTENT_SAMPLES, high - bad + 1)
+            )]
+            every = all(crashes(v) for v in sorted(set(extent) - {bad}))
+            self._bisected[(target.name, index)] = (bad, high) if every else (bad, bad)
+            text = f"crashes for every value >= {bad} of {name}" if every else f"crashes for {name} = {bad}, not for {good}"
+        else:
+            good = min(above)
+            while good - bad > 1:
+                middle = (good + bad) // 2
+                if crashes(middle):
+                    bad = middle
+                else:
+                    good = middle
+            every = all(crashes(v) for v in sorted({low} - {bad}))
+            self._bisected[(target.name, index)] = (low, bad) if every else (bad, bad)
+            text = f"crashes for every value <= {bad} of {name}" if every else f"crashes for {name} = {bad}, not for {good}"
+        return text, [*concrete[:index], bad, *concrete[index + 1 :]]
+
+    def _covered(self, target: Target, index: int, value: Value) -> bool:
+        """Whether a bisected threshold already says what this value does."""
+        span = self._bisected.get((target.name, index))
+        return span is not None and value.integer and span[0] <= value.value <= span[1]
+
+    # --- what QEMU waits for from its peers --------------------------------------------------
+
+    def probe_answers(self, objects: dict[str, tuple[str, ...]]) -> None:
+        """Answer QEMU's calls to the listeners it is handed in every way a peer can: for each
+        registration the peer offers, one listener per `answer_variants` entry."""
+        for kind, (interface, method, served, _path) in REGISTRATIONS.items():
+            path = next((p for p, names in sorted(objects.items()) if interface in names), None)
+            if path is None or served not in self.registry or interface not in self.registry:
+                continue
+            for key, variant in answer_variants(self.registry.interface(served)):
+                self._check_deadline()
+                member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")
+                name = f"{interface}.{method} → {member}"
+                self.report.calls += 1
+                responder, peer, reply = self._register_listener(path, interface, method, served, {key: variant})
+                reached = wait_for_calls(responder, [member], self.options.answer_wait)
+                outcome = self.observe(reply)
+                if outcome.kind is None and not reached:
+                    self.report.unexercised.append(f"{name}: {variant.label} (QEMU did not make the call)")
+                    peer.stop()
+                    continue
+                if name not in self.report.probed:
+                    self.report.probed.append(name)
+                if outcome.kind in (None, "contract"):
+                    peer.stop()
+                    continue
+                fault = Fault(
+                    kind=outcome.kind,
+                    interface=served,
+                    member=key[1],
+                    path=path,
+                    call=f"{method}, then {member} answered with {variant.label}",
+                    evidence=outcome.evidence,
+                    command=f"(a listener answering {member} with {variant.label}; no standard tool serves a listener: "
+                    f"qemu-dbus probe --member '{interface}.{method}' reproduces it)",
+                    trigger=variant.label,
+                )
+                self.report.faults.append(fault)
+                self.say(f"{fault.kind}: {name}: {variant.label}")
+                peer.stop()
+
+
+def answer_variants(listener: Interface) -> list[tuple[tuple[str, str, str], ReplyVariant]]:
+    """The ways to answer what QEMU waits for from a listener of interface ``listener``: its
+    ``GetAll`` (error, silence, another signature, a property of another type, a long list), and
+    every method it calls and waits for with out args (``AudioInListener.Read``: empty, long,
+    another signature, an error, silence)."""
+    getall = (PROPERTIES, "GetAll", listener.name)
+    variants = [
+        (getall, ReplyVariant("an error", "error")),
+        (getall, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
+        (getall, ReplyVariant("Interfaces of type u", "body", "a{sv}", ({"Interfaces": ("u", 7)},))),
+        (getall, ReplyVariant("16384 unknown Interfaces", "body", "a{sv}", ({"Interfaces": ("as", ["org.qemu.Probe.X"] * 16384)},))),
+        (getall, ReplyVariant("no answer", "silence")),
+    ]
+    for member in listener.members:
+        if not isinstance(member, Method) or not member.out_args:
+            continue
+        key = (listener.name, member.name, "")
+        out = "".join(arg.type for arg in member.out_args)
+        variants += [
+            (key, ReplyVariant("an error", "error")),
+            (key, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
+            (key, ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,)) if out == "ay" else (key, ReplyVariant("zero values", "body", out, default_body(out)))),
+            (key, ReplyVariant("no answer", "silence")),
+        ]
+    return variants
+
+
+def _listener_of(target: Target) -> tuple[str, str] | None:
+    """(listener interface, its object path) when ``target`` registers a listener."""
+    for interface, method, served, path in REGISTRATIONS.values():
+        if interface == target.interface.name and method == target.member.name:
+            return served, path
+    return None
+
+
+def _interfaces_at(registry: Registry, path: str) -> list[Interface]:
+    import re
+
+    found = []
+    for entry in registry:
+        pattern = entry.metadata.object_path
+        if pattern and re.fullmatch(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(pattern)), path):
+            found.append(entry.interface)
+    return found
+
+
+def _neutral(code: str, texts: Sequence[str]) -> Value:
+    return Value(SERVED, "neutral") if code == "h" else neutral_value(code, texts)
+
+
+def _spread(calls: list[Any], limit: int) -> list[Any]:
+    """``limit`` of ``calls``, taken evenly from each argument's list (documented values first)."""
+    by_arg: dict[Any, list[Any]] = {}
+    for call in calls:
+        by_arg.setdefault(call[0], []).append(call)
+    chosen: list[Any] = []
+    while len(chosen) < limit and any(by_arg.values()):
+        for queue in by_arg.values():
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
+def _close_sent(descriptor: Descriptor) -> None:
+    descriptor.close()
+
+
+def _call_name(target: Target) -> str:
+    return "Set" if isinstance(target.member, Property) else target.member.name
+
+
+def _evidence_key(evidence: str) -> str:
+    """What makes two faults of one argument the same: their evidence without numbers."""
+    import re
+
+    return re.sub(r"[0-9.]+", "#", evidence)
+
+
+__all__ = ["AUDIO", "AUDIO_IN", "AUDIO_OUT", "Options", "Outcome", "Probe", "Report", "Stop", "answer_variants"]
