@@ -279,6 +279,11 @@ def render_member(
             writer.blank(line)
         if trust is not None:
             _trust_note(writer, trust, line)
+        # What the probe found a peer can do with the member (sphinx/probe.py owns it; imported
+        # here because it builds on this module's writer).
+        from .probe import probe_note
+
+        probe_note(writer, interface.name, first.name, line)
         _design_notes(writer, notes, line)
 
 

@@ -23,14 +23,15 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
 
-from ...model.introspection import Interface, Method, Property
+from ...model.introspection import Interface, Method, Property, interface_for_platform
 from ...model.registry import Registry
 from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, default_body
+from ..conform import current_platform
 from ..traffic import PROPERTIES
 from ..wire import Received, Wire, WireError
 from .descriptors import KINDS as DESCRIPTOR_KINDS
@@ -106,11 +107,12 @@ class Probe:
         say: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.registry = registry
+        self.platform = current_platform()
         self.dest = dest
         self.options = options
         self.launched = launched
         self.say = say
-        clipboard = (registry.interface(CLIPBOARD),) if CLIPBOARD in registry else ()
+        clipboard = (interface_for_platform(registry.interface(CLIPBOARD), current_platform()),) if CLIPBOARD in registry else ()
         self.client = BusClient(wire, Responder({CLIPBOARD_PATH: clipboard} if clipboard else {}))
         self.report = Report()
         self.folder = tempfile.mkdtemp(prefix="qemu-dbus-probe-")
@@ -119,6 +121,10 @@ class Probe:
         self.registered: set[str] = set()
         self.console: str | None = None
         self._bisected: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def served(self, name: str) -> Interface:
+        """The registry's interface ``name`` as a client serves it on this platform."""
+        return interface_for_platform(self.registry.interface(name), self.platform)
 
     # --- the session ---------------------------------------------------------------------
 
@@ -134,7 +140,7 @@ class Probe:
         self, path: str, interface: str, method: str, served: str, replacements: dict[Any, ReplyVariant] | None
     ) -> tuple[Responder, ListenerPeer, Received | None]:
         listener_path = next(p for _, m, s, p in REGISTRATIONS.values() if m == method and s == served)
-        responder = Responder({listener_path: (self.registry.interface(served),)}, replacements)
+        responder = Responder({listener_path: (self.served(served),)}, replacements)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         peer = ListenerPeer(ours, responder, self.options.hang_timeout)
         peer.start()
@@ -189,19 +195,18 @@ class Probe:
         listener = _listener_of(target)
         for descriptor in descriptors:
             if descriptor.kind == SERVED and descriptor.kept is not None and listener is not None:
-                responder = Responder({listener[1]: (self.registry.interface(listener[0]),)})
+                responder = Responder({listener[1]: (self.served(listener[0]),)})
                 served = ListenerPeer(descriptor.kept, responder, self.options.hang_timeout)
                 descriptor.kept = None
                 served.start()
         try:
-            reply = self.client.call(message, self.options.call_timeout)
+            outcome = self.exchange(message)
         finally:
             for descriptor in descriptors:
                 if descriptor.kept is not None and descriptor.kind in (SILENT, SERVED):
                     self.kept.append(descriptor)  # the other end stays open (and silent)
                 else:
                     _close_sent(descriptor)
-        outcome = self.observe(reply)
         if served is not None:
             self.peers.append(served)
         if outcome.kind in ("crash", "hang"):
@@ -218,8 +223,31 @@ class Probe:
         address = DBusAddress(target.path, bus_name=self.dest, interface=target.interface.name)
         return new_method_call(address, member.name, "".join(target.signature) or None, tuple(body))
 
+    def exchange(self, message: Any) -> Outcome:
+        """Send ``message`` and, right behind it, a liveness read: QEMU handles the calls of one
+        connection in order, so a handler that blocks its main loop delays the read, even when
+        its own reply came at once (or never comes)."""
+        started = time.monotonic()
+        try:
+            serial = self.client.send(message)
+            live = self.client.send(self._liveness_message())
+            answer = self.client.collect(live, started + self.options.hang_timeout)
+            waited = time.monotonic() - started
+            reply = self.client.collect(serial, started + self.options.call_timeout if answer is not None else 0.0)
+        except WireError as error:
+            raise Stop(f"the bus connection broke: {error}") from error
+        return self.judge(reply, _alive(answer), waited)
+
     def observe(self, reply: Received | None) -> Outcome:
-        """What became of QEMU after a call whose reply is ``reply`` (None: none came)."""
+        """What became of QEMU after a call whose reply is ``reply``: a fresh liveness read."""
+        started = time.monotonic()
+        answered = self.liveness(self.options.hang_timeout)
+        return self.judge(reply, answered, time.monotonic() - started)
+
+    def judge(self, reply: Received | None, answered: bool | None, waited: float) -> Outcome:
+        """The outcome of a call whose reply is ``reply`` (None: none came), when the liveness
+        read behind it answered (``answered``: True; False: the bus said QEMU is gone; None: no
+        answer) after ``waited`` seconds."""
         outcome = Outcome(reply=reply)
         if reply is not None:
             reply.close()
@@ -228,18 +256,18 @@ class Probe:
                 outcome.error_name = str(header.fields.get(HeaderFields.error_name, ""))
             else:
                 outcome.reply_signature = str(header.fields.get(HeaderFields.signature, ""))
-        gone = outcome.error_name in _GONE
+        gone = outcome.error_name in _GONE or answered is False
         status = self._exit_status(wait=2.0 if gone else 0.0)
-        if status is not None:
+        if status is not None or gone:
             return self._crashed(status, outcome)
-        started = time.monotonic()
-        answered = self.liveness(self.options.hang_timeout)
-        waited = time.monotonic() - started
-        if answered is False or gone:
-            return self._crashed(self._exit_status(wait=2.0), outcome)
         if answered is None:
+            status = self._exit_status(wait=0.5)
+            if status is not None:
+                return self._crashed(status, outcome)
             outcome.kind = "hang"
-            outcome.evidence = f"QEMU stopped answering: a read of VM.Name got no reply within {self.options.hang_timeout:g} s"
+            outcome.evidence = (
+                f"QEMU stopped answering: a read of VM.Name got no reply within {self.options.hang_timeout:g} s"
+            )
             self._recover("hang")
             return outcome
         if waited > self.options.stall:
@@ -266,6 +294,7 @@ class Probe:
 
     def _recover(self, why: str) -> None:
         self.teardown()
+        self.client.forget()
         if self.launched is None:
             raise Stop(f"{self.dest} {'crashed' if why == 'crash' else 'hangs'}; the probe cannot relaunch a peer it did not start")
         self._check_deadline()
@@ -282,21 +311,17 @@ class Probe:
             status = self.launched.wait_exit(wait)
         return status  # type: ignore[no-any-return]
 
+    def _liveness_message(self) -> Any:
+        address = DBusAddress(VM_PATH, bus_name=self.dest, interface=PROPERTIES)
+        return new_method_call(address, "Get", "ss", (VM, "Name"))
+
     def liveness(self, timeout: float) -> bool | None:
         """True when QEMU answered a read of ``VM.Name`` within ``timeout``; False when the bus
         said it is gone; None when it did not answer."""
-        address = DBusAddress(VM_PATH, bus_name=self.dest, interface=PROPERTIES)
         try:
-            reply = self.client.call(new_method_call(address, "Get", "ss", (VM, "Name")), timeout)
+            return _alive(self.client.call(self._liveness_message(), timeout))
         except WireError as error:
             raise Stop(f"the bus connection broke: {error}") from error
-        if reply is None:
-            return None
-        reply.close()
-        header = reply.message.header
-        if header.message_type is MessageType.error:
-            return str(header.fields.get(HeaderFields.error_name)) not in _GONE
-        return True
 
     def _check_reply(self, target: Target, outcome: Outcome) -> Outcome:
         if outcome.reply_signature is not None and outcome.reply_signature != target.out_signature:
@@ -335,7 +360,7 @@ class Probe:
             calls = _spread(calls, self.options.per_member)
         self.report.probed.append(target.name)
         passed: dict[int, list[int]] = {}
-        grouped: dict[tuple[Any, ...], Fault] = {}
+        grouped: dict[tuple[Any, ...], tuple[Fault, list[str]]] = {}
         for index, chosen in calls:
             if index is not None and self._covered(target, index, chosen[index]):
                 continue
@@ -346,12 +371,14 @@ class Probe:
                     passed.setdefault(index, []).append(chosen[index].value)
                 continue
             threshold = ""
-            if outcome.kind == "crash" and index is not None and chosen[index].integer and self.options.bisect:
-                threshold, concrete = self.bisect(target, index, chosen, passed.get(index, []), outcome)
-            key = (index, outcome.kind, _evidence_key(outcome.evidence), threshold or id(outcome))
+            bisectable = outcome.kind in ("crash", "stall") and index is not None and chosen[index].integer
+            if bisectable and self.options.bisect:
+                assert index is not None
+                threshold, concrete = self.bisect(target, index, chosen, passed.get(index, []), outcome.kind)
+            key = (index, outcome.kind, _evidence_key(outcome.evidence), threshold)
             if key in grouped:
+                grouped[key][1].append(shown(concrete[index]) if index is not None else "")
                 continue
-            trigger = chosen[index].label if index is not None else ""
             fault = Fault(
                 kind=outcome.kind,
                 interface=target.interface.name,
@@ -361,11 +388,15 @@ class Probe:
                 evidence=outcome.evidence,
                 command=self.command(target, concrete),
                 threshold=threshold,
-                trigger=trigger,
+                trigger=chosen[index].label if index is not None else "",
             )
-            grouped[key] = fault
-            self.report.faults.append(fault)
+            grouped[key] = (fault, [])
             self.say(f"{fault.kind}: {fault.qualified} {fault.call}" + (f" ({threshold})" if threshold else ""))
+        for (index, *_), (fault, others) in grouped.items():
+            if others and index is not None:
+                more = f"; the same for {len(others)} other value(s) of {names[index]}: {', '.join(others[:5])}"
+                fault = replace(fault, evidence=fault.evidence + more + (", ..." if len(others) > 5 else ""))
+            self.report.faults.append(fault)
 
     def command(self, target: Target, values: Sequence[Any]) -> str:
         member = target.member
@@ -395,10 +426,11 @@ class Probe:
     # --- bisection ---------------------------------------------------------------------------
 
     def bisect(
-        self, target: Target, index: int, chosen: list[Value], passed: list[int], crash: Outcome
+        self, target: Target, index: int, chosen: list[Value], passed: list[int], kind: str
     ) -> tuple[str, list[Any]]:
-        """The smallest crashing value at or below ``chosen[index]`` (or the largest above it,
-        when every passing value lies above), and how far the crash extends beyond it."""
+        """The smallest value at or below ``chosen[index]`` that does what it did (``kind``: a
+        crash or a stall), or the largest above it when every passing value lies above, and how
+        far that extends beyond it: "crashes for every value >= N of button"."""
         bad = int(chosen[index].value)
         name = target.arg_names[index]
         low, high = INTEGER_RANGES[target.signature[index]]
@@ -406,9 +438,11 @@ class Probe:
         above = [p for p in passed if p > bad]
         concrete = [v.value for v in chosen]
 
+        verb = {"crash": "crashes", "stall": "stalls"}[kind]
+
         def crashes(value: int) -> bool:
             attempt = [*concrete[:index], value, *concrete[index + 1 :]]
-            return self.attempt(target, attempt).kind == "crash"
+            return self.attempt(target, attempt).kind == kind
 
         if below or not above:
             good = max(below) if below else None
@@ -428,7 +462,7 @@ class Probe:
             )]
             every = all(crashes(v) for v in sorted(set(extent) - {bad}))
             self._bisected[(target.name, index)] = (bad, high) if every else (bad, bad)
-            text = f"crashes for every value >= {bad} of {name}" if every else f"crashes for {name} = {bad}, not for {good}"
+            text = f"{verb} for every value >= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
         else:
             good = min(above)
             while good - bad > 1:
@@ -439,7 +473,7 @@ class Probe:
                     good = middle
             every = all(crashes(v) for v in sorted({low} - {bad}))
             self._bisected[(target.name, index)] = (low, bad) if every else (bad, bad)
-            text = f"crashes for every value <= {bad} of {name}" if every else f"crashes for {name} = {bad}, not for {good}"
+            text = f"{verb} for every value <= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
         return text, [*concrete[:index], bad, *concrete[index + 1 :]]
 
     def _covered(self, target: Target, index: int, value: Value) -> bool:
@@ -456,7 +490,7 @@ class Probe:
             path = next((p for p, names in sorted(objects.items()) if interface in names), None)
             if path is None or served not in self.registry or interface not in self.registry:
                 continue
-            for key, variant in answer_variants(self.registry.interface(served)):
+            for key, variant in answer_variants(self.served(served)):
                 self._check_deadline()
                 member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")
                 name = f"{interface}.{method} → {member}"
@@ -514,6 +548,17 @@ def answer_variants(listener: Interface) -> list[tuple[tuple[str, str, str], Rep
             (key, ReplyVariant("no answer", "silence")),
         ]
     return variants
+
+
+def _alive(reply: Received | None) -> bool | None:
+    """What a liveness read's reply says: answered (True), gone (False), nothing (None)."""
+    if reply is None:
+        return None
+    reply.close()
+    header = reply.message.header
+    if header.message_type is MessageType.error:
+        return str(header.fields.get(HeaderFields.error_name)) not in _GONE
+    return True
 
 
 def _listener_of(target: Target) -> tuple[str, str] | None:

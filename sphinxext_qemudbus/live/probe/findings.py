@@ -11,6 +11,7 @@ megabyte of bytes does not fit on a command line).
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -152,23 +153,40 @@ def _python_line(
         if code == "h":
             setup.append(python_expression(str(value)))
             body.append("f")
-        elif isinstance(value, (str, bytes)) and len(value) > 64 and len(set(value)) == 1:
-            body.append(f"{value[:1]!r}*{len(value)}")
-        elif isinstance(value, list) and len(value) > 16 and all(v == value[0] for v in value):
-            body.append(f"[{value[0]!r}]*{len(value)}")
-        elif isinstance(value, float) and value != value:
-            body.append('float("nan")')
-        elif isinstance(value, float) and value in (float("inf"), float("-inf")):
-            body.append(f'float("{value}")')
         else:
-            body.append(repr(value))
+            body.append(_python_value(value))
     statements = [
         "import os,socket,tempfile,jeepney as j",
         "from jeepney.io.blocking import open_dbus_connection as o",
         *setup,
         'c=o(os.environ["BUS"],enable_fds=True)',
-        f"m=j.new_method_call(j.DBusAddress({path!r},{dest!r},{interface!r}),{member!r},"
-        f"{''.join(signature)!r},({','.join(body)}{',' if len(body) == 1 else ''}))",
+        f"m=j.new_method_call(j.DBusAddress({_python_value(path)},{_python_value(dest)},{_python_value(interface)}),"
+        f"{_python_value(member)},{_python_value(''.join(signature))},({','.join(body)}{',' if len(body) == 1 else ''}))",
         "print(c.send_and_get_reply(m,timeout=30))",
     ]
     return "python3 -c " + shlex.quote(";".join(statements))
+
+
+def _python_value(value: Any) -> str:
+    """A Python literal for ``value`` that quotes with double quotes (the line is single-quoted
+    for the shell) and writes a long run of one item as a repetition."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        return f'float("{value}")' if value != value or value in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, str):
+        if len(value) > 64 and len(set(value)) == 1:
+            return f"{json.dumps(value[0], ensure_ascii=False)}*{len(value)}"
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bytes):
+        if len(value) > 64 and len(set(value)) == 1:
+            return f"bytes([{value[0]}])*{len(value)}"
+        return f'bytes.fromhex("{value.hex()}")'
+    if isinstance(value, (list, tuple)):
+        if len(value) > 16 and all(item == value[0] for item in value):
+            return f"[{_python_value(value[0])}]*{len(value)}"
+        items = ",".join(_python_value(item) for item in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_python_value(k)}:{_python_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)

@@ -108,33 +108,63 @@ def _properties(message: Any, served: tuple[Interface, ...], member: str, asked:
 
 
 class BusClient:
-    """The probe's bus connection: calls with a timeout, serving meanwhile the calls that reach
-    the objects it serves (the clipboard client QEMU calls back after ``Register``)."""
+    """The probe's bus connection: calls with a timeout, several at once if need be, serving
+    meanwhile the calls that reach the objects it serves (the clipboard client QEMU calls back
+    after ``Register``)."""
+
+    #: Replies kept for calls nobody waits for any more (after a hang): a bound, not a cache.
+    MAX_KEPT = 64
 
     def __init__(self, wire: Wire, responder: Responder) -> None:
         self.wire = wire
         self.responder = responder
+        self._replies: dict[int, Received] = {}
 
-    def call(self, message: Any, timeout: float) -> Received | None:
-        """The reply (a method return or an error) to ``message``, or None when none came within
-        ``timeout`` seconds.  Raises `WireError` when the bus connection broke."""
-        deadline = time.monotonic() + timeout
-        serial = self.wire.send(message, deadline)
+    def send(self, message: Any, timeout: float = 5.0) -> int:
+        """Send ``message``; its serial, for `collect`.  Raises `WireError`."""
+        try:
+            return self.wire.send(message, time.monotonic() + timeout)
+        except TimeoutError as error:
+            raise WireError("the bus does not read what the probe sends") from error
+
+    def collect(self, serial: int, deadline: float) -> Received | None:
+        """The reply to the call of ``serial``, waiting until ``deadline`` at most (None when
+        none came).  Raises `WireError` when the bus connection broke."""
         while True:
+            if serial in self._replies:
+                return self._replies.pop(serial)
             try:
                 received = self.wire.receive(deadline)
             except TimeoutError:
                 return None
             header = received.message.header
-            if header.fields.get(HeaderFields.reply_serial) == serial:
-                return received
+            reply_to = header.fields.get(HeaderFields.reply_serial)
+            if reply_to is not None:
+                if reply_to == serial:
+                    return received
+                if len(self._replies) >= self.MAX_KEPT:
+                    self.forget()
+                self._replies[reply_to] = received
+                continue
             try:
                 if header.message_type is MessageType.method_call:
                     reply = self.responder.answer(received.message)
                     if reply is not None:
-                        self.wire.send(reply, time.monotonic() + 5.0)
+                        self.send(reply)
             finally:
                 received.close()
+
+    def call(self, message: Any, timeout: float) -> Received | None:
+        """The reply (a method return or an error) to ``message``, or None when none came within
+        ``timeout`` seconds.  Raises `WireError` when the bus connection broke."""
+        deadline = time.monotonic() + timeout
+        return self.collect(self.send(message), deadline)
+
+    def forget(self) -> None:
+        """Drop the replies kept for calls nobody waits for."""
+        for received in self._replies.values():
+            received.close()
+        self._replies = {}
 
 
 class ListenerPeer(threading.Thread):

@@ -22,7 +22,7 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 
 from ...diagnostics.frozen import record
-from ...model.introspection import Direction, Interface, Method, Property
+from ...model.introspection import Direction, Interface, Method, Property, interface_for_platform
 from ...model.metadata import interface_metadata, validation_note
 from ...model.registry import Registry
 from ..conform import LiveObject
@@ -109,9 +109,11 @@ def called_by_peers(registry: Registry, name: str) -> bool:
     return "qemu" in metadata.implementers and bool(others) and metadata.connection == "bus"
 
 
-def plan_targets(registry: Registry, objects: Sequence[LiveObject], patterns: Sequence[str] = ()) -> list[Target]:
-    """The targets the peer exports, in the order to probe them; ``patterns`` (shell patterns
-    on ``interface.Member``) keep a subset."""
+def plan_targets(
+    registry: Registry, objects: Sequence[LiveObject], platform: str, patterns: Sequence[str] = ()
+) -> list[Target]:
+    """The targets the peer exports, as they are on ``platform``, in the order to probe them;
+    ``patterns`` (shell patterns on ``interface.Member``) keep a subset."""
     found: list[Target] = []
     done: set[str] = set()
     for live in sorted(objects, key=lambda o: o.path):
@@ -122,7 +124,7 @@ def plan_targets(registry: Registry, objects: Sequence[LiveObject], patterns: Se
             if name in done or name not in registry or not called_by_peers(registry, name):
                 continue
             done.add(name)
-            interface = registry.interface(name)
+            interface = interface_for_platform(registry.interface(name), platform)
             found += [Target(live.path, interface, m) for m in _members(interface)]
     if patterns:
         found = [t for t in found if any(fnmatch.fnmatchcase(t.name, p) for p in patterns)]

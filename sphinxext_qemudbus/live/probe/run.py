@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...model.registry import Registry
-from ..conform import LiveBus, introspect_objects
+from ..conform import LiveBus, current_platform, introspect_objects
 from ..listen import CONSOLE, REGISTRATIONS
 from ..wire import Wire
 from .engine import Options, Probe, Report, Stop
@@ -40,7 +40,7 @@ def probe_peer(
     objects = {
         live.path: tuple(i.name for i in live.node.interfaces) for live in walk.objects if live.node is not None
     }
-    targets = plan_targets(registry, walk.objects, patterns)
+    targets = plan_targets(registry, walk.objects, current_platform(), patterns)
     consoles = sorted(path for path, names in objects.items() if CONSOLE in names)
     probe = Probe(registry, wire, dest, options, launched, say)
     report = probe.report
