@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jeepney import HeaderFields, MessageType  # noqa: E402
-from jeepney.bus_messages import message_bus  # noqa: E402
-from jeepney.wrappers import new_error, new_method_return  # noqa: E402
+from jeepney import HeaderFields, MessageType
+from jeepney.bus_messages import message_bus
+from jeepney.wrappers import new_error, new_method_return
 
-from sphinxext_qemudbus.live.listen import introspection_xml  # noqa: E402
-from sphinxext_qemudbus.live.wire import connect_bus  # noqa: E402
-from sphinxext_qemudbus.model.registry import Registry, packaged_registry  # noqa: E402
+from sphinxext_qemudbus.live.listen import introspection_xml
+from sphinxext_qemudbus.live.wire import connect_bus
+from sphinxext_qemudbus.model.registry import Registry, packaged_registry
 
 STALL = float(os.environ.get("PROBE_PEER_STALL", "1.5"))
 INVALID = "org.qemu.Display1.Error.Invalid"
@@ -52,12 +52,20 @@ def bus_address(argv: list[str]) -> str:
 
 def handle(message, validate: bool, registry: Registry):  # type: ignore[no-untyped-def]
     fields = message.header.fields
-    path, interface, member = fields.get(HeaderFields.path), fields.get(HeaderFields.interface), fields.get(HeaderFields.member)
+    path, interface, member = (
+        fields.get(HeaderFields.path),
+        fields.get(HeaderFields.interface),
+        fields.get(HeaderFields.member),
+    )
     body = message.body
     if interface == "org.freedesktop.DBus.Introspectable":
-        children = sorted({p[len(path.rstrip("/")) + 1 :].split("/")[0] for p in OBJECTS if p.startswith(path.rstrip("/") + "/")})
+        children = sorted(
+            {p[len(path.rstrip("/")) + 1 :].split("/")[0] for p in OBJECTS if p.startswith(path.rstrip("/") + "/")}
+        )
         served = tuple(registry.interface(name) for name in OBJECTS.get(path, ()))
-        xml = introspection_xml(served).replace("</node>", "".join(f'  <node name="{c}"/>\n' for c in children) + "</node>")
+        xml = introspection_xml(served).replace(
+            "</node>", "".join(f'  <node name="{c}"/>\n' for c in children) + "</node>"
+        )
         return new_method_return(message, "s", (xml,))
     if interface == "org.freedesktop.DBus.Properties":
         if member == "Get" and tuple(body) == ("org.qemu.Display1.VM", "Name"):

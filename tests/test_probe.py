@@ -74,10 +74,12 @@ def test_type_boundaries() -> None:
     assert [v.value for v in type_values("i")] == [0, 1, 2**31 - 1, -1, -(2**31), 2**30]
     doubles = [v.value for v in type_values("d")]
     assert any(math.isnan(d) for d in doubles)
-    assert math.inf in doubles and -math.inf in doubles
+    assert math.inf in doubles
+    assert -math.inf in doubles
     assert any(d == 0 and math.copysign(1, d) < 0 for d in doubles)  # -0.0
     strings = [v.value for v in type_values("s")]
-    assert "" in strings and max(len(s) for s in strings) == 1 << 20
+    assert "" in strings
+    assert max(len(s) for s in strings) == 1 << 20
 
 
 def test_values_are_seeded_and_without_repeats() -> None:
@@ -123,7 +125,9 @@ def test_neutral_values() -> None:
 
 def test_busctl_reproduces_what_it_can_pass() -> None:
     line = reproduction("org.qemu", "/org/qemu/Display1/Console_0", "org.qemu.Display1.Mouse", "Press", ["u"], [9])
-    assert line == 'busctl --address="$BUS" call org.qemu /org/qemu/Display1/Console_0 org.qemu.Display1.Mouse Press u 9'
+    assert (
+        line == 'busctl --address="$BUS" call org.qemu /org/qemu/Display1/Console_0 org.qemu.Display1.Mouse Press u 9'
+    )
     grab = reproduction("org.qemu", "/p", "org.qemu.Display1.Clipboard", "Grab", ["u", "u", "as"], [3, 0, ["a b"]])
     assert grab.endswith("Grab uuas 3 0 1 'a b'")
 
@@ -131,9 +135,11 @@ def test_busctl_reproduces_what_it_can_pass() -> None:
 def test_python_reproduces_what_busctl_cannot_pass() -> None:
     line = reproduction("org.qemu", "/o", "org.qemu.Display1.Console", "RegisterListener", ["h"], [DATAGRAM])
     assert line.startswith("python3 -c ")
-    assert "socket.SOCK_DGRAM" in line and 'os.environ["BUS"]' in line
+    assert "socket.SOCK_DGRAM" in line
+    assert 'os.environ["BUS"]' in line
     long = reproduction("org.qemu", "/o", "i.f", "M", ["s"], ["A" * 100000])
-    assert '"A"*100000' in long and len(long) < 1000
+    assert '"A"*100000' in long
+    assert len(long) < 1000
     assert "'\"'\"'" not in long  # no single quote inside the shell's single quotes
 
 
@@ -161,10 +167,12 @@ def test_the_order_a_real_client_needs() -> None:
     assert names.index("org.qemu.Display1.Clipboard.Register") < names.index("org.qemu.Display1.Clipboard.Grab")
     assert names[-1] == "org.qemu.Display1.Clipboard.Unregister"
     grab = next(t for t in targets if t.name.endswith("Clipboard.Grab"))
-    assert grab.needs_registration and grab.signature == ("u", "u", "as")
+    assert grab.needs_registration
+    assert grab.signature == ("u", "u", "as")
     assert "org.qemu.Display1.Error.Failed" in grab.documented_errors()
     register = next(t for t in targets if t.name.endswith("RegisterListener"))
-    assert isinstance(register, Target) and register.signature == ("h",)  # the Unix form only
+    assert isinstance(register, Target)
+    assert register.signature == ("h",)
 
 
 # --- the recorded results ---------------------------------------------------------------------------
@@ -192,7 +200,8 @@ def test_a_rerun_replaces_its_release_and_keeps_the_others(tmp_path: Path) -> No
 def test_a_damaged_results_file_costs_only_what_is_damaged() -> None:
     document = {"format": 1, "releases": {"7.2": {"faults": [FAULT, {"kind": 3}]}, "not a release": {}}}
     results = parse_results(document)
-    assert len(results.releases) == 1 and len(results.releases[0].faults) == 1
+    assert len(results.releases) == 1
+    assert len(results.releases[0].faults) == 1
     assert len(results.problems) == 2
     assert parse_results([]).problems
 
@@ -208,7 +217,8 @@ def test_an_existing_bus_is_refused_without_allow_destructive() -> None:
 
 def test_qemu_arg_needs_launch() -> None:
     result = probe("--address", "unix:path=/x", "--allow-destructive", "--qemu-arg=-S")
-    assert result.returncode == 2 and "--qemu-arg is for --launch" in result.stderr
+    assert result.returncode == 2
+    assert "--qemu-arg is for --launch" in result.stderr
 
 
 # --- fake peers with planted faults -------------------------------------------------------------------
@@ -231,8 +241,11 @@ def test_every_planted_fault_is_found_with_its_kind_and_threshold(fake_qemu: str
     faults = _faults(result)
     crash = faults[("L201", "org.qemu.Display1.Mouse.Press")]
     assert "Press(button=7); crashes for every value >= 7 of button" in crash
-    assert "killed by SIGABRT" in crash and "Assertion `button < 7' failed" in crash
-    assert 'busctl --address="$BUS" call org.qemu /org/qemu/Display1/Console_0 org.qemu.Display1.Mouse Press u 7' in crash
+    assert "killed by SIGABRT" in crash
+    assert "Assertion `button < 7' failed" in crash
+    assert (
+        'busctl --address="$BUS" call org.qemu /org/qemu/Display1/Console_0 org.qemu.Display1.Mouse Press u 7' in crash
+    )
     assert "Release(button=4294967295)" in faults[("L202", "org.qemu.Display1.Mouse.Release")]
     stall = faults[("L203", "org.qemu.Display1.Mouse.RelMotion")]
     assert "RelMotion(dx=-1, dy=0); stalls for every value <= -1 of dx" in stall
@@ -252,7 +265,8 @@ def test_a_peer_that_validates_everything_yields_nothing(fake_qemu: str) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert "6 members of org.qemu probed (QEMU 10.0.2)" in result.stderr
-    assert "0 relaunches" in result.stderr and "nothing found" in result.stderr
+    assert "0 relaunches" in result.stderr
+    assert "nothing found" in result.stderr
 
 
 def test_results_are_recorded_per_release(fake_qemu: str, tmp_path: Path) -> None:

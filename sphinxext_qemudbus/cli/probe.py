@@ -86,13 +86,25 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument("--seed", default="0", help="the seed of the random values (default: 0; runs are reproducible)")
     parser.add_argument(
-        "--per-member", type=int, default=48, metavar="N", help="at most N calls per member, bisection aside (default 48)"
+        "--per-member",
+        type=int,
+        default=64,
+        metavar="N",
+        help="at most N calls per member, bisection aside (default 64)",
     )
     parser.add_argument(
-        "--call-timeout", type=_seconds, default=5.0, metavar="SECONDS", help="wait this long for each reply (default 5)"
+        "--call-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for each reply (default 5)",
     )
     parser.add_argument(
-        "--stall", type=_seconds, default=1.0, metavar="SECONDS", help="a liveness read slower than this is a stall (default 1)"
+        "--stall",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="a liveness read slower than this is a stall (default 1)",
     )
     parser.add_argument(
         "--hang-timeout",
@@ -225,11 +237,15 @@ def _probe(
     except LiveError as error:
         return _fail(str(error))
     with wire:
-        report = probe_peer(view, wire, args.dest, options, launched, args.members, lambda text: _say(args, text))
+        report = probe_peer(
+            view, wire, args.dest, options, launched, args.members, lambda text: _say(args, text), args.address
+        )
     findings: list[Diagnostic] = [fault.diagnostic(args.dest) for fault in report.faults]
     where = Location(args.dest)
     for text in report.unchecked:
-        findings.append(diagnostic("L017", where, text, "Raise --deadline or --per-member, or name fewer members with --member."))
+        findings.append(
+            diagnostic("L017", where, text, "Raise --deadline or --per-member, or name fewer members with --member.")
+        )
     findings.sort(key=Diagnostic.sort_key)
     sys.stdout.write(render(findings, args.fmt, version=__version__))
     elapsed = time.monotonic() - started

@@ -920,7 +920,7 @@ _TABLE: tuple[Rule, ...] = (
         E,
         "qemu-dbus probe: one call that a peer may make (values the registry allows for its types, or a descriptor "
         "it may pass) made QEMU exit: the message gives the exit status or signal, the last lines QEMU wrote (an "
-        "assertion), the threshold of a crashing integer (\"crashes for every value >= N\") and a one-line command "
+        'assertion), the threshold of a crashing integer ("crashes for every value >= N") and a one-line command '
         "that reproduces it.  Whoever the bus policy lets make this call can take the VM down.",
         "Validate the value in QEMU's handler (report it to QEMU with the command); until then allow the call only "
         "to trusted peers.",

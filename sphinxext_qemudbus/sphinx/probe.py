@@ -80,7 +80,9 @@ def _release_key(text: str) -> tuple[int, ...]:
 
 def _fault_item(writer: RestWriter, fault: RecordedFault, line: int) -> None:
     threshold = f" ({fault.threshold})" if fault.threshold else ""
-    writer.add(f"- QEMU {escape(fault.release)}, {escape(fault.kind)}: ``{_literal(fault.call)}``{escape(threshold)}", line)
+    writer.add(
+        f"- QEMU {escape(fault.release)}, {escape(fault.kind)}: ``{_literal(fault.call)}``{escape(threshold)}", line
+    )
     with writer.indented():
         writer.blank(line)
         writer.add(escape(one_line(fault.evidence)), line)

@@ -75,11 +75,11 @@ def make_descriptor(kind: str, folder: str) -> Descriptor:
         read_end, write_end = os.fdopen(reader, "rb", buffering=0), os.fdopen(writer, "wb", buffering=0)
         return Descriptor(kind, reader, None, [read_end, write_end])
     if kind == REGULAR:
-        handle = tempfile.TemporaryFile(dir=folder)
+        handle = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (closed by Descriptor.close)
         return Descriptor(kind, handle.fileno(), None, [handle])
     if kind == DEV_NULL:
-        handle = open(os.devnull, "r+b", buffering=0)  # noqa: SIM115 (closed by Descriptor.close)
-        return Descriptor(kind, handle.fileno(), None, [handle])
+        device = open(os.devnull, "r+b", buffering=0)  # noqa: SIM115 (closed by Descriptor.close)
+        return Descriptor(kind, device.fileno(), None, [device])
     raise ValueError(f"unknown descriptor kind {kind!r}")
 
 

@@ -18,6 +18,7 @@ whole run stops at its deadline, and every member gets at most ``per_member`` ca
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import tempfile
@@ -30,8 +31,8 @@ from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
 
 from ...model.introspection import Interface, Method, Property, interface_for_platform
 from ...model.registry import Registry
-from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, default_body
 from ..conform import current_platform
+from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, default_body
 from ..traffic import PROPERTIES
 from ..wire import Received, Wire, WireError
 from .descriptors import KINDS as DESCRIPTOR_KINDS
@@ -54,7 +55,7 @@ EXTENT_SAMPLES = 2
 @dataclass
 class Options:
     seed: str = "0"
-    per_member: int = 48
+    per_member: int = 64
     call_timeout: float = 5.0
     stall: float = 1.0
     hang_timeout: float = 30.0
@@ -105,14 +106,23 @@ class Probe:
         options: Options,
         launched: Any = None,
         say: Callable[[str], None] = lambda text: None,
+        address: str | None = None,
     ) -> None:
         self.registry = registry
+        #: The bus address, for the fresh connections of registration calls (None: reuse ``wire``).
+        self.address = address
+        #: The connections registrations were made from, kept open as a client keeps them.
+        self.registrants: list[BusClient] = []
         self.platform = current_platform()
         self.dest = dest
         self.options = options
         self.launched = launched
         self.say = say
-        clipboard = (interface_for_platform(registry.interface(CLIPBOARD), current_platform()),) if CLIPBOARD in registry else ()
+        clipboard = (
+            (interface_for_platform(registry.interface(CLIPBOARD), current_platform()),)
+            if CLIPBOARD in registry
+            else ()
+        )
         self.client = BusClient(wire, Responder({CLIPBOARD_PATH: clipboard} if clipboard else {}))
         self.report = Report()
         self.folder = tempfile.mkdtemp(prefix="qemu-dbus-probe-")
@@ -121,6 +131,7 @@ class Probe:
         self.registered: set[str] = set()
         self.console: str | None = None
         self._bisected: dict[tuple[str, int], tuple[int, int]] = {}
+        self._output_at = 0
 
     def served(self, name: str) -> Interface:
         """The registry's interface ``name`` as a client serves it on this platform."""
@@ -147,10 +158,27 @@ class Probe:
         self.peers.append(peer)
         call = new_method_call(DBusAddress(path, bus_name=self.dest, interface=interface), method, "h", (theirs,))
         try:
-            reply = self.client.call(call, self.options.call_timeout)
+            reply = self.registrant().call(call, self.options.call_timeout)
         finally:
             theirs.close()
         return responder, peer, reply
+
+    def registrant(self) -> BusClient:
+        """A fresh bus connection for a registration: QEMU 7.2 accepts one display listener per
+        console and (every release) one audio listener of each direction per bus name, so
+        each registration comes from a peer of its own, as an attacker's would.  It stays open
+        until QEMU is relaunched or the run ends."""
+        if self.address is None:
+            return self.client
+        from ..wire import connect_bus
+
+        try:
+            wire = connect_bus(self.address, time.monotonic() + self.options.call_timeout)
+        except (TimeoutError, WireError) as error:
+            raise Stop(f"cannot open another connection to the bus: {error or 'no answer'}") from error
+        client = BusClient(wire, Responder({}))
+        self.registrants.append(client)
+        return client
 
     def _ensure_registered(self, target: Target) -> None:
         if not target.needs_registration or target.interface.name in self.registered:
@@ -173,6 +201,10 @@ class Probe:
         for descriptor in self.kept:
             descriptor.close()
         self.kept = []
+        for client in self.registrants:
+            client.forget()
+            client.wire.close()
+        self.registrants = []
 
     # --- one call ------------------------------------------------------------------------
 
@@ -191,6 +223,7 @@ class Probe:
                 body.append(value)
         message = self._message(target, body)
         self.report.calls += 1
+        self._mark_output()
         served: ListenerPeer | None = None
         listener = _listener_of(target)
         for descriptor in descriptors:
@@ -199,8 +232,9 @@ class Probe:
                 served = ListenerPeer(descriptor.kept, responder, self.options.hang_timeout)
                 descriptor.kept = None
                 served.start()
+        client = self.registrant() if target.hands_over_connection else self.client
         try:
-            outcome = self.exchange(message)
+            outcome = self.exchange(message, client)
         finally:
             for descriptor in descriptors:
                 if descriptor.kept is not None and descriptor.kind in (SILENT, SERVED):
@@ -223,17 +257,17 @@ class Probe:
         address = DBusAddress(target.path, bus_name=self.dest, interface=target.interface.name)
         return new_method_call(address, member.name, "".join(target.signature) or None, tuple(body))
 
-    def exchange(self, message: Any) -> Outcome:
+    def exchange(self, message: Any, client: BusClient) -> Outcome:
         """Send ``message`` and, right behind it, a liveness read: QEMU handles the calls of one
         connection in order, so a handler that blocks its main loop delays the read, even when
         its own reply came at once (or never comes)."""
         started = time.monotonic()
         try:
-            serial = self.client.send(message)
-            live = self.client.send(self._liveness_message())
-            answer = self.client.collect(live, started + self.options.hang_timeout)
+            serial = client.send(message)
+            live = client.send(self._liveness_message())
+            answer = client.collect(live, started + self.options.hang_timeout)
             waited = time.monotonic() - started
-            reply = self.client.collect(serial, started + self.options.call_timeout if answer is not None else 0.0)
+            reply = client.collect(serial, started + self.options.call_timeout if answer is not None else 0.0)
         except WireError as error:
             raise Stop(f"the bus connection broke: {error}") from error
         return self.judge(reply, _alive(answer), waited)
@@ -284,7 +318,7 @@ class Probe:
 
         outcome.kind = "crash"
         if self.launched is not None:
-            last = [line.strip() for line in self.launched.stderr_tail(5) if line.strip()]
+            last = [line.strip() for line in self._new_output() if line.strip()]
             words = f"; it wrote: {' / '.join(last[-3:])}" if last else ""
             outcome.evidence = f"QEMU exited ({exit_text(status)}){words}"
         else:
@@ -292,11 +326,27 @@ class Probe:
         self._recover("crash")
         return outcome
 
+    def _mark_output(self) -> None:
+        """Remember where QEMU's output ends now: a crash's evidence is what it wrote after."""
+        self._output_at = _size_of(self.launched.qemu.log) if self.launched is not None else 0
+
+    def _new_output(self) -> list[str]:
+        """The lines QEMU wrote since `_mark_output` (the last five, at most 4 KiB of them)."""
+        try:
+            with open(self.launched.qemu.log, "rb") as stream:
+                stream.seek(max(self._output_at, _size_of(self.launched.qemu.log) - 4096))
+                text = stream.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return []
+        return text.splitlines()[-5:]
+
     def _recover(self, why: str) -> None:
         self.teardown()
         self.client.forget()
         if self.launched is None:
-            raise Stop(f"{self.dest} {'crashed' if why == 'crash' else 'hangs'}; the probe cannot relaunch a peer it did not start")
+            raise Stop(
+                f"{self.dest} {'crashed' if why == 'crash' else 'hangs'}; the probe cannot relaunch a peer it did not start"
+            )
         self._check_deadline()
         self.say(f"relaunching QEMU after a {why}")
         self.report.relaunches += 1
@@ -345,14 +395,16 @@ class Probe:
         properties = self.integer_properties(target.path)
         names = target.arg_names
         per_arg = [
-            arg_values(code, target.texts(i), properties, f"{self.options.seed}:{target.name}:{names[i]}", DESCRIPTOR_KINDS)
+            arg_values(
+                code, target.texts(i), properties, f"{self.options.seed}:{target.name}:{names[i]}", DESCRIPTOR_KINDS
+            )
             for i, code in enumerate(target.signature)
         ]
         base = [_neutral(code, target.texts(i)) for i, code in enumerate(target.signature)]
-        calls = [(None, base)] if not target.signature else []
-        for index, values in enumerate(per_arg):
+        calls: list[tuple[int | None, list[Value]]] = [] if target.signature else [(None, base)]
+        for argument, values in enumerate(per_arg):
             for value in values:
-                calls.append((index, [*base[:index], value, *base[index + 1 :]]))
+                calls.append((argument, [*base[:argument], value, *base[argument + 1 :]]))
         if len(calls) > self.options.per_member:
             self.report.unchecked.append(
                 f"{target.name}: {len(calls) - self.options.per_member} of {len(calls)} calls left out (--per-member)"
@@ -392,17 +444,23 @@ class Probe:
             )
             grouped[key] = (fault, [])
             self.say(f"{fault.kind}: {fault.qualified} {fault.call}" + (f" ({threshold})" if threshold else ""))
-        for (index, *_), (fault, others) in grouped.items():
+        for (index, *_), (first, others) in grouped.items():
+            more = ""
             if others and index is not None:
                 more = f"; the same for {len(others)} other value(s) of {names[index]}: {', '.join(others[:5])}"
-                fault = replace(fault, evidence=fault.evidence + more + (", ..." if len(others) > 5 else ""))
-            self.report.faults.append(fault)
+                more += ", ..." if len(others) > 5 else ""
+            self.report.faults.append(replace(first, evidence=first.evidence + more) if more else first)
 
     def command(self, target: Target, values: Sequence[Any]) -> str:
         member = target.member
         if isinstance(member, Property):
             return reproduction(
-                self.dest, target.path, PROPERTIES, "Set", ("s", "s", "v"), (target.interface.name, member.name, values[0])
+                self.dest,
+                target.path,
+                PROPERTIES,
+                "Set",
+                ("s", "s", "v"),
+                (target.interface.name, member.name, values[0]),
             )
         return reproduction(self.dest, target.path, target.interface.name, member.name, target.signature, values)
 
@@ -411,7 +469,9 @@ class Probe:
         found: dict[str, int] = {}
         for interface in _interfaces_at(self.registry, path):
             address = DBusAddress(path, bus_name=self.dest, interface=PROPERTIES)
-            reply = self.client.call(new_method_call(address, "GetAll", "s", (interface.name,)), self.options.call_timeout)
+            reply = self.client.call(
+                new_method_call(address, "GetAll", "s", (interface.name,)), self.options.call_timeout
+            )
             if reply is None:
                 continue
             reply.close()
@@ -457,12 +517,17 @@ class Probe:
                     bad = middle
                 else:
                     good = middle
-            extent = [high, *random.Random(f"{self.options.seed}:{target.name}:{name}:extent").sample(
-                range(bad, high + 1), min(EXTENT_SAMPLES, high - bad + 1)
-            )]
+            extent = [
+                high,
+                *random.Random(f"{self.options.seed}:{target.name}:{name}:extent").sample(
+                    range(bad, high + 1), min(EXTENT_SAMPLES, high - bad + 1)
+                ),
+            ]
             every = all(crashes(v) for v in sorted(set(extent) - {bad}))
             self._bisected[(target.name, index)] = (bad, high) if every else (bad, bad)
-            text = f"{verb} for every value >= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
+            text = (
+                f"{verb} for every value >= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
+            )
         else:
             good = min(above)
             while good - bad > 1:
@@ -473,7 +538,9 @@ class Probe:
                     good = middle
             every = all(crashes(v) for v in sorted({low} - {bad}))
             self._bisected[(target.name, index)] = (low, bad) if every else (bad, bad)
-            text = f"{verb} for every value <= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
+            text = (
+                f"{verb} for every value <= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
+            )
         return text, [*concrete[:index], bad, *concrete[index + 1 :]]
 
     def _covered(self, target: Target, index: int, value: Value) -> bool:
@@ -486,7 +553,7 @@ class Probe:
     def probe_answers(self, objects: dict[str, tuple[str, ...]]) -> None:
         """Answer QEMU's calls to the listeners it is handed in every way a peer can: for each
         registration the peer offers, one listener per `answer_variants` entry."""
-        for kind, (interface, method, served, _path) in REGISTRATIONS.items():
+        for _kind, (interface, method, served, _path) in REGISTRATIONS.items():
             path = next((p for p, names in sorted(objects.items()) if interface in names), None)
             if path is None or served not in self.registry or interface not in self.registry:
                 continue
@@ -495,6 +562,7 @@ class Probe:
                 member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")
                 name = f"{interface}.{method} → {member}"
                 self.report.calls += 1
+                self._mark_output()
                 responder, peer, reply = self._register_listener(path, interface, method, served, {key: variant})
                 reached = wait_for_calls(responder, [member], self.options.answer_wait)
                 outcome = self.observe(reply)
@@ -504,7 +572,7 @@ class Probe:
                     continue
                 if name not in self.report.probed:
                     self.report.probed.append(name)
-                if outcome.kind in (None, "contract"):
+                if outcome.kind is None or outcome.kind == "contract":
                     peer.stop()
                     continue
                 fault = Fault(
@@ -533,7 +601,12 @@ def answer_variants(listener: Interface) -> list[tuple[tuple[str, str, str], Rep
         (getall, ReplyVariant("an error", "error")),
         (getall, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
         (getall, ReplyVariant("Interfaces of type u", "body", "a{sv}", ({"Interfaces": ("u", 7)},))),
-        (getall, ReplyVariant("16384 unknown Interfaces", "body", "a{sv}", ({"Interfaces": ("as", ["org.qemu.Probe.X"] * 16384)},))),
+        (
+            getall,
+            ReplyVariant(
+                "16384 unknown Interfaces", "body", "a{sv}", ({"Interfaces": ("as", ["org.qemu.Probe.X"] * 16384)},)
+            ),
+        ),
         (getall, ReplyVariant("no answer", "silence")),
     ]
     for member in listener.members:
@@ -544,10 +617,20 @@ def answer_variants(listener: Interface) -> list[tuple[tuple[str, str, str], Rep
         variants += [
             (key, ReplyVariant("an error", "error")),
             (key, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
-            (key, ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,)) if out == "ay" else (key, ReplyVariant("zero values", "body", out, default_body(out)))),
+            (key, ReplyVariant("zero values", "body", out, default_body(out))),
             (key, ReplyVariant("no answer", "silence")),
         ]
+        if out == "ay":  # more data than QEMU asked for
+            variants.append((key, ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,))))
+        variants += []
     return variants
+
+
+def _size_of(path: Any) -> int:
+    try:
+        return int(os.stat(path).st_size)
+    except OSError:
+        return 0
 
 
 def _alive(reply: Received | None) -> bool | None:

@@ -12,6 +12,7 @@ megabyte of bytes does not fit on a command line).
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -170,10 +171,10 @@ def _python_line(
 def _python_value(value: Any) -> str:
     """A Python literal for ``value`` that quotes with double quotes (the line is single-quoted
     for the shell) and writes a long run of one item as a repetition."""
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
-        return f'float("{value}")' if value != value or value in (float("inf"), float("-inf")) else repr(value)
+        return repr(value) if math.isfinite(value) else f'float("{value}")'
     if isinstance(value, str):
         if len(value) > 64 and len(set(value)) == 1:
             return f"{json.dumps(value[0], ensure_ascii=False)}*{len(value)}"

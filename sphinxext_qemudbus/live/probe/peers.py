@@ -80,7 +80,9 @@ class Responder:
         if served is None:
             return new_error(message, "org.freedesktop.DBus.Error.UnknownObject", "s", (f"no object at {path}",))
         if interface == PEER:
-            return new_method_return(message, "s", ("0" * 32,)) if member == "GetMachineId" else new_method_return(message)
+            return (
+                new_method_return(message, "s", ("0" * 32,)) if member == "GetMachineId" else new_method_return(message)
+            )
         if interface == INTROSPECTABLE:
             return new_method_return(message, "s", (introspection_xml(served),))
         if interface == PROPERTIES:

@@ -65,8 +65,8 @@ class Target:
         """The registry's words about in-arg ``index``: its validation note and ``@arg`` text."""
         if isinstance(self.member, Property):
             note = validation_note(self.member)
-            doc = self.member.doc.raw_body if self.member.doc else ""
-            return [t for t in (note, doc) if t]
+            body = self.member.doc.raw_body if self.member.doc else ""
+            return [t for t in (note, body) if t]
         arg = [a for a in self.member.args if a.direction is Direction.IN][index]
         texts = [validation_note(arg) or ""]
         doc = self.member.doc
@@ -86,11 +86,18 @@ class Target:
         return isinstance(self.member, Method) and "h" in self.signature
 
     def documented_errors(self) -> frozenset[str]:
-        """The error names the registry gives for this member: in its doc and its interface's."""
+        """The error names the registry gives for this member's interface: in the docs of the
+        interface and its members, and in their validation notes (a member's doc may say "the
+        same errors as" another's)."""
         import re
 
-        texts = [d.raw_body for d in (self.interface.doc, self.member.doc) if d is not None]
-        return frozenset(re.findall(r"\b((?:[A-Za-z_][A-Za-z0-9_]*\.)+Error\.[A-Za-z_][A-Za-z0-9_]*)\b", " ".join(texts)))
+        texts = [d.raw_body for d in (self.interface.doc, *(m.doc for m in self.interface.members)) if d is not None]
+        for member in self.interface.members:
+            items = [member] if isinstance(member, Property) else list(member.args)
+            texts += [note for item in items if (note := validation_note(item))]
+        return frozenset(
+            re.findall(r"\b((?:[A-Za-z_][A-Za-z0-9_]*\.)+Error\.[A-Za-z_][A-Za-z0-9_]*)\b", " ".join(texts))
+        )
 
 
 def session_registration(interface: Interface) -> Method | None:
@@ -133,9 +140,7 @@ def plan_targets(
 
 def _members(interface: Interface) -> Iterable[Method | Property]:
     for member in interface.members:
-        if isinstance(member, Method):
-            yield member
-        elif isinstance(member, Property) and member.access.writable:
+        if isinstance(member, Method) or (isinstance(member, Property) and member.access.writable):
             yield member
 
 

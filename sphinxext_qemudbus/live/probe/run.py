@@ -32,17 +32,16 @@ def probe_peer(
     launched: Any = None,
     patterns: Sequence[str] = (),
     say: Callable[[str], None] = lambda text: None,
+    address: str | None = None,
 ) -> Report:
     """Probe ``dest`` with the registry view ``registry``; ``patterns`` keep a subset of members
     (shell patterns on ``interface.Member``)."""
     bus = LiveBus(wire, options.call_timeout, options.deadline)
     walk = introspect_objects(bus, dest, ["/"], True)
-    objects = {
-        live.path: tuple(i.name for i in live.node.interfaces) for live in walk.objects if live.node is not None
-    }
+    objects = {live.path: tuple(i.name for i in live.node.interfaces) for live in walk.objects if live.node is not None}
     targets = plan_targets(registry, walk.objects, current_platform(), patterns)
     consoles = sorted(path for path, names in objects.items() if CONSOLE in names)
-    probe = Probe(registry, wire, dest, options, launched, say)
+    probe = Probe(registry, wire, dest, options, launched, say, address)
     report = probe.report
     report.unchecked += [d.message for d in walk.unchecked]
     say(f"{len(targets)} members to probe on {len(objects)} objects")

@@ -183,13 +183,17 @@ def seeded_values(code: str, rng: random.Random) -> list[Value]:
             values.append(Value(rng.uniform(-1e6, 1e6), "seeded random", "seeded"))
         elif code == "s":
             length = rng.randint(1, 64)
-            values.append(Value("".join(rng.choice(string.printable) for _ in range(length)), "seeded random", "seeded"))
+            values.append(
+                Value("".join(rng.choice(string.printable) for _ in range(length)), "seeded random", "seeded")
+            )
         elif code == "as":
             count = rng.randint(1, 8)
             words = ["".join(rng.choice(string.ascii_letters) for _ in range(rng.randint(0, 16))) for _ in range(count)]
             values.append(Value(words, "seeded random", "seeded"))
         elif code == "ay":
-            values.append(Value(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))), "seeded random", "seeded"))
+            values.append(
+                Value(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))), "seeded random", "seeded")
+            )
     return values
 
 
