@@ -462,7 +462,9 @@ class Probe:
                 ("s", "s", "v"),
                 (target.interface.name, member.name, values[0]),
             )
-        return reproduction(self.dest, target.path, target.interface.name, member.name, target.signature, values)
+        register = session_registration(target.interface) if target.needs_registration else None
+        first = (register.name,) if register is not None else ()
+        return reproduction(self.dest, target.path, target.interface.name, member.name, target.signature, values, first)
 
     def integer_properties(self, path: str) -> dict[str, int]:
         """The integer properties of the object at ``path``, as the peer reports them now."""

@@ -21,7 +21,7 @@ from ...diagnostics.diagnostic import Diagnostic, Location
 from ...diagnostics.frozen import record
 from ...diagnostics.rules import diagnostic
 from ...model.signature import parse_single_type
-from .descriptors import python_expression
+from .descriptors import DATAGRAM, SILENT, python_expression
 
 #: Fault kind → rule code.
 KINDS: Mapping[str, str] = {
@@ -34,6 +34,8 @@ KINDS: Mapping[str, str] = {
 #: Where a reproduction takes the bus address from (``export BUS=unix:path=...``): the run's own
 #: bus is gone once it ends.
 BUS = "$BUS"
+#: Descriptor kinds whose other end the reproduction keeps open (closing it would end the fault).
+KEEP_OPEN = (SILENT, DATAGRAM)
 #: busctl's spelling of the basic types it takes on its command line.
 _BUSCTL_MAX_ARG = 4096
 
@@ -91,17 +93,24 @@ def call_text(member: str, names: Sequence[str], values: Sequence[Any], shown: A
 
 
 def reproduction(
-    dest: str, path: str, interface: str, member: str, signature: Sequence[str], values: Sequence[Any]
+    dest: str,
+    path: str,
+    interface: str,
+    member: str,
+    signature: Sequence[str],
+    values: Sequence[Any],
+    first: Sequence[str] = (),
 ) -> str:
     """One line that makes the same call on the bus at ``$BUS``: ``busctl`` when it can pass
-    every value, ``python3 -c`` with jeepney otherwise."""
+    every value, ``python3 -c`` with jeepney otherwise, or when the argument-less methods
+    ``first`` (a registration) must be called before, on the same connection."""
     words = _busctl_words(signature, values)
-    if words is not None:
+    if words is not None and not first:
         head = ["busctl", f"--address={BUS}", "call", dest, path, interface, member]
         if signature:
             head.append("".join(signature))
         return " ".join([*(_quote(w) for w in head), *(shlex.quote(w) for w in words)])
-    return _python_line(dest, path, interface, member, signature, values)
+    return _python_line(dest, path, interface, member, signature, values, first)
 
 
 def _quote(word: str) -> str:
@@ -145,9 +154,15 @@ def _busctl_value(code: str, value: Any) -> list[str] | None:
 
 
 def _python_line(
-    dest: str, path: str, interface: str, member: str, signature: Sequence[str], values: Sequence[Any]
+    dest: str,
+    path: str,
+    interface: str,
+    member: str,
+    signature: Sequence[str],
+    values: Sequence[Any],
+    first: Sequence[str] = (),
 ) -> str:
-    """A ``python3 -c`` line with jeepney's blocking API, for what busctl cannot pass."""
+    """A ``python3 -c`` line with jeepney's blocking API, for what busctl cannot do."""
     setup: list[str] = []
     body: list[str] = []
     for code, value in zip(signature, values):
@@ -161,10 +176,14 @@ def _python_line(
         "from jeepney.io.blocking import open_dbus_connection as o",
         *setup,
         'c=o(os.environ["BUS"],enable_fds=True)',
-        f"m=j.new_method_call(j.DBusAddress({_python_value(path)},{_python_value(dest)},{_python_value(interface)}),"
-        f"{_python_value(member)},{_python_value(''.join(signature))},({','.join(body)}{',' if len(body) == 1 else ''}))",
+        f"d=j.DBusAddress({_python_value(path)},{_python_value(dest)},{_python_value(interface)})",
+        *(f"c.send_and_get_reply(j.new_method_call(d,{_python_value(name)}),timeout=60)" for name in first),
+        f"m=j.new_method_call(d,{_python_value(member)},{_python_value(''.join(signature))},"
+        f"({','.join(body)}{',' if len(body) == 1 else ''}))",
         "print(c.send_and_get_reply(m,timeout=30))",
     ]
+    if any(code == "h" and str(value) in KEEP_OPEN for code, value in zip(signature, values)):
+        statements.append("__import__(\"time\").sleep(60)")  # the other end stays open, silent
     return "python3 -c " + shlex.quote(";".join(statements))
 
 
