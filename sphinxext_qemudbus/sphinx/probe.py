@@ -79,10 +79,10 @@ def _release_key(text: str) -> tuple[int, ...]:
 
 
 def _fault_item(writer: RestWriter, fault: RecordedFault, line: int) -> None:
-    threshold = f" ({fault.threshold})" if fault.threshold else ""
-    writer.add(
-        f"- QEMU {escape(fault.release)}, {escape(fault.kind)}: ``{_literal(fault.call)}``{escape(threshold)}", line
-    )
+    """One fault as a list item: release, kind, call and threshold; the evidence; the command."""
+    threshold = f" ({escape(fault.threshold)})" if fault.threshold else ""
+    # "-" and two spaces: the item's body is indented like the writer's blocks.
+    writer.add(f"-  QEMU {escape(fault.release)}, {escape(fault.kind)}: ``{_literal(fault.call)}``{threshold}", line)
     with writer.indented():
         writer.blank(line)
         writer.add(escape(one_line(fault.evidence)), line)
