@@ -183,7 +183,7 @@ def _python_line(
         "print(c.send_and_get_reply(m,timeout=30))",
     ]
     if any(code == "h" and str(value) in KEEP_OPEN for code, value in zip(signature, values)):
-        statements.append("__import__(\"time\").sleep(60)")  # the other end stays open, silent
+        statements.append('__import__("time").sleep(60)')  # the other end stays open, silent
     return "python3 -c " + shlex.quote(";".join(statements))
 
 
