@@ -3,8 +3,9 @@
 ``qemu-dbus probe --record`` writes ``probe-results.json`` beside the registry's XML
 (`sphinxext_qemudbus.live.probe.results`).  Two things render it:
 
-- `probe_note`, called by `render.render_member` after a member's trust note: what a peer was
-  found to do to QEMU with that member, per release, each fault with its reproduction;
+- `probe_note`, registered in `render.MEMBER_NOTES` (the hook of each member's entry) and so
+  written after a member's trust note: what a peer was found to do to QEMU with that member, per
+  release, each fault with its reproduction;
 - ``.. dbus-probe-results::``, the page "What a peer can do to QEMU": the probe version and the
   QEMU releases probed, then every fault by member.
 
@@ -23,7 +24,7 @@ from typing import Any
 from sphinx.util.docutils import SphinxDirective
 
 from ..live.probe.results import RecordedFault, Results, load_results, results_path
-from .render import INDENT, RestWriter, escape, one_line
+from .render import INDENT, MEMBER_NOTES, RestWriter, escape, one_line
 from .rst import parse_generated
 
 #: What each kind of fault means, for a reader who does not know the probe.
@@ -154,3 +155,4 @@ class DBusProbeResultsDirective(SphinxDirective):
 
 
 DIRECTIVES = {"dbus-probe-results": DBusProbeResultsDirective}
+MEMBER_NOTES.append(probe_note)
