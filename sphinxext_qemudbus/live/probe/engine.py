@@ -37,7 +37,7 @@ from ..traffic import PROPERTIES
 from ..wire import Received, Wire, WireError
 from .descriptors import KINDS as DESCRIPTOR_KINDS
 from .descriptors import SERVED, SILENT, Descriptor, make_descriptor
-from .findings import Fault, call_text, reproduction
+from .findings import Fault, call_text, reproduction, silent_listener_reproduction
 from .peers import BusClient, ListenerPeer, ReplyVariant, Responder, wait_for_calls
 from .plan import Target, session_registration
 from .values import INTEGER_RANGES, LONG, Value, arg_values, neutral_value, shown
@@ -584,8 +584,10 @@ class Probe:
                     path=path,
                     call=f"{method}, then {member} answered with {variant.label}",
                     evidence=outcome.evidence,
-                    command=f"(a listener answering {member} with {variant.label}; no standard tool serves a listener: "
-                    f"qemu-dbus probe --member '{interface}.{method}' reproduces it)",
+                    command=silent_listener_reproduction(self.dest, path, interface, method)
+                    if variant.kind == "silence"
+                    else f"(a listener answering {member} with {variant.label}: no standard tool serves a listener; "
+                    f"qemu-dbus probe --member '{interface}.{method}' repeats it)",
                     trigger=variant.label,
                 )
                 self.report.faults.append(fault)

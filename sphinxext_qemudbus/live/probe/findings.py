@@ -210,3 +210,27 @@ def _python_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ",".join(f"{_python_value(k)}:{_python_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def silent_listener_reproduction(dest: str, path: str, interface: str, method: str) -> str:
+    """One line that registers a listener, completes the handshake on its socket and then never
+    answers what QEMU asks there (its ``GetAll``): a client that stalls QEMU.  No standard tool
+    serves a listener, so this is ``python3 -c`` with jeepney's authenticator."""
+    statements = [
+        "import os,socket,time,jeepney as j",
+        "from jeepney.auth import Authenticator,BEGIN",
+        "from jeepney.io.blocking import open_dbus_connection as o",
+        "a,f=socket.socketpair()",
+        'c=o(os.environ["BUS"],enable_fds=True)',
+        f"d=j.DBusAddress({_python_value(path)},{_python_value(dest)},{_python_value(interface)})",
+        f'print(c.send_and_get_reply(j.new_method_call(d,{_python_value(method)},"h",(f,)),timeout=30))',
+        "u=Authenticator(enable_fds=True)",
+        "[(a.sendall(x),u.feed(a.recv(1024))) for x in u]",
+        "a.sendall(BEGIN)",
+        "t=time.time()",
+        'c2=o(os.environ["BUS"])',
+        'v=j.DBusAddress("/org/qemu/Display1/VM",' + _python_value(dest) + ',"org.freedesktop.DBus.Properties")',
+        'c2.send_and_get_reply(j.new_method_call(v,"Get","ss",("org.qemu.Display1.VM","Name")),timeout=60)',
+        'print("VM.Name answered after %.1f s" % (time.time()-t))',
+    ]
+    return "python3 -c " + shlex.quote(";".join(statements))
