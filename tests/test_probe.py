@@ -286,3 +286,23 @@ def test_results_are_recorded_per_release(fake_qemu: str, tmp_path: Path) -> Non
     again = probe(*args, "--record", "--qemu-arg=--validate")
     assert again.returncode == 0, again.stderr
     assert load_results(str(registry)).releases[0].faults == ()
+
+
+def test_every_answer_qemu_waits_for_is_varied() -> None:
+    from sphinxext_qemudbus.live.probe.engine import answer_probes
+    from sphinxext_qemudbus.model.releases import parse_release
+
+    registry = Registry.load([packaged_registry()])
+    view = registry.at_release(parse_release("10.0") or (0, 0, 0), "unix")
+    listener = view.interface("org.qemu.Display1.Listener")
+    mapped = view.interface("org.qemu.Display1.Listener.Unix.Map")
+    probes = answer_probes(listener, [mapped])
+    keys = {(p.key, p.variant.kind) for p in probes}
+    assert (("org.freedesktop.DBus.Properties", "GetAll", "org.qemu.Display1.Listener"), "silence") in keys
+    assert (("org.freedesktop.DBus.Properties", "GetAll", "org.qemu.Display1.Listener.Unix.Map"), "error") in keys
+    assert (("org.qemu.Display1.Listener.Unix.Map", "ScanoutMap", ""), "silence") in keys
+    announced = [p for p in probes if p.key[0] == "org.qemu.Display1.Listener.Unix.Map"]
+    assert all(p.interfaces == (listener, mapped) and p.setup for p in announced)
+    reads = [p.variant.label for p in answer_probes(view.interface("org.qemu.Display1.AudioInListener"))]
+    assert "1048576 bytes" in reads
+    assert "zero values" in reads

@@ -23,12 +23,13 @@ import random
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
 
+from ...diagnostics.frozen import record
 from ...model.introspection import Interface, Method, Property, interface_for_platform
 from ...model.registry import Registry
 from ..conform import current_platform
@@ -57,7 +58,7 @@ class Options:
     seed: str = "0"
     per_member: int = 64
     call_timeout: float = 5.0
-    stall: float = 1.0
+    stall: float = 2.0
     hang_timeout: float = 30.0
     deadline: float = float("inf")
     #: How long to wait for QEMU to make the call a reply variant answers.
@@ -148,10 +149,16 @@ class Probe:
             self._register_listener(self.console, CONSOLE, "RegisterListener", LISTENER, None)
 
     def _register_listener(
-        self, path: str, interface: str, method: str, served: str, replacements: dict[Any, ReplyVariant] | None
+        self,
+        path: str,
+        interface: str,
+        method: str,
+        served: str,
+        replacements: dict[Any, ReplyVariant] | None,
+        interfaces: tuple[Interface, ...] = (),
     ) -> tuple[Responder, ListenerPeer, Received | None]:
         listener_path = next(p for _, m, s, p in REGISTRATIONS.values() if m == method and s == served)
-        responder = Responder({listener_path: (self.served(served),)}, replacements)
+        responder = Responder({listener_path: interfaces or (self.served(served),)}, replacements)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         peer = ListenerPeer(ours, responder, self.options.hang_timeout)
         peer.start()
@@ -554,80 +561,138 @@ class Probe:
 
     def probe_answers(self, objects: dict[str, tuple[str, ...]]) -> None:
         """Answer QEMU's calls to the listeners it is handed in every way a peer can: for each
-        registration the peer offers, one listener per `answer_variants` entry."""
+        registration the peer offers, one listener per `answer_probes` entry."""
         for _kind, (interface, method, served, _path) in REGISTRATIONS.items():
             path = next((p for p, names in sorted(objects.items()) if interface in names), None)
             if path is None or served not in self.registry or interface not in self.registry:
                 continue
-            for key, variant in answer_variants(self.served(served)):
+            for answer in answer_probes(self.served(served), self._optional(served)):
                 self._check_deadline()
+                key, variant = answer.key, answer.variant
                 member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")
                 name = f"{interface}.{method} → {member}"
                 self.report.calls += 1
                 self._mark_output()
-                responder, peer, reply = self._register_listener(path, interface, method, served, {key: variant})
+                replacements = {**answer.setup, key: variant}
+                responder, peer, reply = self._register_listener(
+                    path, interface, method, served, replacements, answer.interfaces
+                )
                 reached = wait_for_calls(responder, [member], self.options.answer_wait)
                 outcome = self.observe(reply)
+                peer.stop()
                 if outcome.kind is None and not reached:
                     self.report.unexercised.append(f"{name}: {variant.label} (QEMU did not make the call)")
-                    peer.stop()
                     continue
                 if name not in self.report.probed:
                     self.report.probed.append(name)
                 if outcome.kind is None or outcome.kind == "contract":
-                    peer.stop()
                     continue
+                # A fault belongs to the registry member QEMU called (AudioInListener.Read,
+                # ScanoutMap), or to the registration when it called Properties.GetAll.
+                owner, owned = (interface, method) if key[0] == PROPERTIES else (key[0], key[1])
+                silent_getall = variant.kind == "silence" and key == (PROPERTIES, "GetAll", served)
                 fault = Fault(
                     kind=outcome.kind,
-                    interface=served,
-                    member=key[1],
+                    interface=owner,
+                    member=owned,
                     path=path,
                     call=f"{method}, then {member} answered with {variant.label}",
                     evidence=outcome.evidence,
                     command=silent_listener_reproduction(self.dest, path, interface, method)
-                    if variant.kind == "silence"
+                    if silent_getall
                     else f"(a listener answering {member} with {variant.label}: no standard tool serves a listener; "
                     f"qemu-dbus probe --member '{interface}.{method}' repeats it)",
                     trigger=variant.label,
                 )
                 self.report.faults.append(fault)
                 self.say(f"{fault.kind}: {name}: {variant.label}")
-                peer.stop()
+
+    def _optional(self, served: str) -> list[Interface]:
+        """The optional interfaces a listener of ``served`` may announce in its ``Interfaces``
+        property: the registry's client-implemented peer-to-peer interfaces named under it and
+        served at its object path (``Listener.Unix.Map``), in the release and on the platform."""
+        base = self.registry.entry(served).metadata.object_path
+        found = []
+        for entry in self.registry:
+            metadata = entry.metadata
+            if entry.interface.name.startswith(served + ".") and metadata.object_path == base:
+                interface = self.served(entry.interface.name)
+                if metadata.peer_to_peer and "client" in metadata.implementers and interface.members:
+                    found.append(interface)
+        return found
 
 
-def answer_variants(listener: Interface) -> list[tuple[tuple[str, str, str], ReplyVariant]]:
+@record(frozen=True)
+class AnswerProbe:
+    """One way of answering one call QEMU makes to a listener: the listener serves
+    ``interfaces``, answers as ``setup`` says (announcing an optional interface), and answers
+    the call ``key`` with ``variant``."""
+
+    interfaces: tuple[Interface, ...]
+    setup: Mapping[tuple[str, str, str], ReplyVariant]
+    key: tuple[str, str, str]
+    variant: ReplyVariant
+
+
+def answer_probes(listener: Interface, optional: Sequence[Interface] = ()) -> list[AnswerProbe]:
     """The ways to answer what QEMU waits for from a listener of interface ``listener``: its
-    ``GetAll`` (error, silence, another signature, a property of another type, a long list), and
-    every method it calls and waits for with out args (``AudioInListener.Read``: empty, long,
-    another signature, an error, silence)."""
+    ``GetAll`` (an error, another signature, a property of another type, a long list, silence);
+    every method QEMU calls on it and waits for (``AudioInListener.Read``: an error, another
+    signature, zero values, silence, too much data); and for each ``optional`` interface the
+    listener announces in ``Interfaces``, its ``GetAll`` and the methods QEMU waits for there
+    (``Listener.Unix.Map.ScanoutMap``)."""
     getall = (PROPERTIES, "GetAll", listener.name)
-    variants = [
-        (getall, ReplyVariant("an error", "error")),
-        (getall, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
-        (getall, ReplyVariant("Interfaces of type u", "body", "a{sv}", ({"Interfaces": ("u", 7)},))),
-        (
+    alone = (listener,)
+    probes = [
+        AnswerProbe(alone, {}, getall, ReplyVariant("an error", "error")),
+        AnswerProbe(alone, {}, getall, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
+        AnswerProbe(
+            alone, {}, getall, ReplyVariant("Interfaces of type u", "body", "a{sv}", ({"Interfaces": ("u", 7)},))
+        ),
+        AnswerProbe(
+            alone,
+            {},
             getall,
             ReplyVariant(
                 "16384 unknown Interfaces", "body", "a{sv}", ({"Interfaces": ("as", ["org.qemu.Probe.X"] * 16384)},)
             ),
         ),
-        (getall, ReplyVariant("no answer", "silence")),
+        AnswerProbe(alone, {}, getall, ReplyVariant("no answer", "silence")),
     ]
     for member in listener.members:
-        if not isinstance(member, Method) or not member.out_args:
-            continue
-        key = (listener.name, member.name, "")
-        out = "".join(arg.type for arg in member.out_args)
-        variants += [
-            (key, ReplyVariant("an error", "error")),
-            (key, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
-            (key, ReplyVariant("zero values", "body", out, default_body(out))),
-            (key, ReplyVariant("no answer", "silence")),
+        if isinstance(member, Method) and member.out_args:
+            probes += [AnswerProbe(alone, {}, key, v) for key, v in _method_variants(listener, member)]
+    for extra in optional:
+        announce = ReplyVariant(
+            f"Interfaces = [{extra.name}]", "body", "a{sv}", ({"Interfaces": ("as", [extra.name])},)
+        )
+        served = (listener, extra)
+        setup = {getall: announce}
+        own = (PROPERTIES, "GetAll", extra.name)
+        probes += [
+            AnswerProbe(served, setup, own, ReplyVariant("an error", "error")),
+            AnswerProbe(served, setup, own, ReplyVariant("a reply of signature s", "body", "s", ("probe",))),
+            AnswerProbe(served, setup, own, ReplyVariant("no answer", "silence")),
         ]
-        if out == "ay":  # more data than QEMU asked for
-            variants.append((key, ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,))))
-        variants += []
-    return variants
+        for member in extra.members:
+            if isinstance(member, Method) and not member.no_reply:
+                probes += [AnswerProbe(served, setup, key, v) for key, v in _method_variants(extra, member)]
+    return probes
+
+
+def _method_variants(interface: Interface, member: Method) -> list[tuple[tuple[str, str, str], ReplyVariant]]:
+    key = (interface.name, member.name, "")
+    out = "".join(arg.type for arg in member.out_args)
+    variants = [
+        ReplyVariant("an error", "error"),
+        ReplyVariant("a reply of signature s", "body", "s", ("probe",)),
+        ReplyVariant("no answer", "silence"),
+    ]
+    if out:
+        variants.append(ReplyVariant("zero values", "body", out, default_body(out)))
+    if out == "ay":  # more data than QEMU asked for
+        variants.append(ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,)))
+    return [(key, variant) for variant in variants]
 
 
 def _size_of(path: Any) -> int:
@@ -699,4 +764,4 @@ def _evidence_key(evidence: str) -> str:
     return re.sub(r"[0-9.]+", "#", evidence)
 
 
-__all__ = ["AUDIO", "AUDIO_IN", "AUDIO_OUT", "Options", "Outcome", "Probe", "Report", "Stop", "answer_variants"]
+__all__ = ["AUDIO", "AUDIO_IN", "AUDIO_OUT", "Options", "Outcome", "Probe", "Report", "Stop", "answer_probes"]
