@@ -102,9 +102,10 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument(
         "--stall",
         type=_seconds,
-        default=1.0,
+        default=2.0,
         metavar="SECONDS",
-        help="a liveness read slower than this is a stall (default 1)",
+        help="a liveness read slower than this is a stall (default 2: QEMU waits up to 1 s for a listener's "
+        "ScanoutMap by design)",
     )
     parser.add_argument(
         "--hang-timeout",

@@ -18,6 +18,7 @@ whole run stops at its deadline, and every member gets at most ``per_member`` ca
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import random
 import socket
@@ -559,18 +560,25 @@ class Probe:
 
     # --- what QEMU waits for from its peers --------------------------------------------------
 
-    def probe_answers(self, objects: dict[str, tuple[str, ...]]) -> None:
+    def probe_answers(self, objects: dict[str, tuple[str, ...]], patterns: Sequence[str] = ()) -> None:
         """Answer QEMU's calls to the listeners it is handed in every way a peer can: for each
-        registration the peer offers, one listener per `answer_probes` entry."""
+        registration the peer offers (that ``patterns`` select), one listener per
+        `answer_probes` entry.  A call QEMU does not make with one answer is not waited for
+        again with the others (nor an optional interface whose ``GetAll`` it never sends)."""
         for _kind, (interface, method, served, _path) in REGISTRATIONS.items():
             path = next((p for p, names in sorted(objects.items()) if interface in names), None)
             if path is None or served not in self.registry or interface not in self.registry:
                 continue
+            if patterns and not any(fnmatch.fnmatchcase(f"{interface}.{method}", p) for p in patterns):
+                continue
+            unreached: set[str] = set()
             for answer in answer_probes(self.served(served), self._optional(served)):
                 self._check_deadline()
                 key, variant = answer.key, answer.variant
                 member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")
                 name = f"{interface}.{method} → {member}"
+                if member in unreached or key[0] in unreached:
+                    continue
                 self.report.calls += 1
                 self._mark_output()
                 replacements = {**answer.setup, key: variant}
@@ -581,7 +589,10 @@ class Probe:
                 outcome = self.observe(reply)
                 peer.stop()
                 if outcome.kind is None and not reached:
-                    self.report.unexercised.append(f"{name}: {variant.label} (QEMU did not make the call)")
+                    self.report.unexercised.append(f"{name} (QEMU did not make the call)")
+                    unreached.add(member)
+                    if key[1] == "GetAll" and key[2] != served:
+                        unreached.add(key[2])  # an optional interface QEMU does not use
                     continue
                 if name not in self.report.probed:
                     self.report.probed.append(name)
@@ -590,7 +601,8 @@ class Probe:
                 # A fault belongs to the registry member QEMU called (AudioInListener.Read,
                 # ScanoutMap), or to the registration when it called Properties.GetAll.
                 owner, owned = (interface, method) if key[0] == PROPERTIES else (key[0], key[1])
-                silent_getall = variant.kind == "silence" and key == (PROPERTIES, "GetAll", served)
+                silent_getall = variant.kind == "silence" and key[:2] == (PROPERTIES, "GetAll")
+                announce = key[2] if key[2] != served else ""
                 fault = Fault(
                     kind=outcome.kind,
                     interface=owner,
@@ -598,7 +610,7 @@ class Probe:
                     path=path,
                     call=f"{method}, then {member} answered with {variant.label}",
                     evidence=outcome.evidence,
-                    command=silent_listener_reproduction(self.dest, path, interface, method)
+                    command=silent_listener_reproduction(self.dest, path, interface, method, announce)
                     if silent_getall
                     else f"(a listener answering {member} with {variant.label}: no standard tool serves a listener; "
                     f"qemu-dbus probe --member '{interface}.{method}' repeats it)",

@@ -212,10 +212,12 @@ def _python_value(value: Any) -> str:
     return repr(value)
 
 
-def silent_listener_reproduction(dest: str, path: str, interface: str, method: str) -> str:
+def silent_listener_reproduction(dest: str, path: str, interface: str, method: str, announce: str = "") -> str:
     """One line that registers a listener, completes the handshake on its socket and then never
-    answers what QEMU asks there (its ``GetAll``): a client that stalls QEMU.  No standard tool
-    serves a listener, so this is ``python3 -c`` with jeepney's authenticator."""
+    answers what QEMU asks there: its ``GetAll``, or, with ``announce``, the ``GetAll`` of the
+    optional interface the listener names in its ``Interfaces``.  It prints how long a read of
+    ``VM.Name`` then waits.  No standard tool serves a listener, so this is ``python3 -c`` with
+    jeepney (its authenticator, and its message parser on the socket)."""
     statements = [
         "import os,socket,time,jeepney as j",
         "from jeepney.auth import Authenticator,BEGIN",
@@ -227,6 +229,16 @@ def silent_listener_reproduction(dest: str, path: str, interface: str, method: s
         "u=Authenticator(enable_fds=True)",
         "[(a.sendall(x),u.feed(a.recv(1024))) for x in u]",
         "a.sendall(BEGIN)",
+    ]
+    if announce:
+        statements += [
+            "p=j.Parser()",
+            "p.add_data(a.recv(65536))",
+            "q=p.get_next_message()",
+            f'r=j.new_method_return(q,"a{{sv}}",({{"Interfaces":("as",[{_python_value(announce)}])}},))',
+            "a.sendall(r.serialise(serial=1))",
+        ]
+    statements += [
         "t=time.time()",
         'c2=o(os.environ["BUS"])',
         'v=j.DBusAddress("/org/qemu/Display1/VM",' + _python_value(dest) + ',"org.freedesktop.DBus.Properties")',

@@ -51,7 +51,7 @@ def probe_peer(
         registrations = [f"{interface}.{method}" for interface, method, _, _ in REGISTRATIONS.values()]
         if not patterns or any(fnmatch.fnmatchcase(r, p) for r in registrations for p in patterns):
             say("probing what QEMU waits for from its listeners")
-            probe.probe_answers(objects)
+            probe.probe_answers(objects, patterns)
         while pending:
             target = pending[0]
             say(f"probing {target.name} on {target.path}")
