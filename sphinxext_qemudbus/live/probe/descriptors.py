@@ -44,6 +44,13 @@ class Descriptor:
     _owned: list[object] = field(default_factory=list)
     _paths: list[str] = field(default_factory=list)
 
+    def take_kept(self) -> socket.socket | None:
+        """Hand the other end over to whoever serves it: `close` no longer closes it."""
+        kept, self.kept = self.kept, None
+        if kept is not None:
+            self._owned = [owned for owned in self._owned if owned is not kept]
+        return kept
+
     def close(self) -> None:
         for owned in self._owned:
             with contextlib.suppress(OSError):

@@ -232,14 +232,16 @@ class Probe:
         message = self._message(target, body)
         self.report.calls += 1
         self._mark_output()
-        served: ListenerPeer | None = None
         listener = _listener_of(target)
         for descriptor in descriptors:
-            if descriptor.kind == SERVED and descriptor.kept is not None and listener is not None:
-                responder = Responder({listener[1]: (self.served(listener[0]),)})
-                served = ListenerPeer(descriptor.kept, responder, self.options.hang_timeout)
-                descriptor.kept = None
-                served.start()
+            if descriptor.kind == SERVED and listener is not None:
+                # The probe serves a listener on the other end, as a display client does.
+                kept = descriptor.take_kept()
+                if kept is not None:
+                    responder = Responder({listener[1]: (self.served(listener[0]),)})
+                    served = ListenerPeer(kept, responder, self.options.hang_timeout)
+                    served.start()
+                    self.peers.append(served)
         client = self.registrant() if target.hands_over_connection else self.client
         try:
             outcome = self.exchange(message, client)
@@ -249,8 +251,6 @@ class Probe:
                     self.kept.append(descriptor)  # the other end stays open (and silent)
                 else:
                     _close_sent(descriptor)
-        if served is not None:
-            self.peers.append(served)
         if outcome.kind in ("crash", "hang"):
             return outcome
         if outcome.kind is None:

@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...diagnostics.frozen import record
-from ...model.signature import Type, parse_single_type
+from ...model.signature import parse_single_type
+from ..listen import default_value
 
 #: The range of each D-Bus integer type.
 INTEGER_RANGES: Mapping[str, tuple[int, int]] = {
@@ -204,32 +205,7 @@ def neutral_value(code: str, texts: Sequence[str]) -> Value:
         low, high = INTEGER_RANGES[code]
         numbers = sorted(n for n in (int(m) for m in _NUMBER.findall(" ".join(texts))) if low <= n <= high)
         return Value(numbers[0] if numbers and numbers[0] >= 0 else 0, "neutral")
-    return Value(_zero(parse_single_type(code)), "neutral")
-
-
-def _zero(single: Type) -> Any:
-    code = single.code
-    if code in INTEGER_RANGES:
-        return 0
-    if code == "b":
-        return False
-    if code == "d":
-        return 0.0
-    if code in "sg":
-        return ""
-    if code == "o":
-        return "/"
-    if code == "v":
-        return ("s", "")
-    if code == "ay":
-        return b""
-    if single.kind == "dict":
-        return {}
-    if single.kind == "array":
-        return []
-    if single.kind == "struct":
-        return tuple(_zero(child) for child in single.children)
-    return 0
+    return Value(default_value(code), "neutral")
 
 
 def shown(value: Any, limit: int = 48) -> str:
