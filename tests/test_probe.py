@@ -269,6 +269,25 @@ def test_a_peer_that_validates_everything_yields_nothing(fake_qemu: str) -> None
     assert "nothing found" in result.stderr
 
 
+def test_a_peer_it_did_not_launch_is_reported_then_left_alone(fake_qemu: str) -> None:
+    """With --address (and --allow-destructive) the first crash is reported, and the run stops
+    there, saying what was left: the probe cannot bring back a peer it did not start."""
+    from sphinxext_qemudbus.live.launch import QemuLaunch
+
+    with QemuLaunch(fake_qemu) as launched:
+        result = probe(
+            "--address", launched.address, "--allow-destructive", "--member", "org.qemu.Display1.Mouse.*",
+            "--format", "json",
+        )  # fmt: skip
+        assert launched.wait_exit(10) == -6  # SIGABRT
+    assert result.returncode == 1, result.stderr
+    found = {(item["code"], item["message"].split(" (", 1)[0]) for item in json.loads(result.stdout)}
+    assert ("L017", "org.qemu.Display1.Mouse.Press: not finished") in found
+    assert ("L017", "org.qemu.Display1.Mouse.RelMotion: not probed") in found
+    (crash,) = [item["message"] for item in json.loads(result.stdout) if item["code"] == "L201"]
+    assert crash.startswith("crash: org.qemu.Display1.Mouse.Press Press(button=7): org.qemu left the bus")
+
+
 def test_results_are_recorded_per_release(fake_qemu: str, tmp_path: Path) -> None:
     registry = tmp_path / "registry"
     registry.mkdir()

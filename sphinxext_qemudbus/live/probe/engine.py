@@ -134,6 +134,8 @@ class Probe:
         self.console: str | None = None
         self._bisected: dict[tuple[str, int], tuple[int, int]] = {}
         self._output_at = 0
+        #: Why the run cannot go on: a peer it did not launch crashed or hangs.
+        self.gone: str | None = None
 
     def served(self, name: str) -> Interface:
         """The registry's interface ``name`` as a client serves it on this platform."""
@@ -218,6 +220,8 @@ class Probe:
 
     def attempt(self, target: Target, values: Sequence[Any]) -> Outcome:
         """Make one call and find out what it did to QEMU."""
+        if self.gone is not None:
+            raise Stop(self.gone)
         self._check_deadline()
         self._ensure_registered(target)
         descriptors: list[Descriptor] = []
@@ -352,9 +356,10 @@ class Probe:
         self.teardown()
         self.client.forget()
         if self.launched is None:
-            raise Stop(
-                f"{self.dest} {'crashed' if why == 'crash' else 'hangs'}; the probe cannot relaunch a peer it did not start"
-            )
+            # The fault is reported; the run stops before the next call.
+            what = "crashed" if why == "crash" else "hangs"
+            self.gone = f"{self.dest} {what}; the probe cannot relaunch a peer it did not start"
+            return
         self._check_deadline()
         self.say(f"relaunching QEMU after a {why}")
         self.report.relaunches += 1
@@ -422,6 +427,8 @@ class Probe:
         passed: dict[int, list[int]] = {}
         grouped: dict[tuple[Any, ...], tuple[Fault, list[str]]] = {}
         for index, chosen in calls:
+            if self.gone is not None:
+                break
             if index is not None and self._covered(target, index, chosen[index]):
                 continue
             concrete = [v.value for v in chosen]
@@ -432,7 +439,7 @@ class Probe:
                 continue
             threshold = ""
             bisectable = outcome.kind in ("crash", "stall") and index is not None and chosen[index].integer
-            if bisectable and self.options.bisect:
+            if bisectable and self.options.bisect and self.gone is None:
                 assert index is not None
                 threshold, concrete = self.bisect(target, index, chosen, passed.get(index, []), outcome.kind)
             key = (index, outcome.kind, _evidence_key(outcome.evidence), threshold)
@@ -458,6 +465,8 @@ class Probe:
                 more = f"; the same for {len(others)} other value(s) of {names[index]}: {', '.join(others[:5])}"
                 more += ", ..." if len(others) > 5 else ""
             self.report.faults.append(replace(first, evidence=first.evidence + more) if more else first)
+        if self.gone is not None:
+            raise Stop(self.gone)
 
     def command(self, target: Target, values: Sequence[Any]) -> str:
         member = target.member
@@ -573,6 +582,8 @@ class Probe:
                 continue
             unreached: set[str] = set()
             for answer in answer_probes(self.served(served), self._optional(served)):
+                if self.gone is not None:
+                    raise Stop(self.gone)
                 self._check_deadline()
                 key, variant = answer.key, answer.variant
                 member = f"{key[0]}.{key[1]}" + (f"({key[2]})" if key[2] else "")

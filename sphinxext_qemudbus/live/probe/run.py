@@ -59,7 +59,9 @@ def probe_peer(
             pending.pop(0)
     except Stop as stop:
         report.stopped = str(stop)
-        report.unchecked += [f"{t.name}: not probed ({stop})" for t in pending]
+        report.unchecked += [
+            f"{t.name}: {'not finished' if t.name in report.probed else 'not probed'} ({stop})" for t in pending
+        ]
     finally:
         probe.teardown()
         shutil.rmtree(probe.folder, ignore_errors=True)
