@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from tests.qemu_switch import switched_copy  # noqa: E402  (the repository is not installed)
 
 REGISTRY = sorted(p.name for p in (ROOT / "interfaces").iterdir() if re.fullmatch(r"org\.qemu\..*\.xml", p.name))
-REGISTRY_FILES = [*REGISTRY, "registry.toml", "SOURCES.md"]
+REGISTRY_FILES = [*REGISTRY, "registry.toml", "SOURCES.md", "probe-results.json"]
 #: Paths (or path parts) no archive may carry.
 STRAY = re.compile(
     r"(^|/)(tests|bench|docs/_build|\.venv[^/]*|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.qemu-dbus-cache|\.hypothesis|\.git)(/|$)|\.pyc$"
@@ -133,7 +133,8 @@ def check_contents(sdist: Path, wheel: Path) -> None:
     if problems:
         sys.exit("package: FAILED:\n  " + "\n  ".join(problems))
     print(
-        f"package: sdist and wheel carry the {len(REGISTRY)} interface files, registry.toml and SOURCES.md; nothing stray"
+        f"package: sdist and wheel carry the {len(REGISTRY)} interface files, registry.toml, SOURCES.md and "
+        "probe-results.json; nothing stray"
     )
 
 

@@ -379,6 +379,8 @@ LIVE_CASES = {
     **dict.fromkeys(("L007", "L008", "L009", "L011", "L012", "L108", "L109"), "test_traffic"),
     **dict.fromkeys(("L010", "L013", "L014", "L017", "L018"), "test_conform_live"),
     "L015": "test_conform_qemu",
+    # qemu-dbus probe: each kind of fault planted in a fake peer
+    **dict.fromkeys(("L201", "L202", "L203", "L204", "L205"), "test_probe"),
 }
 
 

@@ -16,6 +16,7 @@ from .check import add_cli as add_check_cli
 from .conform import add_cli as add_conform_cli
 from .diff import add_cli as add_diff_cli
 from .policy import add_cli as add_policy_cli
+from .probe import add_cli as add_probe_cli
 from .registry import add_cli as add_registry_cli
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_diff_cli(commands)
     add_conform_cli(commands)
     add_policy_cli(commands)
+    add_probe_cli(commands)
     add_registry_cli(commands)
     return parser
 

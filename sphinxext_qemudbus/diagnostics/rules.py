@@ -13,7 +13,7 @@ Codes are grouped by their letter:
 ``U``     uniqueness: duplicates across files, members and args
 ``F``     file layout
 ``C``     API compatibility (``qemu-dbus diff``)
-``L``     live conformance of a running peer (``qemu-dbus conform``)
+``L``     live conformance of a running peer (``qemu-dbus conform``; ``L2..``: ``qemu-dbus probe``)
 ========  ===================================================================
 
 The documentation page that lists the rules is generated from this table, so it cannot drift.
@@ -916,6 +916,50 @@ _TABLE: tuple[Rule, ...] = (
         W,
         "A call failed with an org.qemu.* error name that the registry does not give.",
         "Document the error name in the registry, or return one it gives.",
+    ),
+    # --- L2: qemu-dbus probe ---------------------------------------------------------------
+    Rule(
+        "L201",
+        "probe-crash",
+        E,
+        "qemu-dbus probe: one call that a peer may make (values the registry allows for its types, or a descriptor "
+        "it may pass) made QEMU exit: the message gives the exit status or signal, the last lines QEMU wrote (an "
+        'assertion), the threshold of a crashing integer ("crashes for every value >= N") and a one-line command '
+        "that reproduces it.  Whoever the bus policy lets make this call can take the VM down.",
+        "Validate the value in QEMU's handler (report it to QEMU with the command); until then allow the call only "
+        "to trusted peers.",
+    ),
+    Rule(
+        "L202",
+        "probe-hang",
+        E,
+        "qemu-dbus probe: after one call QEMU stopped answering for good (a read of VM.Name got no reply within "
+        "--hang-timeout) and was killed: its main loop is blocked, the VM is frozen.",
+        "Allow the call only to trusted peers; report it to QEMU with the command.",
+    ),
+    Rule(
+        "L203",
+        "probe-stall",
+        E,
+        "qemu-dbus probe: after one call (or one way of answering what QEMU waits for) QEMU answered a read of VM.Name "
+        "only after --stall seconds: its main loop, and the VM, stood still meanwhile.",
+        "Allow the call only to trusted peers, and serve what QEMU waits for at once.",
+    ),
+    Rule(
+        "L204",
+        "probe-contract",
+        E,
+        "qemu-dbus probe: a call got no reply while QEMU kept answering others, or a reply whose signature differs "
+        "from the registry's out args.",
+        "Make the registry and QEMU agree.",
+    ),
+    Rule(
+        "L205",
+        "probe-undocumented-error",
+        W,
+        "qemu-dbus probe: a call failed with an error name that the registry does not give for the member or its "
+        "interface.",
+        "Document the error name in the member's doc comment.",
     ),
 )
 

@@ -10,6 +10,7 @@ Module map (Sphinx is imported only in this package):
 ``directives``  ``dbus-interface``, ``dbus-doc``, ``dbus-registry`` and the generated tables
 ``policy``      ``dbus-policy``, ``dbus-trust-table``, ``dbus-deployment``: the security model
 ``diagrams``    ``dbus-deployment-diagram``, ``dbus-sequence``: the pictures, as SVG or as tables
+``probe``       ``qemu-dbus probe``'s recorded results: on each member, and ``dbus-probe-results``
 ``tables``      docutils tables from rows of nodes
 ``sources``     parse each XML file once per build; find interfaces in the registry folder
 ``reporting``   every warning as ``type="dbus", subtype=<code>``
@@ -24,7 +25,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
-from . import config, diagrams, external, manpage, policy, reporting
+from . import config, diagrams, external, manpage, policy, probe, reporting
 from .directives import DIRECTIVES
 from .domain import DBusDomain, warn_missing_reference
 from .sources import registry_files
@@ -45,7 +46,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     config.register(app)
     app.connect("config-inited", reporting.note_warning_types)
     app.add_domain(DBusDomain)
-    for name, directive in DIRECTIVES.items():
+    for name, directive in {**DIRECTIVES, **probe.DIRECTIVES}.items():
         app.add_directive(name, directive)
     app.connect("warn-missing-reference", warn_missing_reference)
     app.connect("env-get-outdated", _rescanned_documents)

@@ -357,9 +357,10 @@ class DBusDirectivesDirective(GeneratedTable):
     def rows(self) -> tuple[list[str], list[list[str]], str]:
         from .domain import DBusDomain
         from .policy import DIRECTIVES as POLICY_DIRECTIVES
+        from .probe import DIRECTIVES as PROBE_DIRECTIVES
 
         every: dict[str, type[Any]] = {f"dbus:{name}": cls for name, cls in DBusDomain.directives.items()}
-        every |= {**DIRECTIVES, **POLICY_DIRECTIVES}
+        every |= {**DIRECTIVES, **POLICY_DIRECTIVES, **PROBE_DIRECTIVES}
         rows = []
         for name, directive in sorted(every.items()):
             options = sorted(getattr(directive, "option_spec", None) or {})

@@ -12,7 +12,7 @@ have one implementation, shared with hand-written markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from docutils.statemachine import StringList
@@ -47,6 +47,10 @@ WAIVE = NAMESPACE + "Waive"
 _ACCESS_OPTIONS = {Access.READ: "readonly", Access.WRITE: "writeonly", Access.READWRITE: "readwrite"}
 _KIND_ORDER = {"method": 0, "signal": 1, "property": 2}
 _INLINE_MARKUP = re.compile(r"([\\*`|_])")
+#: The hook "on each member's entry": functions of (writer, interface name, member name, line)
+#: that add a block after the member's trust note.  Modules built on this one register here
+#: (sphinx/probe.py: what the probe found), so that this module imports none of them.
+MEMBER_NOTES: list[Callable[[RestWriter, str, str, int], None]] = []
 
 
 def escape(text: str) -> str:
@@ -289,6 +293,8 @@ def render_member(
             writer.blank(line)
         if trust is not None:
             _trust_note(writer, trust, line)
+        for note in MEMBER_NOTES:
+            note(writer, interface.name, first.name, line)
         _design_notes(writer, notes, line)
 
 

@@ -1,0 +1,124 @@
+"""A fake QEMU with planted faults, for the tests of ``qemu-dbus probe``.
+
+``qemu-dbus probe --launch`` starts it like a QEMU binary (through a small executable wrapper the
+tests write): it reads the bus address from ``-display dbus,addr=...``, owns ``org.qemu`` and
+serves ``/org/qemu/Display1/VM`` and the Keyboard and Mouse of ``Console_0``, in one thread, the
+way QEMU's main loop does.  ``--version`` answers like QEMU 10.0.2.
+
+Planted faults (the registry says none of this may happen):
+
+- ``Mouse.Press`` aborts, with an assertion message on stderr, for every button >= 7;
+- ``Mouse.Release`` blocks its main loop for good for button 4294967295 (a hang);
+- ``Mouse.RelMotion`` blocks it for ``STALL`` seconds when dx is negative (a stall);
+- ``Keyboard.Press`` replies with a string (signature ``s``) for keycode 0, where the registry
+  gives no out args (a contract breach);
+- ``Keyboard.Release`` fails with an error name the registry does not give, for keycode 1.
+
+With ``--validate`` it validates everything instead, answering bad values with
+``org.qemu.Display1.Error.Invalid``: the probe must find nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jeepney import HeaderFields, MessageType
+from jeepney.bus_messages import message_bus
+from jeepney.wrappers import new_error, new_method_return
+
+from sphinxext_qemudbus.live.listen import introspection_xml
+from sphinxext_qemudbus.live.wire import connect_bus
+from sphinxext_qemudbus.model.registry import Registry, packaged_registry
+
+STALL = float(os.environ.get("PROBE_PEER_STALL", "1.5"))
+INVALID = "org.qemu.Display1.Error.Invalid"
+OBJECTS = {
+    "/org/qemu/Display1/VM": ("org.qemu.Display1.VM",),
+    "/org/qemu/Display1/Console_0": ("org.qemu.Display1.Keyboard", "org.qemu.Display1.Mouse"),
+}
+
+
+def bus_address(argv: list[str]) -> str:
+    display = argv[argv.index("-display") + 1]
+    options = display.replace(",,", "\0").split(",")
+    addr = next(option for option in options if option.startswith("addr="))
+    return addr[len("addr=") :].replace("\0", ",")
+
+
+def handle(message, validate: bool, registry: Registry):  # type: ignore[no-untyped-def]
+    fields = message.header.fields
+    path, interface, member = (
+        fields.get(HeaderFields.path),
+        fields.get(HeaderFields.interface),
+        fields.get(HeaderFields.member),
+    )
+    body = message.body
+    if interface == "org.freedesktop.DBus.Introspectable":
+        children = sorted(
+            {p[len(path.rstrip("/")) + 1 :].split("/")[0] for p in OBJECTS if p.startswith(path.rstrip("/") + "/")}
+        )
+        served = tuple(registry.interface(name) for name in OBJECTS.get(path, ()))
+        xml = introspection_xml(served).replace(
+            "</node>", "".join(f'  <node name="{c}"/>\n' for c in children) + "</node>"
+        )
+        return new_method_return(message, "s", (xml,))
+    if interface == "org.freedesktop.DBus.Properties":
+        if member == "Get" and tuple(body) == ("org.qemu.Display1.VM", "Name"):
+            return new_method_return(message, "v", (("s", "fake"),))
+        if member == "GetAll":
+            return new_method_return(message, "a{sv}", ({},))
+        return new_error(message, "org.freedesktop.DBus.Error.InvalidArgs", "s", ("no",))
+    if interface == "org.qemu.Display1.Mouse" and member in ("Press", "Release"):
+        button = body[0]
+        if validate and button > 6:
+            return new_error(message, INVALID, "s", ("invalid button",))
+        if member == "Press" and button >= 7:
+            sys.stderr.write(f"fake-qemu: dbus_mouse_press: Assertion `button < 7' failed (button {button}).\n")
+            sys.stderr.flush()
+            os.abort()
+        if member == "Release" and button == 0xFFFFFFFF:
+            while True:
+                time.sleep(3600)
+        return new_method_return(message)
+    if interface == "org.qemu.Display1.Mouse" and member == "RelMotion":
+        if validate and body[0] < 0:
+            return new_error(message, INVALID, "s", ("negative",))
+        if body[0] < 0:
+            time.sleep(STALL)
+        return new_method_return(message)
+    if interface == "org.qemu.Display1.Mouse" and member == "SetAbsPosition":
+        return new_error(message, INVALID, "s", ("Mouse is not absolute",))
+    if interface == "org.qemu.Display1.Keyboard":
+        if member == "Press" and body[0] == 0 and not validate:
+            return new_method_return(message, "s", ("surprise",))
+        if member == "Release" and body[0] == 1 and not validate:
+            return new_error(message, "org.qemu.Display1.Error.Surprise", "s", ("undocumented",))
+        return new_method_return(message)
+    return new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member}",))
+
+
+def main(argv: list[str]) -> int:
+    if "--version" in argv:
+        print("QEMU emulator version 10.0.2 (a fake peer with planted faults)")
+        return 0
+    validate = "--validate" in argv
+    registry = Registry.load([packaged_registry()])
+    wire = connect_bus(bus_address(argv), time.monotonic() + 30)
+    wire.call(message_bus.RequestName("org.qemu"), time.monotonic() + 30)
+    while True:
+        received = wire.receive(time.monotonic() + 3600)
+        try:
+            if received.message.header.message_type is MessageType.method_call:
+                reply = handle(received.message, validate, registry)
+                wire.send(reply, time.monotonic() + 30)
+        finally:
+            received.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
