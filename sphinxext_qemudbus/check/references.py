@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 
 from ..diagnostics.frozen import frozen
-from ..model.introspection import DocComment
+from ..model.introspection import DocComment, DocParam
 
 ROLE_KINDS: Mapping[str, str] = {
     "iface": "interface",
@@ -78,10 +78,31 @@ def references_in(doc: DocComment) -> list[Reference]:
     """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body."""
     found: list[Reference] = []
     for param in doc.params:
-        if ":dbus:" in param.text:
-            _scan(found, param.text, param.location.line)
+        found += param_references(param)
+    found += short_references(doc)
+    found += body_references(doc)
+    return found
+
+
+def param_references(param: DocParam) -> list[Reference]:
+    """The roles in an ``@arg:`` text."""
+    found: list[Reference] = []
+    if ":dbus:" in param.text:
+        _scan(found, param.text, param.location.line)
+    return found
+
+
+def short_references(doc: DocComment) -> list[Reference]:
+    """The roles in a doc comment's short description (on its symbol line)."""
+    found: list[Reference] = []
     if ":dbus:" in doc.short:
         _scan(found, doc.short, doc.symbol_line)
+    return found
+
+
+def body_references(doc: DocComment) -> list[Reference]:
+    """The roles in a doc comment's body, each at its line and column."""
+    found: list[Reference] = []
     # The raw body, not the dedented one: same lines, and no dedent work for a scan.
     if ":dbus:" in doc.raw_body:
         _scan(found, doc.raw_body, doc.body_line, exact_columns=True)
