@@ -24,6 +24,14 @@ files are there (``bench/README.md`` says how to fetch them).
 
     python bench/compare_builds.py [--baseline REV] [--python PY ...] [--project NAME ...]
 
+Against 77ee484 (the revision before nodes were built directly), one difference is intended: in a
+MyST page, an interface's short description now leads its metadata fields as it does in a reST
+page.  Before, the reST state machine used for MyST pages looked directives up with the wrong
+language module; docutils then inserted an INFO message before the first ``container`` of a
+build's process, which pushed the metadata ahead of it: the output depended on which page a
+process read first (``-j 2`` showed it in ``docs/registry.md`` and the ``myst`` and
+``standalone`` roots, serial builds in ``myst`` only).
+
 Exit status 0 when everything is the same, 1 when something differs (each difference is
 listed), 2 when a build fails.  ``--expect-warnings-diff`` names projects whose warnings may
 differ on purpose (a fix that moves them); their HTML must still be the same.
@@ -83,7 +91,13 @@ def export_package(revision: str, target: Path) -> None:
         ["git", "-C", str(ROOT), "archive", revision, "sphinxext_qemudbus"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    _registry(target)
+
+
+def _registry(target: Path) -> None:
+    """The registry where the package finds it (its data) and where a checkout has it."""
     shutil.copytree(ROOT / "interfaces", target / "sphinxext_qemudbus" / "interfaces")
+    shutil.copytree(ROOT / "interfaces", target / "interfaces")
 
 
 def working_tree_package(target: Path) -> None:
@@ -91,7 +105,7 @@ def working_tree_package(target: Path) -> None:
     shutil.copytree(
         ROOT / "sphinxext_qemudbus", target / "sphinxext_qemudbus", ignore=shutil.ignore_patterns("__pycache__")
     )
-    shutil.copytree(ROOT / "interfaces", target / "sphinxext_qemudbus" / "interfaces")
+    _registry(target)
 
 
 def projects(work: Path, wanted: Sequence[str]) -> dict[str, Path]:
@@ -131,10 +145,24 @@ def build(python: str, package_dir: Path, source: Path, out: Path, jobs: int, re
         shutil.rmtree(out)
     command = [python, "-m", "sphinx", "-b", "html", "-q", "-j", str(jobs), str(source), str(out)]
     env = {**os.environ, "PYTHONPATH": str(package_dir), "PYTHONHASHSEED": "0"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # Not from the checkout: ``python -m`` puts the current folder first on sys.path, and the
+    # checkout's package would shadow the one of PYTHONPATH.
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=package_dir, check=False)
+    check = subprocess.run(
+        [python, "-c", "import sphinxext_qemudbus; print(sphinxext_qemudbus.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=package_dir,
+        check=True,
+    ).stdout
+    if not check.startswith(str(package_dir)):
+        raise RuntimeError(f"{python} imports sphinxext_qemudbus from {check.strip()}, not from {package_dir}")
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-4000:]}")
-    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    # The side's own folder (where its package and registry are) is the one path that differs.
+    text = result.stderr.replace(str(package_dir), "PACKAGE")
+    warnings = [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
     if jobs > 1:
         warnings.sort()
     stamp.write_text(f"{reuse}\n" + "".join(f"{line}\n" for line in warnings), encoding="utf-8")
@@ -211,9 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     baseline = args.baseline or default_baseline()
-    pythons = args.python or [
-        str(p) for p in (ROOT / ".venv/bin/python", ROOT / ".venv-oldest/bin/python") if p.exists()
-    ]
+    pythons = (
+        [os.path.abspath(p) for p in args.python]
+        if args.python
+        else [str(p) for p in (ROOT / ".venv/bin/python", ROOT / ".venv-oldest/bin/python") if p.exists()]
+    )
     work = args.work or Path(tempfile.mkdtemp(prefix="qemudbus-compare-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

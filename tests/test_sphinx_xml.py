@@ -124,7 +124,7 @@ def test_nothing_is_reread_when_nothing_changed(
 def test_myst_page_renders_the_directive_and_keeps_xml_lines(app: Any, built: Callable[[Any], Any]) -> None:
     app.build()
     assert built(app).warnings() == [
-        "SRC/interfaces/org.qemu.Test1.Lamp.xml:8: WARNING: reference to signal 'Flicker' does not resolve [dbus.R601]"
+        "SRC/interfaces/org.qemu.Test1.Lamp.xml:8:7: WARNING: reference to signal 'Flicker' does not resolve [dbus.R601]"
     ]
     page = built(app).html("index")
     text = _text(page)

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 
 from docutils import nodes
 from docutils.nodes import Node
+from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
-from .domain import Generated, run_generated
+from ..check.references import Reference, roles_in
+from .domain import COLUMN, Generated, run_generated
 from .render import DesignNotes, DocText, Entry, Field, Note
 from .rst import DocParser
 from .untrusted import sweep, untrusted_markup
@@ -64,7 +66,7 @@ class _Describer:
             container.extend(self.paragraph(entry.short, container))
             holder += container
         if entry.body is not None:
-            holder.extend(self.parser.body(entry.body.text, entry.body.line))
+            holder.extend(_located(self.parser.body(entry.body.text, entry.body.line), entry.body.references))
         target: nodes.Element = holder
         while len(target) and isinstance(target[-1], nodes.section):
             target = target[-1]
@@ -85,7 +87,7 @@ class _Describer:
         return list(holder.children)
 
     def paragraph(self, text: DocText, parent: nodes.Element) -> list[Node]:
-        return self.parser.paragraph(text.text, text.line, parent)
+        return _located(self.parser.paragraph(text.text, text.line, parent), text.references)
 
     def field(self, field: Field) -> nodes.field:
         node = nodes.field()
@@ -135,6 +137,54 @@ class _Describer:
             items += item
         admonition += items
         return admonition
+
+
+def _located(parsed: list[Node], references: Sequence[Reference]) -> list[Node]:
+    """Give each ``:dbus:*:`` reference of ``parsed`` (docutils knows only the line of its
+    paragraph) its exact place: the line and column the checker finds it at, so that Sphinx and
+    ``qemu-dbus check`` report a finding about it at the same place.  The checker reads the
+    roles in the raw text, references are in it in the same order as the nodes; a role that the
+    parse left as text (in literal text, a literal block, a comment) takes its turn there."""
+    if not references:
+        return parsed
+    index = 0
+
+    def take(role: str, target: str) -> Reference | None:
+        nonlocal index
+        key = (role, _target_key(target))
+        for found in range(index, len(references)):
+            reference = references[found]
+            if (reference.role, _target_key(reference.target)) == key:
+                index = found + 1
+                return reference
+        return None
+
+    for top in parsed:
+        stack = [top]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, addnodes.pending_xref):
+                if node.get("refdomain") == "dbus":
+                    reference = take(node["reftype"], node["reftarget"])
+                    if reference is not None:
+                        node.line = reference.line
+                        if reference.column:
+                            node[COLUMN] = reference.column
+                continue  # its text is the reference's title
+            if isinstance(node, nodes.Text):
+                text = node.astext()
+                if ":dbus:" in text:
+                    for role, target in roles_in(text):
+                        take(role, target)
+            elif isinstance(node, nodes.Element):
+                stack.extend(reversed(node.children))
+    return parsed
+
+
+def _target_key(target: str) -> str:
+    """A reference's target as both sides read it (the role drops a ``~`` and a trailing ``()``)."""
+    target = " ".join(target.split()).lstrip("~")
+    return target[:-2] if target.endswith("()") else target
 
 
 def _plain(text: str) -> nodes.Text:

@@ -62,6 +62,8 @@ KINDS = ("interface", "method", "signal", "property")
 # content's own offset.
 _PARSES_CONTENT_AT_ITS_OFFSET = hasattr(SphinxDirective, "parse_content_to_nodes")
 _CURRENT = "dbus:interface"  # env.ref_context key, the same as QEMU's
+#: The column of a reference from a doc comment (its node's line is the reference's own).
+COLUMN = "dbus:column"
 
 
 class ObjectEntry(NamedTuple):
@@ -1024,12 +1026,13 @@ class DBusDomain(Domain):
             in_registry = self._registry_resolution(target, kind, node.get(_CURRENT))
             if in_registry is not None and in_registry[0].problem in ("wrong-kind", "ambiguous"):
                 result = in_registry[0]
+        location = _reference_location(node)
         if result.problem == "wrong-kind":
-            warn("R602", f":dbus:{role}: reference to {target!r}, but {result.detail}", node)
+            warn("R602", f":dbus:{role}: reference to {target!r}, but {result.detail}", location)
         elif result.problem == "ambiguous":
-            warn("R603", f"reference to {kind} {target!r} is ambiguous: {result.detail}", node)
+            warn("R603", f"reference to {kind} {target!r} is ambiguous: {result.detail}", location)
         else:
-            warn("R601", f"reference to {kind} {target!r} does not resolve", node)
+            warn("R601", f"reference to {kind} {target!r} does not resolve", location)
         return True
 
     def get_objects(self) -> Iterator[tuple[str, str, str, str, str, int]]:
@@ -1042,6 +1045,15 @@ class DBusDomain(Domain):
         if not target:
             return None
         return target.lstrip(".") if not interface or "." in target.lstrip(".") else f"{interface}.{target}"
+
+
+def _reference_location(node: pending_xref) -> Element | str:
+    """A reference from a doc comment is located at its line and column in the XML, where
+    ``qemu-dbus check`` reports it; any other at its node."""
+    column = node.get(COLUMN)
+    if column and node.source and node.line:
+        return f"{node.source}:{node.line}:{column}"
+    return node
 
 
 def warn_missing_reference(app: object, domain: Domain | None, node: pending_xref) -> bool | None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import sphinx
 from docutils import nodes
-from docutils.languages import get_language
 from docutils.nodes import Node
+from docutils.parsers.rst.languages import get_language
 from docutils.parsers.rst.states import Body, Inliner, NestedStateMachine, RSTState, state_classes
 from docutils.statemachine import StateMachine, StringList
 from docutils.utils import Reporter
@@ -105,6 +105,8 @@ class DocParser:
         memo = _Memo(
             document=document,
             reporter=reporter,
+            # The reST parser's language module (directive and role names), as RSTStateMachine
+            # has it; docutils' document-level one has no directive names.
             language=get_language(settings.language_code, reporter),
             title_styles=[],
             section_level=0,
