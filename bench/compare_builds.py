@@ -118,6 +118,10 @@ def projects(work: Path, wanted: Sequence[str]) -> dict[str, Path]:
     if want("docs"):
         shutil.copytree(ROOT / "docs", work / "docs", ignore=shutil.ignore_patterns("_build"))
         shutil.copytree(ROOT / "interfaces", work / "interfaces")  # docs/conf.py reads ../interfaces
+        # ... and the pages include the built-in deployments from ../sphinxext_qemudbus (data only:
+        # without an __init__.py it cannot shadow the package of PYTHONPATH)
+        deployments = Path("sphinxext_qemudbus", "security", "deployments")
+        shutil.copytree(ROOT / deployments, work / deployments)
         found["docs"] = work / "docs"
     for name in ROOTS:
         if want(name):

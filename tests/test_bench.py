@@ -50,3 +50,15 @@ def test_hostile_bench_runs_small() -> None:
     assert result.returncode == 0, result.stderr
     for label in ("one-line corpus", "hostile one-liner", "pathological reference"):
         assert result.stdout.count(label) == 2
+
+
+def test_sphinx_bench_runs_small() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "sphinx_bench.py"), "--registry-only", "--count", "10", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("clean build", "incremental, one XML file edited", "doc comments: their reST parse"):
+        assert label in result.stdout

@@ -23,6 +23,7 @@ signatures, badges and fields have one implementation, whoever writes the descri
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
@@ -151,8 +152,10 @@ def badge(text: str, kind: str) -> nodes.inline:
     return nodes.inline(text, text, classes=["dbus-badge", f"dbus-badge-{kind}"])
 
 
+@functools.lru_cache(maxsize=4096)
 def human_type(code: str) -> str | None:
-    """``a{sv}`` → "dict of string to variant"; None for an invalid type (the checker says why)."""
+    """``a{sv}`` → "dict of string to variant"; None for an invalid type (the checker says why).
+    Cached: every page repeats a few dozen types."""
     try:
         return describe(parse_single_type(code))
     except SignatureError:

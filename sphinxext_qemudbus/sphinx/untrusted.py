@@ -1,16 +1,18 @@
-"""Text from XML files is documentation, not a way to run markup: it is parsed as untrusted reST.
+"""Text from XML files is documentation, not a way to run markup: doc comments are parsed as
+untrusted reST, and nothing else from the XML is parsed at all (names, types and annotation
+values become text nodes, `describe`).
 
 Doc comments come from files the project may not have written (``dbus-doc`` of another project's
 XML, a peer's introspection data saved to disk), and the checker never sees them in a docs build.
-Whatever the project's own settings, everything generated from XML is therefore parsed:
+Whatever the project's own settings, they are therefore parsed:
 
 * with ``raw_enabled`` and ``file_insertion_enabled`` off on the document settings (what docutils
   offers for untrusted input: ``.. raw::``, ``:raw:`` roles, ``.. include::``, ``literalinclude``,
   ``csv-table :file:``/``:url:`` all refuse to run), restored afterwards for the project's own
   markup;
 * with only the directives of `ALLOWED_DIRECTIVES` (body markup: admonitions, tables, code,
-  math, and the ``dbus`` domain's own object directives, which the generated markup uses and
-  which the XML can define anyway); any other directive is left out with a located warning.
+  math, and the ``dbus`` domain's own object directives, which the XML can define anyway); any
+  other directive is left out with a located warning.
   An allowlist, not a blocklist: a directive of another extension may read files or run
   programs (QEMU's ``kernel-doc`` does), and images and downloads copy files into the output;
 * and the parsed nodes are swept: a link whose target a browser would run or read locally
