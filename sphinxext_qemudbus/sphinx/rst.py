@@ -39,14 +39,13 @@ _SourceAndLine = Callable[..., "tuple[str | None, int | None]"]
 # plain text (bullets, enumerators, fields, options, doctests, line blocks, tables, explicit
 # markup, anonymous targets, section adornments), indentation, and a trailing "::" (a literal
 # block follows).  A line that matches none of them is parsed as one paragraph whatever it
-# holds, so it takes the inliner alone.
-# Each pattern on its own: the section adornment's refers to its own first group.
+# holds, so it takes the inliner alone.  Each pattern is compiled on its own: the section
+# adornment's refers to its own first group.
 _BLOCK_STARTS = tuple(
     re.compile(Body.patterns[name])
     for name in (entry if isinstance(entry, str) else entry[0] for entry in Body.initial_transitions)
     if name != "text"
 )
-
 
 # A second line of a paragraph that is a section title's underline instead.
 _UNDERLINE = re.compile(Body.patterns["line"])
