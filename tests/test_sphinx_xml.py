@@ -257,3 +257,25 @@ def test_a_registry_folder_that_does_not_exist_is_one_warning_at_the_setting(
         "[dbus.registry]"
     ]
     assert "The page goes on." in built(app).html("index")
+
+
+def test_a_value_the_description_refuses_costs_that_value_only(
+    make_app: Any, rootdir: Any, tmp_path: Path, built: Callable[[Any], Any]
+) -> None:
+    """A member inside contradictory conditions exists on no platform, which a description's
+    ``:platform:`` cannot say: the member is still rendered, and the build says which value
+    was left out and where (the parse of generated reST lost the whole member to an error)."""
+    (tmp_path / "conf.py").write_text('extensions = ["sphinxext_qemudbus"]\nexclude_patterns = ["_build"]\n')
+    (tmp_path / "index.rst").write_text("Nowhere\n=======\n\n.. dbus-doc:: nowhere.xml\n")
+    (tmp_path / "nowhere.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<node>\n  <interface name="org.example.Nowhere1">\n'
+        "    <?if $(env.HOST_OS) == windows?>\n    <?if $(env.HOST_OS) != windows?>\n"
+        '    <method name="Never"/>\n    <?endif?>\n    <?endif?>\n  </interface>\n</node>\n'
+    )
+    app = make_app("html", srcdir=type(rootdir)(str(tmp_path)), freshenv=True)
+    app.build()
+    assert built(app).warnings() == [
+        "SRC/nowhere.xml:6: WARNING: method Never: platform 'none' left out: unknown platform 'none'; use unix "
+        "or windows [dbus.xml-value]"
+    ]
+    assert 'id="dbus-org.example.Nowhere1.Never"' in built(app).html("index")

@@ -312,8 +312,8 @@ def run_generated(
             converted[name] = cls.option_spec[name](value)
         except (ValueError, TypeError) as error:
             warn(
-                "doc-markup",
-                f"dbus:{kind} {argument}: option :{name}: {value!r} left out: {' '.join(map(str, error.args))}",
+                "xml-value",
+                f"{kind} {argument}: {name} {value!r} left out: {' '.join(map(str, error.args))}",
                 f"{generated.source}:{generated.line}",
             )
     description = cls(

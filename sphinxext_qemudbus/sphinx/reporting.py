@@ -38,6 +38,10 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "unsafe-link": "A link in a doc comment whose target a browser would run or read locally "
     "(``javascript:``, ``data:``, ``vbscript:``, ``file:``... anything but a relative URL or "
     "``http``, ``https``, ``mailto`` and the like).  The text is kept, the link is not.",
+    "xml-value": "A value from the XML that a description cannot take as an option: registry "
+    "metadata or a ``Since:`` line it refuses (a connection that is neither ``bus`` nor "
+    "``peer-to-peer``, an empty value, a member that exists on no platform).  The object is "
+    "rendered without it; ``qemu-dbus check`` says what is wrong with the XML.",
     "outside-source": "A ``dbus-doc`` path that leads out of the source folder (or out of "
     "``dbusdoc_srctree`` when it is set).  The file is still rendered; set ``dbusdoc_srctree`` "
     "to the tree the XML lives in.",
