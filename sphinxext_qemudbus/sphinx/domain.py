@@ -351,9 +351,10 @@ class DBusObject(ObjectDescription[str]):
         if _PARSES_CONTENT_AT_ITS_OFFSET or self.generated is not None:
             return super().run()
         # Sphinx < 7.4 parses the content at offset 0, so the reporter, which maps line numbers
-        # through the whole document (or the whole generated text), points every message of
-        # the content at the wrong line.  Map them through the content itself instead: its
-        # lines carry their own source and line (the XML, for generated content).
+        # through the whole document, points every message of the content at the wrong line.
+        # Map them through the content itself instead: its lines carry their own source and
+        # line.  (A generated description has no reST content; its doc text is located by
+        # `rst.DocParser`.)
         with switch_source_input(self.state, self.content):
             return super().run()
 
