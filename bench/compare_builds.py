@@ -60,6 +60,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import corpora  # noqa: E402
+
 from tests.qemu_switch import switched_copy  # noqa: E402
 
 #: Test projects that build on their own, without an environment the test sets up.
