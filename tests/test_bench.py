@@ -65,3 +65,15 @@ def test_interpreters_bench_runs_small() -> None:
     assert result.returncode == 0, result.stderr
     for label in ("bare lxml parse", "check, cold, one process", "check, warm cache", "QEMU's pages, clean build"):
         assert label in result.stdout
+
+
+def test_sphinx_bench_runs_small() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "sphinx_bench.py"), "--registry-only", "--count", "10", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for label in ("clean build", "incremental, one XML file edited", "doc comments: their reST parse"):
+        assert label in result.stdout

@@ -52,7 +52,7 @@ from sphinxext_qemudbus.security.deployment import (
     parse_deployment,
 )
 from sphinxext_qemudbus.security.policy import generate_policy
-from sphinxext_qemudbus.sphinx.render import render_file, render_interface
+from sphinxext_qemudbus.sphinx.render import file_entries, interface_entry
 from tests.dbusmatrix.harness import require_matrix, unasked_rules, validate_configs
 
 # A failing example is a whole file: let Hypothesis print it instead of failing on its size.
@@ -97,10 +97,10 @@ def every_stage(data: bytes, original: ParsedFile | None) -> None:
         printed_lines_stay_lines(diagnostics)
     if parsed.node is None:
         return
-    render_file(parsed.interfaces, "fuzz.xml")
+    file_entries(parsed.interfaces)
     deployment = builtin_deployment("default")
     for interface in parsed.interfaces:
-        render_interface(interface, "fuzz.xml", deployment=deployment)
+        interface_entry(interface, deployment=deployment)
     if original is not None:
         printed_lines_stay_lines(diff_interfaces(original.interfaces, parsed.interfaces))
         printed_lines_stay_lines(diff_interfaces(parsed.interfaces, original.interfaces))

@@ -148,14 +148,11 @@ def test_the_pages_build_with_exactly_the_one_real_warning(built: tuple[QemuTree
     assert warnings[0].endswith(DANGLING)
 
 
-@pytest.mark.xfail(
-    reason="issue 18 item 3: Sphinx locates findings in a doc comment at the paragraph's first line (319)",
-    strict=True,
-)
 def test_the_warning_is_at_the_reference(built: tuple[QemuTree, int, list[str]]) -> None:
-    # Where `qemu-dbus check` reports it too: the line of the role, not of its paragraph.
+    # Where `qemu-dbus check` reports it too: the line and column of the role, not the first
+    # line of its paragraph (319).
     _, _, warnings = built
-    assert warnings == [f"QEMU/ui/dbus-display1.xml:321: WARNING: {DANGLING}"]
+    assert warnings == [f"QEMU/ui/dbus-display1.xml:321:23: WARNING: {DANGLING}"]
 
 
 def test_every_anchor_of_qemus_extension_still_exists(built: tuple[QemuTree, int, list[str]]) -> None:

@@ -88,6 +88,14 @@ def distinct_suffix_references(n: int) -> Files:
     return files
 
 
+def long_arg_description(n: int) -> Files:
+    """An ``@arg:`` description of n lines, each with a reference: every reference is located
+    through the lines the description joins."""
+    lines = "".join(f"      line {k} :dbus:meth:`Nope{k}`\n" for k in range(n))
+    comment = f"<!--\n  Bar:\n  @a: first\n{lines}\n  Body.\n-->\n"
+    return one_line(f'{comment}<method name="Bar"><arg name="a" type="s"/></method>', "org.x.R1")
+
+
 def waived_findings(n: int) -> Files:
     waivers = "".join(f'<annotation name="org.qemu.Registry.Waive" value="G40{k % 2}: no"/>\n' for k in range(n))
     args = "".join(f'<arg name="Bad{k}" type="u"/>\n' for k in range(n))
@@ -113,6 +121,7 @@ GENERATORS: dict[str, Callable[[int], Files]] = {
     "stray text on many lines": stray_text_on_lines,
     "ambiguous .Name references": ambiguous_references,
     "references by distinct suffixes": distinct_suffix_references,
+    "references on the lines of a long arg description": long_arg_description,
     "waivers and findings of one member": waived_findings,
     "nested conditionals": nested_conditions,
     "long elseif chains": elseif_chain,
@@ -196,6 +205,7 @@ def test_the_generators_produce_the_findings_they_are_about() -> None:
         "stray text on many lines": "X014",
         "ambiguous .Name references": "R603",
         "references by distinct suffixes": "R601",
+        "references on the lines of a long arg description": "R601",
         "waivers and findings of one member": "G404",
         "nested conditionals": "X024",
         "long elseif chains": "X024",

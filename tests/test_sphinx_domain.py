@@ -13,8 +13,8 @@ from sphinxext_qemudbus.diagnostics.rules import RULES
 
 XREF_WARNINGS = [
     "SRC/interfaces/org.qemu.Test1.Keyboard.xml:9: WARNING: Inline emphasis start-string without end-string.",
-    "SRC/interfaces/org.qemu.Test1.Mouse.xml:8: WARNING: reference to method 'Nope' does not resolve [dbus.R601]",
-    "SRC/interfaces/org.qemu.Test1.Mouse.xml:39: WARNING: :dbus:prop: reference to 'Press', but "
+    "SRC/interfaces/org.qemu.Test1.Mouse.xml:8:7: WARNING: reference to method 'Nope' does not resolve [dbus.R601]",
+    "SRC/interfaces/org.qemu.Test1.Mouse.xml:39:9: WARNING: :dbus:prop: reference to 'Press', but "
     "org.qemu.Test1.Mouse.Press is a method [dbus.R602]",
     "SRC/refs.rst:12: WARNING: reference to method 'org.qemu.Test1.Mouse.Nope' does not resolve [dbus.R601]",
     "SRC/refs.rst:14: WARNING: :dbus:meth: reference to 'org.qemu.Test1.Mouse.IsAbsolute', but "
@@ -50,15 +50,15 @@ def test_nitpicky_adds_no_second_warning(app: Any, built: Callable[[Any], Any]) 
 @pytest.mark.sphinx("html", testroot="xrefs", freshenv=True)
 def test_checker_and_docs_agree_on_references_in_xml(app: Any, built: Callable[[Any], Any]) -> None:
     """``qemu-dbus check`` and the docs build resolve doc-comment references with one
-    algorithm: same findings, same codes, same lines."""
+    algorithm: same findings, same codes, same lines and columns."""
     app.build()
     from_docs = set()
     for line in built(app).warnings():
-        if match := re.match(r"SRC/(interfaces/\S+\.xml):(\d+): WARNING: .*\[dbus\.(R\d+)\]$", line):
-            from_docs.add((match.group(1), int(match.group(2)), match.group(3)))
+        if match := re.match(r"SRC/(interfaces/\S+\.xml):(\d+):(\d+): WARNING: .*\[dbus\.(R\d+)\]$", line):
+            from_docs.add((match.group(1), int(match.group(2)), int(match.group(3)), match.group(4)))
     result = check_paths([built(app).srcdir / "interfaces"])
     from_checker = {
-        (f"interfaces/{d.location.path.rpartition('/')[2]}", d.location.line, d.code)
+        (f"interfaces/{d.location.path.rpartition('/')[2]}", d.location.line, d.location.column, d.code)
         for d in result.diagnostics
         if d.code.startswith("R")
     }

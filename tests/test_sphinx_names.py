@@ -6,6 +6,7 @@ Real builds; the HTML is parsed and compared with what a page with valid names h
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sphinxext_qemudbus.model.names import interface_name_error, member_name_error
@@ -206,7 +207,13 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# Found by make check before it was derandomized: the arg name and type were read as markup
+# (`:arg `9 :`:` gave a <cite> element) and the arg left out of the signature.
+_MARKUP_ARG = {"interface": "org.example.Fuzz1", "members": [("method", "Do", ":`", "`9")]}
+
+
 @given(project=projects())
+@example(project=_MARKUP_ARG)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_generated_names_add_no_element_or_attribute(
     project: dict[str, Any], make_app: Any, rootdir: Any, workdir: Path, built: Callable[[Any], Any]
@@ -227,6 +234,32 @@ def test_generated_names_add_no_element_or_attribute(
     in_rst = [w for w in warnings if w.startswith("SRC/index.rst:") and re.search(r"\[dbus\.S10[123]\]$", w)]
     assert (len(in_xml), len(in_rst)) == _invalid_names(project), warnings
     inventory_names(Path(app.outdir))
+
+
+def test_names_and_types_from_xml_are_text_in_the_signature_and_the_fields(
+    make_app: Any, rootdir: Any, workdir: Path, built: Callable[[Any], Any]
+) -> None:
+    """Every arg is in the signature and in the fields, whatever its name and type hold: they
+    are text, never markup (only doc comments are reST)."""
+    project = {
+        "interface": "org.example.Fuzz1",
+        "members": [
+            ("method", "Do", ":`", "`9"),
+            ("signal", "Done", "*a* b_", "|s|"),
+            ("method", "Call", "x``y", "a{sv}"),
+        ],
+    }
+    app = _build(make_app, rootdir, workdir / "markup-args", project)
+    page = built(app).html("index")
+    tags, _attributes = page_shape(Path(app.outdir))
+    assert "cite" not in tags
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert "method Do ( `9 :` ) → ( )" in text
+    assert ":` ( `9 )" in text  # the field: name, then the type (invalid: no readable form)
+    assert "signal Done ( |s| *a*<U+0020>b_ )" in text
+    assert "method Call ( a{sv} x``y ) → ( )" in text
+    assert "x``y ( a{sv} , dict of string to variant )" in text
+    assert "<cite>" not in page
 
 
 @given(name=st.one_of(_NAMES, st.text(max_size=12)), member=st.booleans())

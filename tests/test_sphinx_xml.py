@@ -133,7 +133,7 @@ def test_nothing_is_reread_when_nothing_changed(
 def test_myst_page_renders_the_directive_and_keeps_xml_lines(app: Any, built: Callable[[Any], Any]) -> None:
     app.build()
     assert built(app).warnings() == [
-        "SRC/interfaces/org.qemu.Test1.Lamp.xml:8: WARNING: reference to signal 'Flicker' does not resolve [dbus.R601]"
+        "SRC/interfaces/org.qemu.Test1.Lamp.xml:8:7: WARNING: reference to signal 'Flicker' does not resolve [dbus.R601]"
     ]
     page = built(app).html("index")
     text = _text(page)
@@ -266,3 +266,25 @@ def test_a_registry_folder_that_does_not_exist_is_one_warning_at_the_setting(
         "[dbus.registry]"
     ]
     assert "The page goes on." in built(app).html("index")
+
+
+def test_a_value_the_description_refuses_costs_that_value_only(
+    make_app: Any, rootdir: Any, tmp_path: Path, built: Callable[[Any], Any]
+) -> None:
+    """A member inside contradictory conditions exists on no platform, which a description's
+    ``:platform:`` cannot say: the member is still rendered, and the build says which value
+    was left out and where (the parse of generated reST lost the whole member to an error)."""
+    (tmp_path / "conf.py").write_text('extensions = ["sphinxext_qemudbus"]\nexclude_patterns = ["_build"]\n')
+    (tmp_path / "index.rst").write_text("Nowhere\n=======\n\n.. dbus-doc:: nowhere.xml\n")
+    (tmp_path / "nowhere.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<node>\n  <interface name="org.example.Nowhere1">\n'
+        "    <?if $(env.HOST_OS) == windows?>\n    <?if $(env.HOST_OS) != windows?>\n"
+        '    <method name="Never"/>\n    <?endif?>\n    <?endif?>\n  </interface>\n</node>\n'
+    )
+    app = make_app("html", srcdir=type(rootdir)(str(tmp_path)), freshenv=True)
+    app.build()
+    assert built(app).warnings() == [
+        "SRC/nowhere.xml:6: WARNING: method Never: platform 'none' left out: unknown platform 'none'; use unix "
+        "or windows [dbus.xml-value]"
+    ]
+    assert 'id="dbus-org.example.Nowhere1.Never"' in built(app).html("index")

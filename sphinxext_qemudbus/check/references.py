@@ -14,10 +14,10 @@ Roles: ``:dbus:iface:``, ``:dbus:meth:``, ``:dbus:sig:``, ``:dbus:prop:``.  Form
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from ..diagnostics.frozen import frozen
-from ..model.introspection import DocComment
+from ..model.introspection import DocComment, DocParam
 
 ROLE_KINDS: Mapping[str, str] = {
     "iface": "interface",
@@ -44,6 +44,12 @@ class Reference:
     @property
     def kind(self) -> str | None:
         return ROLE_KINDS.get(self.role)
+
+
+def roles_in(text: str) -> Iterator[tuple[str, str]]:
+    """``(role, target)`` of every ``:dbus:*:`` role written in ``text``, in order."""
+    for match in _ROLE.finditer(text):
+        yield match.group(1), split_target(match.group(2))[0]
 
 
 def split_target(text: str) -> tuple[str, str | None, bool]:
@@ -78,10 +84,51 @@ def references_in(doc: DocComment) -> list[Reference]:
     """Every ``:dbus:*:`` role in a doc comment's short text, ``@arg`` lines and body."""
     found: list[Reference] = []
     for param in doc.params:
-        if ":dbus:" in param.text:
-            _scan(found, param.text, param.location.line)
-    if ":dbus:" in doc.short:
-        _scan(found, doc.short, doc.symbol_line)
+        found += param_references(param)
+    found += short_references(doc)
+    found += body_references(doc)
+    return found
+
+
+def param_references(param: DocParam) -> list[Reference]:
+    """The roles in an ``@arg:`` text, each at its line and column: the text joins the lines of
+    the arg's description, and `DocParam.pieces` says where each line's part came from.  Both
+    the roles and the pieces are in text order, so one pass over each finds every position."""
+    if ":dbus:" not in param.text:
+        return []
+    found: list[Reference] = []
+    pieces = param.pieces
+    index = -1
+    for match in _ROLE.finditer(param.text):
+        offset = match.start()
+        while index + 1 < len(pieces) and pieces[index + 1][0] <= offset:
+            index += 1
+        if index < 0:
+            line, column = param.location.line, 0
+        else:
+            start, line, first = pieces[index]
+            column = first + offset - start
+        target, title, _ = split_target(match.group(2))
+        found.append(Reference(match.group(1), target, title, line, column))
+    return found
+
+
+def short_references(doc: DocComment) -> list[Reference]:
+    """The roles in a doc comment's short description (on its symbol line), each at its column
+    when the model knows where the description starts on that line."""
+    if ":dbus:" not in doc.short:
+        return []
+    found: list[Reference] = []
+    for match in _ROLE.finditer(doc.short):
+        column = doc.short_column + match.start() if doc.short_column else 0
+        target, title, _ = split_target(match.group(2))
+        found.append(Reference(match.group(1), target, title, doc.symbol_line, column))
+    return found
+
+
+def body_references(doc: DocComment) -> list[Reference]:
+    """The roles in a doc comment's body, each at its line and column."""
+    found: list[Reference] = []
     # The raw body, not the dedented one: same lines, and no dedent work for a scan.
     if ":dbus:" in doc.raw_body:
         _scan(found, doc.raw_body, doc.body_line, exact_columns=True)

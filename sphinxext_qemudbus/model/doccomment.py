@@ -59,11 +59,16 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
     lines) are looked at one by one, each by one regex match in place; the body is one slice of
     the text, and the ``Since:``/``Deprecated:`` scan runs only when the text holds one of them."""
     first_line = location.line
+    short_column = 0
     if head is not None:
         symbol, short = head.group(1), (head.group(2) or "").strip()
         symbol_line = first_line + text.count("\n", 0, head.start(1))
         end_of_line = text.find("\n", head.end())
         position = len(text) if end_of_line < 0 else end_of_line + 1
+        if short:
+            start = head.start(2)
+            line_start = text.rfind("\n", 0, start) + 1
+            short_column = _column(location, line_start, start - line_start + 1)
     else:
         symbol, short, symbol_line, position = "", "", first_line, 0
 
@@ -73,23 +78,33 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
         path = location.path
         param_indent = 0
         line_number = first_line + text.count("\n", 0, position)
+        # The param being read: its name and place, the text of each of its lines, and where
+        # each of those starts in the file (line, column).
+        name, where = "", location
+        parts: list[str] = []
+        starts: list[tuple[int, int]] = []
         while position < size:
             end = text.find("\n", position)
             end = size if end < 0 else end
             if match is not None:
+                if parts:
+                    params.append(_param(name, where, parts, starts))
                 param_indent = match.start(1) - 1 - position
-                where = Location(path, line_number, param_indent + 1)
-                params.append(DocParam(match.group(1), match.group(2).rstrip(), where))
+                name, where = match.group(1), Location(path, line_number, param_indent + 1)
+                parts = [match.group(2).rstrip()]
+                starts = [(line_number, _column(location, position, match.start(2) - position + 1))]
             else:
                 line = text[position:end]
                 stripped = line.lstrip()
                 if not stripped or len(line) - len(stripped) <= param_indent:
                     break
-                last = params[-1]
-                params[-1] = DocParam(last.name, f"{last.text} {stripped.rstrip()}".strip(), last.location)
+                parts.append(stripped.rstrip())
+                starts.append((line_number, len(line) - len(stripped) + 1))
             position = end + 1
             line_number += 1
             match = _PARAM.match(text, position)
+        if parts:
+            params.append(_param(name, where, parts, starts))
 
     blank = _BLANK_LINES.match(text, min(position, size))
     body_start = blank.end() if blank else position
@@ -107,7 +122,34 @@ def _parse(text: str, location: Location, head: re.Match[str] | None) -> DocComm
         since,
         deprecated,
         location,
+        short_column,
     )
+
+
+def _param(name: str, where: Location, parts: list[str], starts: list[tuple[int, int]]) -> DocParam:
+    """An ``@name:`` description from the text of each of its lines: continuation lines join
+    the first after one space, and the whole is stripped (a one-line text only at its end)."""
+    if len(parts) == 1:
+        return DocParam(name, parts[0], where, ((0, *starts[0]),))
+    joined = " ".join(parts)
+    text = joined.strip()
+    cut = len(joined) - len(joined.lstrip())  # the first line's leading spaces, or its empty text
+    pieces = []
+    offset = 0
+    for part, (line, column) in zip(parts, starts):
+        # A piece that loses its start to the strip starts further right in the file.
+        pieces.append((max(offset - cut, 0), line, column + max(cut - offset, 0)))
+        offset += len(part) + 1
+    return DocParam(name, text, where, tuple(pieces))
+
+
+def _column(location: Location, line_start: int, column: int) -> int:
+    """``column`` of the line of the comment's text that starts at offset ``line_start``, as a
+    column of the file: the first line of the text follows ``<!--`` on the comment's own line,
+    where the file's column is known only when ``location``'s is (else 0: not known)."""
+    if line_start:
+        return column
+    return location.column + len("<!--") + column - 1 if location.column else 0
 
 
 def _extract_tags(body: str) -> tuple[str, str | None, str | None]:

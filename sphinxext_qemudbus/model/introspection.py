@@ -152,11 +152,15 @@ def platform_label(platforms: frozenset[str]) -> str:
 
 @frozen
 class DocParam:
-    """An ``@name: text`` line of a doc comment."""
+    """An ``@name: text`` line of a doc comment.  ``text`` joins its continuation lines with
+    single spaces; ``pieces`` holds, for each of its lines, the offset in ``text`` where that
+    line's text starts and the line and column of that start in the file, so that a place in
+    the text (a reference) has its exact position."""
 
     name: str
     text: str
     location: Location
+    pieces: tuple[tuple[int, int, int], ...] = ()
 
 
 @frozen
@@ -179,6 +183,7 @@ class DocComment:
     since: str | None
     deprecated: str | None
     location: Location
+    short_column: int = 0  # where ``short`` starts on its line; 0: not known
 
     kind = "doc comment"
 

@@ -354,7 +354,13 @@ class _TreeBuilder:
                 pending = None
             elif isinstance(child, etree._Comment):
                 comment = child.text or ""
-                doc = read_doc_comment(comment, self.located(child, _comment_line(child)))
+                where = self.located(child, _comment_line(child))
+                end_of_line = comment.find("\n")
+                if not where.column and comment[: end_of_line if end_of_line >= 0 else len(comment)].strip():
+                    # The doc comment's text starts on the line of its "<!--": its columns there
+                    # count from where "<!--" is.
+                    where = self.source.refine(where, "<!--")
+                doc = read_doc_comment(comment, where)
                 if doc is not None:
                     if pending is not None:
                         self.orphan(pending)

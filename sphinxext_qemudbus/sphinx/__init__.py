@@ -4,9 +4,11 @@ Module map (Sphinx is imported only in this package):
 
 ``config``      the ``conf.py`` settings, one declarative table
 ``domain``      the ``dbus`` domain: object directives, roles, index, reference resolution
-``render``      model → reST lines located in the XML, for the domain's directives
-``rst``         parse generated reST once, in reST and MyST documents
-``untrusted``   text from XML as untrusted reST: no raw, no file insertion, allowed directives only
+``render``      model → entries (names, options, doc texts, fields, notes) located in the XML
+``describe``    entries → nodes, by the domain's own directives; only doc comments are parsed
+``rst``         parse doc comments (and the project's own generated tables) as reST, in reST
+                and MyST documents
+``untrusted``   doc comments as untrusted reST: no raw, no file insertion, allowed directives only
 ``directives``  ``dbus-interface``, ``dbus-doc``, ``dbus-registry`` and the generated tables
 ``policy``      ``dbus-policy``, ``dbus-trust-table``, ``dbus-deployment``: the security model
 ``diagrams``    ``dbus-deployment-diagram``, ``dbus-sequence``: the pictures, as SVG or as tables
@@ -15,8 +17,9 @@ Module map (Sphinx is imported only in this package):
 ``sources``     parse each XML file once per build; find interfaces in the registry folder
 ``reporting``   every warning as ``type="dbus", subtype=<code>``
 ``style``       the stylesheet of the reference pages
-``manpage``    man pages: one line per platform variant of a signature
-``external``  references to objects rendered elsewhere: intersphinx, QEMU's old inventories, the registry
+``manpage``     man pages: one line per platform variant of a signature
+``external``    references to objects rendered elsewhere: intersphinx, QEMU's old inventories,
+                the registry
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from typing import Any
 from docutils import nodes
 from docutils.nodes import Node
 from docutils.parsers.rst import directives
-from docutils.statemachine import StringList
 from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
@@ -37,13 +36,13 @@ from ..security.deployment import (
     load_deployment,
 )
 from .config import CONFIG_VALUES, registry_in_use
+from .describe import describe
 from .domain import DBusDomain
-from .render import escape, render_file, render_interface
+from .render import Entry, escape, file_entries, interface_entry
 from .reporting import SPHINX_WARNINGS, log_diagnostic, warn
 from .rst import parse_generated
 from .sources import find_interface, parse_cached, registry_files, registry_index
 from .tables import table
-from .untrusted import parse_untrusted
 
 
 def usable_interfaces(parsed: ParsedFile) -> list[Interface]:
@@ -83,9 +82,9 @@ class XMLDirective(SphinxDirective):
         assert isinstance(domain, DBusDomain)
         domain.scans[self.env.docname] = (folder, names)
 
-    def render(self, content: StringList) -> list[Node]:
-        """Parse reST generated from XML: its text is untrusted (`untrusted`)."""
-        return parse_untrusted(self.state, content)
+    def render(self, path: str, entries: list[Entry]) -> list[Node]:
+        """The nodes of entries from the XML file ``path``: its text is untrusted (`untrusted`)."""
+        return describe(self, path, entries)
 
 
 class DBusInterfaceDirective(XMLDirective):
@@ -126,9 +125,8 @@ class DBusInterfaceDirective(XMLDirective):
             return []  # its errors were reported above
         no_index = "no-index" in self.options or "noindex" in self.options
         deployment = self.trust_deployment()
-        return self.render(
-            render_interface(lookup.interface, lookup.parsed.path, no_index=no_index, deployment=deployment)
-        )
+        entry = interface_entry(lookup.interface, no_index=no_index, deployment=deployment)
+        return self.render(lookup.parsed.path, [entry])
 
     def trust_deployment(self) -> Deployment | None:
         """The deployment of ``dbus_trust_deployment`` (recorded as a dependency), or None."""
@@ -173,7 +171,7 @@ class DBusDocDirective(XMLDirective):
             warn("outside-source", f"dbus-doc path {argument!r} leads out of {tree}, to {where}", self.get_location())
         parsed = self.read(path)
         self.report(parsed.diagnostics)
-        return self.render(render_file(usable_interfaces(parsed), parsed.path))
+        return self.render(parsed.path, file_entries(usable_interfaces(parsed)))
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -261,25 +259,14 @@ class GeneratedTable(SphinxDirective):
 
     def run(self) -> list[Node]:
         headers, rows, widths = self.rows()
-        source, line = self.get_source_info()
-        lines = StringList()
-
-        def add(text: str) -> None:
-            lines.append(text, source or "", max((line or 1) - 1, 0))
-
-        add(".. list-table::")
-        add("   :header-rows: 1")
-        add(f"   :widths: {widths}")
-        add("   :class: dbus-table")
-        add("")
+        lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", "   :class: dbus-table", ""]
         for row in [headers, *rows]:
             for index, cell in enumerate(row):
                 parts = cell.split("\n") or [""]
-                add(f"   {'*' if index == 0 else ' '} - {parts[0]}")
-                for part in parts[1:]:
-                    add(f"       {part}")
-        add("")
-        return parse_generated(self.state, lines)
+                lines.append(f"   {'*' if index == 0 else ' '} - {parts[0]}")
+                lines += [f"       {part}" for part in parts[1:]]
+        lines.append("")
+        return parse_generated(self, lines)
 
 
 class DBusRulesDirective(GeneratedTable):

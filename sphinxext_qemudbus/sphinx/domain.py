@@ -15,17 +15,23 @@ What each hook does:
 * ``add_target_and_index`` makes the id with `make_id`, notes the target and the object;
 * ``before_content``/``after_content`` push and pop the current interface in ``env.ref_context``;
 * ``transform_content`` adds the fields that come from options (metadata, access, reply...).
+
+The directives that render XML (``dbus-interface``, ``dbus-doc``) run these same classes, with
+the content already built from the model (`Generated`) instead of reST: targets, index entries,
+signatures, badges and fields have one implementation, whoever writes the description.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 from docutils import nodes
 from docutils.nodes import Element, Node
 from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
 from sphinx import addnodes
 from sphinx.addnodes import desc_signature, pending_xref
 from sphinx.directives import ObjectDescription
@@ -57,6 +63,8 @@ KINDS = ("interface", "method", "signal", "property")
 # content's own offset.
 _PARSES_CONTENT_AT_ITS_OFFSET = hasattr(SphinxDirective, "parse_content_to_nodes")
 _CURRENT = "dbus:interface"  # env.ref_context key, the same as QEMU's
+#: The column of a reference from a doc comment (its node's line is the reference's own).
+COLUMN = "dbus:column"
 
 
 class ObjectEntry(NamedTuple):
@@ -144,8 +152,10 @@ def badge(text: str, kind: str) -> nodes.inline:
     return nodes.inline(text, text, classes=["dbus-badge", f"dbus-badge-{kind}"])
 
 
+@functools.lru_cache(maxsize=4096)
 def human_type(code: str) -> str | None:
-    """``a{sv}`` → "dict of string to variant"; None for an invalid type (the checker says why)."""
+    """``a{sv}`` → "dict of string to variant"; None for an invalid type (the checker says why).
+    Cached: every page repeats a few dozen types."""
     try:
         return describe(parse_single_type(code))
     except SignatureError:
@@ -238,7 +248,10 @@ def _arg_fields(kind: str) -> list[Field]:
 
 
 @record(frozen=True)
-class _SignatureArg:
+class SignatureArg:
+    """One arg of a method's or signal's signature: ``arg`` or ``ret``, the platform it is
+    limited to (None: every platform of the member), its type code and its name."""
+
     direction: str  # "arg" or "ret"
     platform: str | None
     type: str
@@ -249,7 +262,7 @@ _ARG_FIELD = re.compile(r":(arg|ret)(?:-([a-z0-9]+))?\s+(?:(\S+)\s+)?([^\s:]+)\s
 _TYPE_FIELD = re.compile(r":(arg|ret)?type(?:-([a-z0-9]+))?\s+([^\s:]+)\s*:\s*(\S+)")
 
 
-def signature_args(lines: Iterable[str]) -> list[_SignatureArg]:
+def signature_args(lines: Iterable[str]) -> list[SignatureArg]:
     """The args a method's content declares in its top-level ``:arg:``/``:ret:`` fields, in
     order.  Reading the field names is enough to build the signature, so the content is parsed
     once, by `ObjectDescription`, and not a second time here as QEMU's domain does."""
@@ -261,9 +274,61 @@ def signature_args(lines: Iterable[str]) -> list[_SignatureArg]:
         elif match := _TYPE_FIELD.match(line):
             types[(match.group(2), match.group(3))] = match.group(4)
     return [
-        _SignatureArg(direction, platform, code or types.get((platform, name), types.get((None, name), "")), name)
+        SignatureArg(direction, platform, code or types.get((platform, name), types.get((None, name), "")), name)
         for direction, platform, code, name in found
     ]
+
+
+#: Parses a line of doc-comment text as reST inline markup: ``(nodes, messages)``.
+InlineParser = Callable[[str, int], "tuple[list[Node], list[Node]]"]
+
+
+@record(frozen=True)
+class Generated:
+    """What a description made from the model has in place of reST content: where it is in the
+    XML, its args (for the signature), a function that builds its content nodes (called where
+    the directive would parse its content, inside the object, so that references in it know
+    their interface), and the parser of the doc text its options carry (the deprecation
+    reason), which is reST whatever the document's own markup."""
+
+    source: str
+    line: int
+    args: tuple[SignatureArg, ...]
+    content: Callable[[], list[Node]]
+    inline: InlineParser
+
+
+def run_generated(
+    kind: str, argument: str, options: Sequence[tuple[str, str | None]], generated: Generated, directive: Any
+) -> list[Node]:
+    """Run the ``dbus:<kind>`` description of `DBusDomain` for an object of the model, as the
+    directive ``directive`` (which read the XML) would have run it from reST: ``options`` are
+    given as reST would write them and converted by the same option functions.  An option value
+    the description refuses is left out with a located warning, not the whole object."""
+    cls: type[DBusObject] = DBusDomain.directives[kind]
+    converted: dict[str, Any] = {}
+    for name, value in options:
+        try:
+            converted[name] = cls.option_spec[name](value)
+        except (ValueError, TypeError) as error:
+            warn(
+                "xml-value",
+                f"{kind} {argument}: {name} {value!r} left out: {' '.join(map(str, error.args))}",
+                f"{generated.source}:{generated.line}",
+            )
+    description = cls(
+        f"dbus:{kind}",
+        [argument],
+        converted,
+        StringList(),
+        generated.line,
+        0,
+        "",
+        directive.state,
+        directive.state_machine,
+    )
+    description.generated = generated
+    return description.run()
 
 
 # --- object descriptions ----------------------------------------------------------------------
@@ -279,16 +344,50 @@ class DBusObject(ObjectDescription[str]):
         "since": directives.unchanged_required,
         "platform": platform_option,
     }
+    #: Set by `run_generated` on a description made from the model.
+    generated: Generated | None = None
 
     def run(self) -> list[Node]:
-        if _PARSES_CONTENT_AT_ITS_OFFSET:
+        if _PARSES_CONTENT_AT_ITS_OFFSET or self.generated is not None:
             return super().run()
         # Sphinx < 7.4 parses the content at offset 0, so the reporter, which maps line numbers
-        # through the whole document (or the whole generated text), points every message of
-        # the content at the wrong line.  Map them through the content itself instead: its
-        # lines carry their own source and line (the XML, for generated content).
+        # through the whole document, points every message of the content at the wrong line.
+        # Map them through the content itself instead: its lines carry their own source and
+        # line.  (A generated description has no reST content; its doc text is located by
+        # `rst.DocParser`.)
         with switch_source_input(self.state, self.content):
             return super().run()
+
+    def get_source_info(self) -> tuple[str, int]:
+        if self.generated is not None:
+            return self.generated.source, self.generated.line
+        return super().get_source_info()
+
+    def parse_content_to_nodes(self, allow_section_headings: bool = False) -> list[Node]:
+        """Sphinx >= 7.4 parses the content here; a generated description builds it."""
+        if self.generated is not None:
+            return self.generated_content()
+        return super().parse_content_to_nodes(allow_section_headings)
+
+    def generated_content(self) -> list[Node]:
+        assert self.generated is not None
+        result = self.generated.content()
+        # Where a parse of the content would have left the document: at no line (its end).
+        self.state.document.note_source(None, None)  # type: ignore[arg-type]  # what docutils passes at the end
+        return result
+
+    def transform_content(self, contentnode: addnodes.desc_content) -> None:
+        """Before Sphinx 7.4 the content is parsed before this is called, so a generated
+        description builds its content here, first."""
+        if self.generated is not None and not _PARSES_CONTENT_AT_ITS_OFFSET:
+            contentnode[0:0] = self.generated_content()
+
+    def inline_option_text(self, text: str, lineno: int) -> tuple[list[Node], list[Node]]:
+        """Inline markup of an option (the deprecation reason): the document's own markup, or,
+        in a generated description, reST like the rest of the doc comment."""
+        if self.generated is not None:
+            return self.generated.inline(text, lineno)
+        return cast("tuple[list[Node], list[Node]]", self.state.inline_text(text, lineno))
 
     def current_interface(self) -> str | None:
         return cast("str | None", self.env.ref_context.get(_CURRENT))
@@ -357,8 +456,7 @@ class DBusObject(ObjectDescription[str]):
         reason = self.options.get("deprecated")
         if not reason:
             return []
-        lineno = self.lineno
-        text_nodes, messages = self.state.inline_text(reason, lineno)
+        text_nodes, messages = self.inline_option_text(reason, self.lineno)
         note = nodes.admonition("", classes=["dbus-deprecated"])
         note += nodes.title(_("Deprecated"), _("Deprecated"))
         note += nodes.paragraph("", "", *text_nodes)
@@ -414,6 +512,7 @@ class DBusInterface(DBusObject):
             self.env.ref_context[_CURRENT] = self._previous
 
     def transform_content(self, contentnode: addnodes.desc_content) -> None:
+        super().transform_content(contentnode)
         fields = nodes.field_list(classes=["dbus-metadata"])
         connection = self.options.get("connection")
         if connection == "peer-to-peer":
@@ -526,14 +625,14 @@ class DBusMethod(DBusMember):
     def extra_badges(self) -> list[Node]:
         return [badge(_("no reply"), "noreply")] if "noreply" in self.options else []
 
-    def variants(self) -> list[tuple[str, list[_SignatureArg]]]:
+    def variants(self) -> list[tuple[str, list[SignatureArg]]]:
         """``(label, args)`` per distinct arg list: one unlabelled entry when no arg is
         platform-specific, else one per group of platforms sharing an arg list."""
-        args = signature_args(self.content)
+        args = list(self.generated.args) if self.generated is not None else signature_args(self.content)
         if all(arg.platform is None for arg in args):
             return [("", args)]
         platforms = sorted(self.options.get("platform") or PLATFORMS)
-        groups: dict[tuple[_SignatureArg, ...], list[str]] = {}
+        groups: dict[tuple[SignatureArg, ...], list[str]] = {}
         for platform in platforms:
             selected = tuple(arg for arg in args if arg.platform in (None, platform))
             groups.setdefault(selected, []).append(platform)
@@ -559,7 +658,7 @@ class DBusMethod(DBusMember):
                 self.append_badges(line, badges)
             signode += line
 
-    def signature_line(self, parent: Element, name: str, args: list[_SignatureArg]) -> None:
+    def signature_line(self, parent: Element, name: str, args: list[SignatureArg]) -> None:
         parent += addnodes.desc_annotation(f"{self.keyword} ", f"{self.keyword} ")
         parent += addnodes.desc_name(name, name)
         parent += _parameter_list(arg for arg in args if arg.direction == "arg")
@@ -569,6 +668,7 @@ class DBusMethod(DBusMember):
             parent += returns
 
     def transform_content(self, contentnode: addnodes.desc_content) -> None:
+        super().transform_content(contentnode)
         self.warn_fields_left_as_text(contentnode)
         fields = nodes.field_list()
         if "noreply" in self.options:
@@ -610,7 +710,7 @@ class DBusMethod(DBusMember):
         )
 
 
-def _parameter_list(args: Iterable[_SignatureArg]) -> addnodes.desc_parameterlist:
+def _parameter_list(args: Iterable[SignatureArg]) -> addnodes.desc_parameterlist:
     params = addnodes.desc_parameterlist()
     for arg in args:
         param = addnodes.desc_parameter()
@@ -672,6 +772,7 @@ class DBusProperty(DBusMember):
         self.append_badges(signode, self.badges())
 
     def transform_content(self, contentnode: addnodes.desc_content) -> None:
+        super().transform_content(contentnode)
         fields = nodes.field_list()
         code = (self.options.get("type") or "").strip()
         if code:
@@ -958,12 +1059,13 @@ class DBusDomain(Domain):
             in_registry = self._registry_resolution(target, kind, node.get(_CURRENT))
             if in_registry is not None and in_registry[0].problem in ("wrong-kind", "ambiguous"):
                 result = in_registry[0]
+        location = _reference_location(node)
         if result.problem == "wrong-kind":
-            warn("R602", f":dbus:{role}: reference to {target!r}, but {result.detail}", node)
+            warn("R602", f":dbus:{role}: reference to {target!r}, but {result.detail}", location)
         elif result.problem == "ambiguous":
-            warn("R603", f"reference to {kind} {target!r} is ambiguous: {result.detail}", node)
+            warn("R603", f"reference to {kind} {target!r} is ambiguous: {result.detail}", location)
         else:
-            warn("R601", f"reference to {kind} {target!r} does not resolve", node)
+            warn("R601", f"reference to {kind} {target!r} does not resolve", location)
         return True
 
     def get_objects(self) -> Iterator[tuple[str, str, str, str, str, int]]:
@@ -989,6 +1091,15 @@ class DBusDomain(Domain):
         if not target:
             return None
         return target.lstrip(".") if not interface or "." in target.lstrip(".") else f"{interface}.{target}"
+
+
+def _reference_location(node: pending_xref) -> Element | str:
+    """A reference from a doc comment is located at its line and column in the XML, where
+    ``qemu-dbus check`` reports it; any other at its node."""
+    column = node.get(COLUMN)
+    if column and node.source and node.line:
+        return f"{node.source}:{node.line}:{column}"
+    return node
 
 
 def warn_missing_reference(app: object, domain: Domain | None, node: pending_xref) -> bool | None:

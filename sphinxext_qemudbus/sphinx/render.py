@@ -1,23 +1,29 @@
-"""The model as reStructuredText for the domain's own directives.
+"""The model as entries for the domain's directives: what each rendered object shows.
 
-Like autodoc, rendering writes reST lines into a `StringList` whose every line carries the XML file
-and line it came from; the directive parses it once, so a warning about any of it (a bad role in a
-doc comment, a malformed list) points into the XML.  It reuses ``dbus:interface``,
-``dbus:method``... rather than building nodes itself, so targets, index entries and references
-have one implementation, shared with hand-written markup.
+An `Entry` is one ``dbus:interface``, ``dbus:method``, ``dbus:signal`` or ``dbus:property``
+description: its name as the directive takes it, its options (as reST writes them, converted by
+the directive's own option functions), its doc comment (`DocText`, the only text that is parsed:
+it is reST), its fields, notes and, for an interface, its members.  `describe` turns entries into
+nodes by running the domain's directives on them, so targets, index entries, signatures and
+fields have one implementation, shared with hand-written markup; nothing here imports docutils.
 
-`render_member` is the one place that decides what a member's entry holds.
+Every text from the XML other than doc comments (names, types, annotation values) stays text:
+it is never parsed as markup.  Every entry and text carries the XML line it stands for, so a
+warning about any of it points into the XML.
+
+`member_entry` is the one place that decides what a member's entry holds; modules built on this
+one add notes to it through `MEMBER_NOTES` (``sphinx/probe.py``: what the probe found).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 
-from docutils.statemachine import StringList
 from sphinx.directives import ObjectDescription
 
+from ..check.references import Reference, body_references, param_references, short_references
+from ..diagnostics.frozen import record
 from ..diagnostics.rules import RULES
 from ..model.introspection import (
     ALL_PLATFORMS,
@@ -39,22 +45,20 @@ from ..model.metadata import NAMESPACE, InterfaceMetadata, interface_metadata, w
 from ..model.releases import variant_dates
 from ..security.deployment import Deployment
 from ..security.trust import MemberTrust, ValidationDuty, interface_member_trust, validation_duties
+from .domain import SignatureArg
 
-INDENT = "   "
 # Sphinx 7.2 renamed :noindex: to :no-index: (the old name still works there, not the new on 5.3).
 NO_INDEX = "no-index" if "no-index" in ObjectDescription.option_spec else "noindex"
 WAIVE = NAMESPACE + "Waive"
 _ACCESS_OPTIONS = {Access.READ: "readonly", Access.WRITE: "writeonly", Access.READWRITE: "readwrite"}
 _KIND_ORDER = {"method": 0, "signal": 1, "property": 2}
 _INLINE_MARKUP = re.compile(r"([\\*`|_])")
-#: The hook "on each member's entry": functions of (writer, interface name, member name, line)
-#: that add a block after the member's trust note.  Modules built on this one register here
-#: (sphinx/probe.py: what the probe found), so that this module imports none of them.
-MEMBER_NOTES: list[Callable[[RestWriter, str, str, int], None]] = []
+
+Options = tuple[tuple[str, "str | None"], ...]
 
 
 def escape(text: str) -> str:
-    """Plain text (an annotation value) as reST that shows it literally."""
+    """Plain text (a rule's documentation) as reST that shows it literally."""
     return _INLINE_MARKUP.sub(r"\\\1", " ".join(text.split()))
 
 
@@ -96,79 +100,144 @@ def directive_argument(name: str, *, member: bool = False) -> str:
     return text
 
 
-class RestWriter:
-    """Lines of generated reST, each with the XML path and the line it stands for."""
+def field_word(text: str) -> str:
+    """An arg's name or type as one word of its field (``arg TYPE NAME``), which is split at
+    whitespace: whitespace and characters that are not printable are written as code points.
+    Valid names and types are never changed."""
+    if text.isprintable() and not any(char.isspace() for char in text):
+        return text
+    return "".join(_code_point(char) if char.isspace() or not char.isprintable() else char for char in text)
 
-    def __init__(self, path: str, options: Sequence[str] = ()) -> None:
-        self.path = path
-        self.lines = StringList()
-        self._indent = ""
-        self.options = tuple(options)  # added to every directive, e.g. ":no-index:"
 
-    def directive(self, text: str, line: int) -> None:
-        self.add(text, line)
-        for option in self.options:
-            self.add(INDENT + option, line)
+# --- entries --------------------------------------------------------------------------------
 
-    def add(self, text: str, line: int) -> None:
-        """Append ``text`` (indented to the current level) as line ``line`` (1-based) of the
-        XML file."""
-        offset = max(line, 1) - 1
-        self.lines.append(self._indent + text if text.strip() else "", self.path, offset)
 
-    def blank(self, line: int) -> None:
-        self.add("", line)
+@record(frozen=True)
+class DocText:
+    """Text of a doc comment, the only reST of an entry: one line (a short description, an
+    ``@arg:`` text) or a dedented body, from ``line`` of the XML on, with the position of every
+    ``:dbus:*:`` reference in it (found as the checker finds them, so both report a reference at
+    the same place)."""
 
-    def block(self, text: str, first_line: int) -> None:
-        """A multi-line block whose lines follow each other in the XML file."""
-        for index, line in enumerate(text.split("\n")):
-            self.add(line, first_line + index)
+    text: str
+    line: int
+    references: tuple[Reference, ...] = ()
 
-    @contextmanager
-    def indented(self) -> Iterator[None]:
-        saved = self._indent
-        self._indent += INDENT
-        try:
-            yield
-        finally:
-            self._indent = saved
+
+@record(frozen=True)
+class NoteItem:
+    """An item of a note's list, all plain text: a first line with an inline literal in it
+    (``before``, ``code``, ``after``), a paragraph, and a command shown as a code block."""
+
+    before: str
+    code: str
+    after: str
+    text: str
+    command: str
+    language: str
+
+
+@record(frozen=True)
+class Note:
+    """A note the entry generates: a bold label, then plain text (annotation values), then a
+    list of `NoteItem`."""
+
+    label: str
+    text: str
+    line: int
+    items: tuple[NoteItem, ...] = ()
+
+
+@record(frozen=True)
+class Field:
+    """A field of the entry's field list: ``arg TYPE NAME`` (and its platform forms) with the
+    arg's ``@arg:`` text, or a field of its own with plain text; a validation note may follow."""
+
+    name: str
+    line: int
+    doc: DocText | None = None
+    text: str = ""
+    note: Note | None = None
+
+
+@record(frozen=True)
+class DesignNotes:
+    """``org.qemu.Registry.Waive`` annotations: one item per distinct waiver, each with the arg
+    names it covers and its text."""
+
+    items: tuple[tuple[tuple[str, ...], str, int], ...]
+    line: int
+
+
+@record(frozen=True)
+class Entry:
+    kind: str  # interface, method, signal, property
+    argument: str  # the name, as the directive's argument (`directive_argument`)
+    line: int
+    options: Options
+    short: DocText | None = None
+    body: DocText | None = None
+    fields: tuple[Field, ...] = ()
+    args: tuple[SignatureArg, ...] = ()
+    trust: Note | None = None
+    #: What the hooks of `MEMBER_NOTES` add after the trust note: the class of its container, the note.
+    notes: tuple[tuple[str, Note], ...] = ()
+    design: DesignNotes | None = None
+    members: tuple[Entry, ...] = ()
+
+
+#: The hook "on each member's entry": functions of (XML path, interface name, member name, line)
+#: that give the notes to show after the member's trust note, each with the class of its
+#: container.  Modules built on this one register here (sphinx/probe.py: what the probe found),
+#: so that this module imports none of them.
+MEMBER_NOTES: list[Callable[[str, str, str, int], Sequence[tuple[str, Note]]]] = []
 
 
 # --- interfaces -----------------------------------------------------------------------------
 
 
-def render_interface(
-    interface: Interface, path: str, *, no_index: bool = False, deployment: Deployment | None = None
-) -> StringList:
-    """An interface and its members as ``dbus:interface`` markup, located in ``path``.  With
-    ``no_index``, a copy that creates no targets (the interface is documented elsewhere).  With a
-    ``deployment``, each member of a registry interface carries its trust note for it."""
-    writer = RestWriter(path, [f":{NO_INDEX}:"] if no_index else ())
+def interface_entry(interface: Interface, *, no_index: bool = False, deployment: Deployment | None = None) -> Entry:
+    """An interface and its members.  With ``no_index``, a copy that creates no targets (the
+    interface is documented elsewhere).  With a ``deployment``, each member of a registry
+    interface carries its trust note for it."""
     metadata = interface_metadata(interface)
     if not (metadata.implementers and metadata.callers):
         deployment = None  # not registry metadata: nothing to say who talks to whom
-    line = interface.location.line
-    writer.directive(f".. dbus:interface:: {directive_argument(interface.name)}", line)
-    with writer.indented():
-        for option, value in _interface_options(interface, metadata):
-            writer.add(f":{option}:{' ' + value if value else ''}", line)
-        writer.blank(line)
-        _doc(writer, interface.doc)
-        _design_notes(writer, [("", interface.annotations)], line)
-        for group in member_groups(interface):
-            trust = interface_member_trust(interface, metadata, group[0].name, deployment) if deployment else None
-            render_member(writer, interface, metadata, group, trust)
-    writer.blank(line)
-    return writer.lines
+    extra: Options = ((NO_INDEX, None),) if no_index else ()
+    members = []
+    for group in member_groups(interface):
+        trust = interface_member_trust(interface, metadata, group[0].name, deployment) if deployment else None
+        members.append(member_entry(interface, metadata, group, trust, extra))
+    short, body = _doc_texts(interface.doc)
+    line = _line(interface.location.line)
+    return Entry(
+        "interface",
+        directive_argument(interface.name),
+        line,
+        tuple(_interface_options(interface, metadata)) + extra,
+        short,
+        body,
+        design=_design_notes([("", interface.annotations)], line),
+        members=tuple(members),
+    )
 
 
-def _interface_options(interface: Interface, metadata: InterfaceMetadata) -> list[tuple[str, str]]:
-    options: list[tuple[str, str]] = []
+def file_entries(interfaces: Sequence[Interface]) -> list[Entry]:
+    """Every interface of a file, in file order (``dbus-doc``)."""
+    return [interface_entry(interface) for interface in interfaces]
+
+
+def _line(line: int) -> int:
+    return max(line, 1)
+
+
+def _interface_options(interface: Interface, metadata: InterfaceMetadata) -> list[tuple[str, str | None]]:
+    options: list[tuple[str, str | None]] = []
     since = metadata.since or interface.since
     if since:
         options.append(("since", one_line(since + _variant_dates(variant_dates(interface)))))
     if interface.deprecated:
-        options.append(("deprecated", _deprecation(interface.doc)))
+        options.append(("deprecated", _deprecation(interface.doc) or None))
     platforms = platforms_of(interface.conditions)
     if platforms != ALL_PLATFORMS:
         options.append(("platform", ", ".join(sorted(platforms)) or "none"))
@@ -208,103 +277,107 @@ def _deprecation(doc: DocComment | None) -> str:
     return one_line(doc.deprecated) if doc and doc.deprecated else ""
 
 
-def _doc(writer: RestWriter, doc: DocComment | None) -> None:
+def _doc_texts(doc: DocComment | None) -> tuple[DocText | None, DocText | None]:
+    """A doc comment's short description and body."""
     if doc is None:
-        return
-    if doc.short:
-        writer.add(".. container:: dbus-short", doc.symbol_line)
-        writer.blank(doc.symbol_line)
-        writer.add(INDENT + doc.short, doc.symbol_line)
-        writer.blank(doc.symbol_line)
-    if doc.body.strip():
-        writer.block(doc.body, doc.body_line)
-        writer.blank(doc.body_line + doc.body.count("\n"))
+        return None, None
+    short = DocText(doc.short, _line(doc.symbol_line), tuple(short_references(doc))) if doc.short else None
+    text = doc.body
+    body = DocText(text, _line(doc.body_line), tuple(body_references(doc))) if text.strip() else None
+    return short, body
 
 
 # --- members --------------------------------------------------------------------------------
 
 
-def render_member(
-    writer: RestWriter,
+def member_entry(
     interface: Interface,
     metadata: InterfaceMetadata,
     group: Sequence[Member],
     trust: MemberTrust | None = None,
-) -> None:
-    """One entry for a method, signal or property: its directive and options (since,
-    deprecation, platform, no-reply, type, access, change signal), doc comment, args with raw
-    and human-readable types, what each receiver must validate (from `validation_duties`), and
-    the design notes of its waivers.  ``group`` holds the member's platform branches; their
-    args become ``:arg-unix:``/``:arg-windows:`` fields so that each platform keeps its own
-    signature.  ``trust`` adds the member's trust note: in which scenarios its messages cross a
-    user boundary, between which peers, and who validates which value."""
+    extra: Options = (),
+) -> Entry:
+    """One entry for a method, signal or property: its options (since, deprecation, platform,
+    no-reply, type, access, change signal), doc comment, args with raw and human-readable types,
+    what each receiver must validate (from `validation_duties`), and the design notes of its
+    waivers.  ``group`` holds the member's platform branches; their args become
+    ``arg-unix``/``arg-windows`` fields so that each platform keeps its own signature.
+    ``trust`` adds the member's trust note: in which scenarios its messages cross a user
+    boundary, between which peers, and who validates which value.  The hooks of `MEMBER_NOTES`
+    add theirs after it."""
     first = group[0]
-    line = first.location.line
+    line = _line(first.location.line)
     doc = next((m.doc for m in group if m.doc is not None), None)
     member_platforms = frozenset().union(*(platforms_of(m.conditions) for m in group))
-    writer.blank(line)
-    writer.directive(f".. dbus:{first.kind}:: {directive_argument(first.name, member=True)}", line)
-    with writer.indented():
-        since = next((m.since for m in group if m.since), None)
-        # A platform form dated later than the interface is there (RegisterListener(ay) when the
-        # interface itself came to Windows earlier) says so beside the member's own date.
-        interface_dates = variant_dates(interface)
-        later = {
-            platform: date
-            for m in group
-            for platform, date in variant_dates(m).items()
-            if interface_dates.get(platform) != date
-        }
-        own = since or metadata.since or interface.since
-        if own and ((since and since != (metadata.since or interface.since)) or later):
-            writer.add(f":since: {one_line(own + _variant_dates(later))}", line)
-        if any(m.deprecated for m in group):
-            writer.add(f":deprecated: {_deprecation(doc)}".rstrip(), line)
-        if member_platforms != ALL_PLATFORMS:
-            writer.add(f":platform: {', '.join(sorted(member_platforms)) or 'none'}", line)
-        if isinstance(first, Property):
-            writer.add(f":type: {first.type}", line)
-            writer.add(f":{_ACCESS_OPTIONS[first.access]}:", line)
-            writer.add(f":emits-changed: {first.emits_changed.value}", line)
-        if isinstance(first, Method) and any(m.no_reply for m in group if isinstance(m, Method)):
-            writer.add(":noreply:", line)
-        writer.blank(line)
-        _doc(writer, doc)
-        notes: list[tuple[str, tuple[Annotation, ...]]] = [("", first.annotations)]
-        if isinstance(first, Property):
-            _property_validation(writer, validation_duties(metadata, first), line)
-        else:
-            # The fields of every platform variant, written in the order of the signatures
-            # (what all platforms share, then Unix, then Windows) whatever the XML's order.
-            fields: list[tuple[int, int, Method | Signal, Arg, str, str, ValidationDuty | None]] = []
-            for member in group:
-                assert isinstance(member, (Method, Signal))
-                duties = {id(duty.item): duty for duty in validation_duties(metadata, member)}
-                for index, arg in enumerate(member.args):
-                    name = arg.name or f"arg{index}"
-                    for platform in _arg_platforms(member, arg, member_platforms):
-                        fields.append(
-                            (_PLATFORM_ORDER[platform], len(fields), member, arg, name, platform, duties.get(id(arg)))
-                        )
-                    notes.append((name, arg.annotations))
-            described: dict[tuple[str, str, str], str] = {}
-            for _order, _index, member, arg, name, platform, duty in sorted(fields, key=lambda f: f[:2]):
-                _arg_field(writer, member, arg, name, platform, duty, doc, described)
-            writer.blank(line)
-        if trust is not None:
-            _trust_note(writer, trust, line)
-        for note in MEMBER_NOTES:
-            note(writer, interface.name, first.name, line)
-        _design_notes(writer, notes, line)
-
-
-def _trust_note(writer: RestWriter, trust: MemberTrust, line: int) -> None:
-    """The member's trust note, without the per-value validation notes (shown beside each value)."""
-    writer.add(".. container:: dbus-trust", line)
-    writer.blank(line)
-    with writer.indented():
-        writer.add(f"**Trust ({escape(trust.deployment)} deployment):** {escape(trust.summary(notes=False))}", line)
-    writer.blank(line)
+    options: list[tuple[str, str | None]] = []
+    since = next((m.since for m in group if m.since), None)
+    # A platform form dated later than the interface is there (RegisterListener(ay) when the
+    # interface itself came to Windows earlier) says so beside the member's own date.
+    interface_dates = variant_dates(interface)
+    later = {
+        platform: date
+        for m in group
+        for platform, date in variant_dates(m).items()
+        if interface_dates.get(platform) != date
+    }
+    own = since or metadata.since or interface.since
+    if own and ((since and since != (metadata.since or interface.since)) or later):
+        options.append(("since", one_line(own + _variant_dates(later))))
+    if any(m.deprecated for m in group):
+        options.append(("deprecated", _deprecation(doc) or None))
+    if member_platforms != ALL_PLATFORMS:
+        options.append(("platform", ", ".join(sorted(member_platforms)) or "none"))
+    if isinstance(first, Property):
+        options.append(("type", first.type))
+        options.append((_ACCESS_OPTIONS[first.access], None))
+        options.append(("emits-changed", first.emits_changed.value))
+    if isinstance(first, Method) and any(m.no_reply for m in group if isinstance(m, Method)):
+        options.append(("noreply", None))
+    short, body = _doc_texts(doc)
+    fields: list[Field] = []
+    args: list[SignatureArg] = []
+    notes: list[tuple[str, tuple[Annotation, ...]]] = [("", first.annotations)]
+    if isinstance(first, Property):
+        fields += _property_validation(validation_duties(metadata, first), line)
+    else:
+        # The fields of every platform variant, in the order of the signatures (what all
+        # platforms share, then Unix, then Windows) whatever the XML's order; the signature
+        # takes each variant's args in the XML's order, which is the order of the message.
+        unsorted: list[tuple[int, int, Method | Signal, Arg, str, str, ValidationDuty | None]] = []
+        for member in group:
+            assert isinstance(member, (Method, Signal))
+            duties = {id(duty.item): duty for duty in validation_duties(metadata, member)}
+            for index, arg in enumerate(member.args):
+                name = arg.name or f"arg{index}"
+                for platform in _arg_platforms(member, arg, member_platforms):
+                    direction = _direction(member, arg)
+                    args.append(SignatureArg(direction, platform or None, field_word(arg.type), field_word(name)))
+                    unsorted.append(
+                        (_PLATFORM_ORDER[platform], len(unsorted), member, arg, name, platform, duties.get(id(arg)))
+                    )
+                notes.append((name, arg.annotations))
+        described: dict[tuple[str, str, str], str] = {}
+        for _order, _index, member, arg, name, platform, duty in sorted(unsorted, key=lambda f: f[:2]):
+            fields.append(_arg_field(member, arg, name, platform, duty, doc, described))
+    note = None
+    if trust is not None:
+        note = Note(f"Trust ({one_line(trust.deployment)} deployment):", one_line(trust.summary(notes=False)), line)
+    hooked = tuple(
+        found for hook in MEMBER_NOTES for found in hook(first.location.path, interface.name, first.name, line)
+    )
+    return Entry(
+        first.kind,
+        directive_argument(first.name, member=True),
+        line,
+        tuple(options) + extra,
+        short,
+        body,
+        tuple(fields),
+        tuple(args),
+        note,
+        hooked,
+        _design_notes(notes, line),
+    )
 
 
 #: Fields shared by every platform first, then each platform in the order of `PLATFORMS` (the
@@ -314,13 +387,16 @@ _PLATFORM_ORDER = {"": 0, **{platform: index + 1 for index, platform in enumerat
 
 def _arg_platforms(member: Method | Signal, arg: Arg, member_platforms: frozenset[str]) -> list[str]:
     """The platforms an arg's field is written for: ``[""]`` when it exists wherever its member
-    does, else each platform of its own (an ``:arg-unix:`` field, an ``:arg-windows:`` field)."""
+    does, else each platform of its own (an ``arg-unix`` field, an ``arg-windows`` field)."""
     platforms = platforms_of(member.conditions + arg.conditions)
     return [""] if platforms == member_platforms else sorted(platforms, key=_PLATFORM_ORDER.__getitem__)
 
 
+def _direction(member: Method | Signal, arg: Arg) -> str:
+    return "ret" if isinstance(member, Method) and arg.direction is Direction.OUT else "arg"
+
+
 def _arg_field(
-    writer: RestWriter,
     member: Method | Signal,
     arg: Arg,
     name: str,
@@ -328,34 +404,32 @@ def _arg_field(
     duty: ValidationDuty | None,
     doc: DocComment | None,
     described: dict[tuple[str, str, str], str],
-) -> None:
-    """One ``:arg:``/``:ret:`` field (``-PLATFORM`` qualified when ``platform`` is given).  The
-    description of an arg is written once: a later platform's variant of the same arg, with the
+) -> Field:
+    """One ``arg``/``ret`` field (``-PLATFORM`` qualified when ``platform`` is given).  The
+    description of an arg is shown once: a later platform's variant of the same arg, with the
     same description, points back to it (``described``: field, name and description → the
-    platform it was first written for), and keeps its own type and validation note."""
-    field = "ret" if isinstance(member, Method) and arg.direction is Direction.OUT else "arg"
+    platform it was first shown for), and keeps its own type and validation note."""
+    field = _direction(member, arg)
     source = member.doc or doc
     param = source.param(arg.name) if source is not None and arg.name else None
     text = one_line(param.text) if param else ""
-    text_line = param.location.line if param else arg.location.line
+    text_line = _line(param.location.line if param else arg.location.line)
     first = described.setdefault((field, name, text), PLATFORM_LABELS.get(platform, "")) if text else ""
-    if platform and first and first != PLATFORM_LABELS[platform]:
-        text = f"as described for {first}, above."
-    qualifier = f"-{platform}" if platform else ""
-    writer.add(f":{field}{qualifier} {arg.type} {name}: {text}".rstrip(), text_line)
+    note = None
     if duty is not None and duty.note:
-        with writer.indented():
-            where = _note_line(arg.annotations, arg.location.line)
-            writer.blank(where)
-            writer.add(".. container:: dbus-validation", where)
-            writer.blank(where)
-            with writer.indented():
-                writer.add(f"{_validated_by(duty.receivers)} {escape(duty.note)}", where)
-            writer.blank(where)
+        note = Note(
+            _validated_by(duty.receivers), one_line(duty.note), _line(_note_line(arg.annotations, arg.location.line))
+        )
+    qualifier = f"-{platform}" if platform else ""
+    name_words = f"{field}{qualifier} {field_word(arg.type)} {field_word(name)}"
+    if platform and first and first != PLATFORM_LABELS[platform]:
+        return Field(name_words, text_line, text=f"as described for {first}, above.", note=note)
+    doc_text = DocText(text, text_line, tuple(param_references(param))) if param and text else None
+    return Field(name_words, text_line, doc_text, note=note)
 
 
 def _validated_by(receivers: Sequence[str]) -> str:
-    return f"**Validated by {', '.join(receivers)}:**" if receivers else "**Validation:**"
+    return f"Validated by {', '.join(receivers)}:" if receivers else "Validation:"
 
 
 def _note_line(annotations: tuple[Annotation, ...], default: int) -> int:
@@ -365,47 +439,33 @@ def _note_line(annotations: tuple[Annotation, ...], default: int) -> int:
     return default
 
 
-def _property_validation(writer: RestWriter, duties: list[ValidationDuty], line: int) -> None:
+def _property_validation(duties: list[ValidationDuty], line: int) -> list[Field]:
     notes = [duty for duty in duties if duty.note]
     if not notes:
-        return
-    where = _note_line(notes[0].item.annotations, line)
+        return []
+    where = _line(_note_line(notes[0].item.annotations, line))
     flows = "; ".join(
         f"{', '.join(d.receivers) or 'the receiver'} ({'reading' if d.flow == 'property-read' else 'writing'})"
         for d in notes
     )
-    writer.add(f":Validated by: {flows}: {escape(notes[0].note or '')}", where)
-    writer.blank(where)
+    return [Field("Validated by", where, text=one_line(f"{flows}: {notes[0].note or ''}"))]
 
 
-def _design_notes(writer: RestWriter, owners: list[tuple[str, tuple[Annotation, ...]]], line: int) -> None:
-    """``org.qemu.Registry.Waive`` annotations as a "Design note" admonition: the guideline a
-    stable interface keeps breaking, and why."""
+def _design_notes(owners: list[tuple[str, tuple[Annotation, ...]]], line: int) -> DesignNotes | None:
+    """``org.qemu.Registry.Waive`` annotations as a "Design note": the guideline a stable
+    interface keeps breaking, and why."""
     waivers = [(owner, a) for owner, annotations in owners for a in annotations if a.name == WAIVE]
     if not waivers:
-        return
-    where = waivers[0][1].location.line
-    writer.add(".. admonition:: Design note", where)
-    writer.add("   :class: dbus-design-note", where)
-    writer.blank(where)
-    # One line per distinct waiver: args that waive the same codes for the same reason share it.
+        return None
+    # One item per distinct waiver: args that waive the same codes for the same reason share it.
     grouped: dict[tuple[frozenset[str], str], tuple[list[str], int]] = {}
     for owner, annotation in waivers:
         key = (waived_codes(annotation.value), waiver_reason(annotation.value))
-        subjects, _first = grouped.setdefault(key, ([], annotation.location.line))
+        subjects, _first = grouped.setdefault(key, ([], _line(annotation.location.line)))
         if owner:
             subjects.append(owner)
-    with writer.indented():
-        for (codes, reason), (subjects, first_line) in grouped.items():
-            named = ", ".join(f"{code} ({RULES[code].name})" if code in RULES else code for code in sorted(codes))
-            subject = ", ".join(f"``{name}``" for name in subjects) + ": " if subjects else ""
-            writer.add(f"- {subject}{escape(named)}: {escape(reason)}", first_line)
-    writer.blank(line)
-
-
-def render_file(interfaces: Sequence[Interface], path: str) -> StringList:
-    """Every interface of a file, in file order (``dbus-doc``)."""
-    lines = StringList()
-    for interface in interfaces:
-        lines.extend(render_interface(interface, path))
-    return lines
+    items = []
+    for (codes, reason), (subjects, first_line) in grouped.items():
+        named = ", ".join(f"{code} ({RULES[code].name})" if code in RULES else code for code in sorted(codes))
+        items.append((tuple(subjects), one_line(f"{named}: {reason}"), first_line))
+    return DesignNotes(tuple(items), _line(waivers[0][1].location.line))

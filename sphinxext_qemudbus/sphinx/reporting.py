@@ -43,6 +43,10 @@ SPHINX_WARNINGS: Mapping[str, str] = {
     "``dbus:signal`` were not parsed as a field list: the signature shows them, the page would show "
     "them as raw text.  In MyST, enable its ``fieldlist`` extension "
     '(``myst_enable_extensions = ["fieldlist"]``).',
+    "xml-value": "A value from the XML that a description cannot take as an option: registry "
+    "metadata or a ``Since:`` line it refuses (a connection that is neither ``bus`` nor "
+    "``peer-to-peer``, an empty value, a member that exists on no platform).  The object is "
+    "rendered without it; ``qemu-dbus check`` says what is wrong with the XML.",
     "outside-source": "A ``dbus-doc`` path that leads out of the source folder (or out of "
     "``dbusdoc_srctree`` when it is set).  The file is still rendered; set ``dbusdoc_srctree`` "
     "to the tree the XML lives in.",

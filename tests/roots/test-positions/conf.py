@@ -1,0 +1,3 @@
+project = "positions"
+extensions = ["sphinxext_qemudbus"]
+exclude_patterns = ["_build"]
