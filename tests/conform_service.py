@@ -11,11 +11,16 @@ GDBus would give.
 With ``--listener MODE`` it also plays QEMU's part in ``Console.RegisterListener``: it replies, then
 takes the authentication server's role on the socket it was handed (as QEMU does, blocking its
 own loop meanwhile), reads the listener's properties with GetAll and sends a Scanout and an
-Update, each broken the way MODE says (see `LISTENER_MODES`).
+Update, each broken the way MODE says (see `LISTENER_MODES`).  ``hostile:NAME`` plays the message
+``NAME`` of the hostile catalog (``tests/hostile.py``) right after the handshake instead, then
+stays silent.  The table's ``listeners`` (console path → mode) gives each console a mode of its
+own, so that one run meets every hostile message, one console each.
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +29,9 @@ from typing import Any
 from xml.etree import ElementTree
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dbusmatrix"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from hostile import BY_NAME, Context
 from jeepney import DBusAddress, HeaderFields, MessageFlag, MessageType, Parser, new_method_call
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
@@ -82,6 +89,9 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
     if mode == "garbage":
         sock.sendall(b"X" * 64)
         return
+    if mode.startswith("hostile:"):
+        play(sock, mode.split(":", 1)[1])
+        return
     serial = iter(range(1, 1000))
     parser = Parser()
 
@@ -121,6 +131,18 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         wait_reply()
 
 
+def play(sock: socket.socket, name: str) -> None:
+    """Send hostile message ``name`` as QEMU's side of a listener connection; the tool may close
+    the connection half-way (it should, for most of them)."""
+    with open(os.devnull, "rb") as null:
+        for data, fds in BY_NAME[name].build(Context(None)):
+            rest = data
+            if fds:
+                passed = array.array("i", [null.fileno()] * fds)
+                rest = data[sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, passed)]) :]
+            sock.sendall(rest)
+
+
 def register_listener(connection: Any, message: Any, mode: str, kept: list[Any]) -> None:
     if mode == "silent":
         kept.append(message.body[0])  # neither answered nor closed
@@ -129,7 +151,8 @@ def register_listener(connection: Any, message: Any, mode: str, kept: list[Any])
     sock = message.body[0].to_socket()
     kept.append(sock)
     if mode != "hung-handshake":
-        serve_listener(sock, mode)
+        with contextlib.suppress(OSError):  # the tool closed its end: it gave up on this listener
+            serve_listener(sock, mode)
 
 
 def main(address: str, name: str, table_path: str, queue: bool, listener: str | None = None) -> int:
@@ -137,6 +160,7 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
         table: dict[str, Any] = json.load(stream)
     objects: dict[str, str | None] = table["objects"]
     sent: dict[str, dict[str, dict[str, str | None]]] = table.get("sent", {})
+    listeners: dict[str, str] = table.get("listeners", {})
     values = Values()
     connection = open_dbus_connection(bus=address, enable_fds=True)
     kept: list[Any] = []
@@ -159,8 +183,8 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
         elif call == (INTROSPECTABLE, "Introspect"):
             if xml is not None:
                 connection.send(new_method_return(message, "s", (xml,)))
-        elif call == ("org.qemu.Display1.Console", "RegisterListener") and listener is not None:
-            register_listener(connection, message, listener, kept)
+        elif call == ("org.qemu.Display1.Console", "RegisterListener") and (listener or path in listeners):
+            register_listener(connection, message, listeners.get(str(path)) or str(listener), kept)
         elif call == (PROPERTIES, "GetAll") and xml is not None:
             interface = message.body[0]
             types: dict[str, str | None] = {**property_types(xml).get(interface, {})}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
 import time
 from typing import Any
 
@@ -20,10 +18,12 @@ from ..live.conform import (
     LiveBus,
     LiveError,
     Walk,
+    capped,
     compare_object,
     connect,
     current_platform,
     introspect_objects,
+    live_location,
     owner_of,
     read_bus_facts,
     release_view,
@@ -35,6 +35,8 @@ from ..model.releases import Release, parse_release, release_text
 from .registry import add_registry_option, registry_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+#: Interrupted (Ctrl-C): what was seen is reported, and the run never passes.
+EXIT_INTERRUPTED = 130
 
 
 def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +48,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "interface with the registry's view of one QEMU release; optionally become a display "
         "client (--listen) and watch the bus (--monitor), checking every message.  Exit status: 0 "
         "when there is no error (with --strict, no warning either), 1 when there are findings, 2 "
-        "for usage or connection problems.",
+        "for usage or connection problems, 130 when interrupted (Ctrl-C).",
     )
     parser.add_argument("--address", required=True, help="the bus: a D-Bus address, or SESSION or SYSTEM")
     parser.add_argument(
@@ -159,27 +161,19 @@ def run_conform(args: argparse.Namespace) -> int:
         return _fail(str(error))
     run = _Run(args, registry, release, deadline)
     with connection:
-        bus = LiveBus(connection, args.timeout, deadline)
-        if args.dest is not None:
-            owner, problem = owner_of(bus, args.dest)
-            if owner is None:
-                return _fail(problem or f"no peer owns {args.dest} on this bus")
-            run.introspect(bus, owner)
-        monitoring = run.start_monitor() if args.monitor is not None else None
-        if isinstance(monitoring, int):
-            return monitoring
         try:
-            if args.listen is not None and args.dest is not None:
-                run.listen(connection)
-            if monitoring is not None:
-                monitoring.join()
+            bus = LiveBus(connection, args.timeout, deadline)
+            if args.dest is not None:
+                owner, problem = owner_of(bus, args.dest)
+                if owner is None:
+                    return _fail(problem or f"no peer owns {args.dest} on this bus")
+                run.introspect(bus, owner)
+            status = run.watch(connection)
+            if status is not None:
+                return status
         except KeyboardInterrupt:
-            # Ctrl-C (SIGINT) ends listening and monitoring early; the report covers what was seen.
+            # Ctrl-C (SIGINT): the report covers what was seen, and the run does not pass.
             run.interrupted = True
-            if run.monitor_wire is not None:
-                run.monitor_wire.sock.shutdown(socket.SHUT_RDWR)
-            if monitoring is not None:
-                monitoring.join(args.timeout)
     return run.report(time.monotonic() - started)
 
 
@@ -195,9 +189,7 @@ class _Run:
         self.summary: list[str] = []
         self.walk: Walk | None = None
         self.check: Any = None
-        self.lock = threading.Lock()
         self.monitored: Any = None
-        self.monitor_wire: Any = None
         self.interrupted = False
 
     @property
@@ -213,7 +205,8 @@ class _Run:
         objects = self.walk.objects
         facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
         for live in objects:
-            self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            found = compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            self.findings += capped(found, live_location(args.dest, live.path))
         self.findings += self.walk.unchecked
         if facts.unread:
             message = f"the properties of {facts.unread} interface(s) were not read: the run's deadline had passed"
@@ -228,9 +221,35 @@ class _Run:
             self.check = TrafficCheck(self.registry, self.release, self.args.platform)
         return self.check
 
-    def start_monitor(self) -> threading.Thread | int:
-        """Connect, become a monitor, and check the bus in a thread until --monitor is over."""
-        from ..live.monitor import MonitorRefused, become_monitor, monitor
+    def watch(self, connection: Any) -> int | None:
+        """Monitor the bus and listen to the peer (as asked), every connection on one event loop,
+        until both are over or the run's deadline; a usage error's exit status, or None."""
+        args = self.args
+        if args.monitor is None and (args.listen is None or args.dest is None):
+            return None
+        from ..live.loop import Loop
+
+        loop = Loop()
+        listening = monitoring = None
+        try:
+            if args.monitor is not None:
+                monitoring = self.start_monitor(loop)
+                if isinstance(monitoring, int):
+                    return monitoring
+            if args.listen is not None and args.dest is not None:
+                listening = self.start_listening(loop, connection)
+            loop.run(self.deadline)
+        finally:
+            loop.close_all()
+            if listening is not None:
+                self.end_listening(listening)
+            if monitoring is not None and not isinstance(monitoring, int):
+                self.monitored = monitoring.result
+        return None
+
+    def start_monitor(self, loop: Any) -> Any:
+        """Connect, become a monitor, and check the bus on ``loop`` until --monitor is over."""
+        from ..live.monitor import Monitoring, MonitorRefused, become_monitor
 
         args = self.args
         try:
@@ -243,37 +262,35 @@ class _Run:
             wire.close()
             return _fail(f"cannot monitor {args.address}: {error}")
         until = min(time.monotonic() + args.monitor, self.deadline)
-        check = self.traffic()
-        self.monitor_wire = wire
-
-        def work() -> None:
-            with wire:
-                self.monitored = monitor(wire, check, until, self.lock)
-
-        thread = threading.Thread(target=work, name="monitor", daemon=True)
-        thread.start()
+        monitoring = Monitoring(loop, wire, self.traffic(), until, args.timeout)
         _say(args, f"monitoring {args.address} for {args.monitor:g} s")
-        return thread
+        return monitoring
 
-    def listen(self, connection: Any) -> None:
-        from ..live.listen import listen, targets_of
+    def start_listening(self, loop: Any, connection: Any) -> Any:
+        from ..live.listen import Listening, targets_of
 
         args = self.args
         objects = self.walk.objects if self.walk is not None else []
         found = ((live.path, tuple(i.name for i in live.node.interfaces)) for live in objects if live.node is not None)
-        targets = targets_of(found)
-        check = self.traffic()
+        listening = Listening(
+            loop, connection, args.dest, targets_of(found), self.traffic(), args.listen, args.timeout, self.deadline
+        )
         _say(args, f"listening to {args.dest} for {args.listen:g} s")
-        requested_end = time.monotonic() + args.listen
-        result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
+        listening.start()
+        return listening
+
+    def end_listening(self, listening: Any) -> None:
+        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
+
+        args = self.args
+        listening.close()
+        result = listening.result
         self.findings += result.findings
-        if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
+        if not result.complete and not self.interrupted and time.monotonic() >= self.deadline:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
         registered = ", ".join(result.registered) or "none"
         self.summary.append(f"listeners registered: {registered}")
-        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER
-
         self.served = [LISTENER] + ([AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else [])
 
     def report(self, elapsed: float) -> int:
@@ -288,6 +305,14 @@ class _Run:
             if self.monitored.problem and not self.interrupted:
                 message = f"monitoring ended early: {self.monitored.problem}"
                 self.findings.append(diagnostic("L017", Location(args.address), message))
+            elif not self.monitored.complete and not self.interrupted:
+                message = f"monitored only until the run's deadline, not the {args.monitor:g} s asked for"
+                self.findings.append(diagnostic("L017", Location(args.address), message))
+            if self.monitored.skipped:
+                message = (
+                    f"{self.monitored.skipped} message(s) were not checked, the first: {self.monitored.first_skipped}"
+                )
+                self.findings.append(diagnostic("L017", Location(args.address), message))
         findings = sorted(self.findings, key=Diagnostic.sort_key)
         sys.stdout.write(render(findings, args.fmt, version=__version__))
         if args.fmt == "text" and not args.quiet:
@@ -301,8 +326,10 @@ class _Run:
                 if served:
                     missing = self.check.unexercised(served)
                     self.summary.append(f"never exercised: {', '.join(missing) or 'none'}")
-            if self.interrupted:
-                self.summary.append("stopped early (interrupted)")
             verdict = counted(findings) or "conforms to the registry"
+            if self.interrupted:
+                verdict = f"interrupted before the end ({counted(findings) or 'nothing found so far'})"
             print(printable(f"qemu-dbus conform: {'; '.join(self.summary)}: {verdict}"), file=sys.stderr)
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK

@@ -7,48 +7,76 @@ client authenticates, then serves the listener object.  QEMU does all of this in
 waits for it: for the handshake (`g_dbus_connection_new_sync`), then for the answer to
 ``Properties.GetAll`` on the listener (the proxy it creates reads the properties), then, for
 audio input, for every ``Read``.  A listener that is slow to answer stalls the whole VM, so every
-socket is served by a thread of its own that answers each call as soon as it arrives, from the
-first byte on; the bus calls are made meanwhile from the main thread.
+socket, and the bus connection the registrations and console reads go through, is served by one
+event loop (`loop`) that answers each call as soon as it arrives; no connection waits for another.
+
+What each registration serves is a table (`REGISTRATIONS`): the registration call, and the object
+the new connection serves with the registered interfaces it implements (the listener's own first;
+its ``Interfaces`` property lists the others).  Serving one more interface is one more name there.
+Objects the tool serves on the bus connection itself (`BUS_OBJECTS`) are answered the same way.
 
 Every message QEMU sends is checked by `traffic.TrafficCheck`; the tool replies to the calls it
-receives the way a conforming client would (the registered out args, zero values), and to
-``Properties``, ``Introspectable`` and ``Peer`` calls properly.  Each thread stops at the end of
-the listening time or the run's deadline, whichever comes first; every file descriptor received
-is closed.
+receives the way a conforming client would (`served`).  Listening stops at the end of the listening
+time or the run's deadline, whichever comes first; a message that has begun to arrive then gets
+``timeout`` more seconds to complete, and is reported if it does not; every file descriptor
+received is closed.  Listeners are bounded in number (`MAX_LISTENERS`) and by the descriptors the
+process may open: what was not listened to is said.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.rules import diagnostic
-from ..model.introspection import Direction, Interface, Method, Property
-from .traffic import NO_REPLY_EXPECTED, PROPERTIES, Seen, TrafficCheck
-from .wire import Received, Wire, WireError, authenticate_client, error_text, remaining
+from ..model.introspection import Interface
+from .loop import Connection, Loop
+from .message import METHOD_CALL, METHOD_RETURN, NO_REPLY_EXPECTED, OverBound
+from .served import PROPERTIES, ServedObject, answer
+from .traffic import Seen, TrafficCheck, shown
+from .wire import Handshake, Received, Wire, error_text
 
 CONSOLE = "org.qemu.Display1.Console"
 AUDIO = "org.qemu.Display1.Audio"
 LISTENER = "org.qemu.Display1.Listener"
 AUDIO_OUT = "org.qemu.Display1.AudioOutListener"
 AUDIO_IN = "org.qemu.Display1.AudioInListener"
-INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
-PEER = "org.freedesktop.DBus.Peer"
 
-#: What each registration call hands over: (interface called, method, the listener's interface,
-#: the object the client serves on the new connection).
+#: Listener connections at most, whatever the peer exports.
+MAX_LISTENERS = 4096
+#: Registrations waiting for their reply at once: one, as a display client makes them.  QEMU
+#: handles them one by one in its main loop, so each call's timeout then measures QEMU's answer to
+#: it, not the time it waited behind the others.
+MAX_IN_FLIGHT = 1
+#: Descriptors kept free for everything else (received descriptors, the report).
+SPARE_FDS = 64
+#: How the tool names itself as the recipient of QEMU's messages on a listener connection.
+TOOL = "conform"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One kind of listener: the call that registers it, and what its connection serves."""
+
+    interface: str
+    method: str
+    #: The registered interfaces the listener object implements, its own first.
+    served: tuple[str, ...]
+    path: str
+
+
 REGISTRATIONS = {
-    "display": (CONSOLE, "RegisterListener", LISTENER, "/org/qemu/Display1/Listener"),
-    "audio-out": (AUDIO, "RegisterOutListener", AUDIO_OUT, "/org/qemu/Display1/AudioOutListener"),
-    "audio-in": (AUDIO, "RegisterInListener", AUDIO_IN, "/org/qemu/Display1/AudioInListener"),
+    "display": Registration(CONSOLE, "RegisterListener", (LISTENER,), "/org/qemu/Display1/Listener"),
+    "audio-out": Registration(AUDIO, "RegisterOutListener", (AUDIO_OUT,), "/org/qemu/Display1/AudioOutListener"),
+    "audio-in": Registration(AUDIO, "RegisterInListener", (AUDIO_IN,), "/org/qemu/Display1/AudioInListener"),
 }
+#: Objects the tool serves on the bus connection while it listens: path → registered interfaces.
+BUS_OBJECTS: dict[str, tuple[str, ...]] = {}
 
 
 @dataclass
@@ -59,191 +87,8 @@ class ListenResult:
     registered: list[str] = field(default_factory=list)  # "Console_0 display", ...
     #: How long QEMU took to complete each handshake, in seconds.
     handshakes: dict[str, float] = field(default_factory=dict)
-
-
-class _Served(threading.Thread):
-    """One listener connection: authenticate, then serve ``objects`` until ``stop_at``."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        label: str,
-        objects: dict[str, tuple[Interface, ...]],
-        check: TrafficCheck,
-        lock: threading.Lock,
-        timeout: float,
-        stop_at: float,
-        result: ListenResult,
-    ) -> None:
-        super().__init__(name=f"listener {label}", daemon=True)
-        self.sock = sock
-        self.label = label
-        self.objects = objects
-        self.check = check
-        self.lock = lock
-        self.timeout = timeout
-        self.stop_at = stop_at
-        self.result = result
-        self.stopping = threading.Event()
-        #: What went wrong on the connection (reported unless the registration itself failed).
-        self.problem: Diagnostic | None = None
-        self.handshake: float | None = None
-        self.registered = False
-
-    def run(self) -> None:
-        where = Location(f"{self.label}:{next(iter(self.objects))}")
-        started = time.monotonic()
-        try:
-            authenticate_client(self.sock, min(started + self.timeout, self.stop_at))
-        except TimeoutError:
-            self.problem = diagnostic(
-                "L013",
-                where,
-                f"the handshake on {self.label}'s listener socket did not complete: no answer within {self.timeout:g} s",
-            )
-            return
-        except WireError as error:
-            message = f"the handshake on {self.label}'s listener socket did not complete: {error}"
-            self.problem = diagnostic("L013", where, message)
-            return
-        self.handshake = time.monotonic() - started
-        wire = Wire(self.sock)
-        try:
-            while True:
-                received = wire.receive(self.stop_at)
-                try:
-                    self._handle(wire, received)
-                finally:
-                    received.close()
-        except TimeoutError:
-            pass  # the listening time is over
-        except WireError as error:
-            if not self.stopping.is_set() and "closed the connection" not in str(error):
-                self.problem = diagnostic("L018", where, f"{self.label}'s listener connection failed: {error}")
-        finally:
-            wire.close()
-
-    def _handle(self, wire: Wire, received: Received) -> None:
-        # Answer first, check after: QEMU may be waiting for the answer in its main loop, and the
-        # check may wait (for the shared lock, or for the console's size on the bus).
-        seen = Seen.of(received.message, len(received.fds))
-        if seen.kind == 1 and not seen.flags & NO_REPLY_EXPECTED:
-            reply = self._answer(received.message, seen)
-            try:
-                wire.send(reply, time.monotonic() + self.timeout)
-            except TimeoutError as error:
-                raise WireError("QEMU does not read the listener's replies") from error
-        with self.lock:
-            self.check.check(seen, self.label, self.label)
-
-    def _answer(self, message: Any, seen: Seen) -> Any:
-        from jeepney.wrappers import new_error, new_method_return
-
-        path = seen.field(1) or ""
-        interface, member = seen.field(2), seen.field(3)
-        served = self.objects.get(path)
-        if served is None:
-            return new_error(message, "org.freedesktop.DBus.Error.UnknownObject", "s", (f"no object at {path}",))
-        if interface == PEER and member == "Ping":
-            return new_method_return(message)
-        if interface == PEER and member == "GetMachineId":
-            return new_method_return(message, "s", (_machine_id(),))
-        if interface == INTROSPECTABLE and member == "Introspect":
-            return new_method_return(message, "s", (introspection_xml(served),))
-        if interface == PROPERTIES:
-            return self._properties(message, seen, served)
-        for candidate in served:
-            if interface in (None, candidate.name):
-                method = next((m for m in candidate.members if isinstance(m, Method) and m.name == member), None)
-                if method is not None:
-                    out = "".join(arg.type for arg in method.args if arg.direction is Direction.OUT)
-                    return new_method_return(message, out, default_body(out))
-        return new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no method {member}",))
-
-    def _properties(self, message: Any, seen: Seen, served: tuple[Interface, ...]) -> Any:
-        from jeepney.wrappers import new_error, new_method_return
-
-        body = seen.body
-        target = next((i for i in served if body and i.name == body[0]), None)
-        readable = {p.name: p for p in target.members if isinstance(p, Property)} if target else {}
-        if seen.field(3) == "GetAll" and seen.signature == "s":
-            if target is None:
-                return new_error(message, "org.freedesktop.DBus.Error.UnknownInterface", "s", (str(body[0]),))
-            values = {name: (p.type, default_value(p.type)) for name, p in readable.items() if p.access.readable}
-            return new_method_return(message, "a{sv}", (values,))
-        if seen.field(3) == "Get" and seen.signature == "ss" and body[1] in readable:
-            prop = readable[body[1]]
-            return new_method_return(message, "v", ((prop.type, default_value(prop.type)),))
-        if seen.field(3) == "Set":
-            return new_error(message, "org.freedesktop.DBus.Error.PropertyReadOnly", "s", ("read-only",))
-        return new_error(message, "org.freedesktop.DBus.Error.UnknownProperty", "s", ("no such property",))
-
-
-def default_value(single: str) -> Any:
-    """The zero value of one complete type, as jeepney serialises it."""
-    code = single[0]
-    if code in "ynqiuxt":
-        return 0
-    if code == "b":
-        return False
-    if code == "d":
-        return 0.0
-    if code in "sg":
-        return ""
-    if code == "o":
-        return "/"
-    if code == "v":
-        return ("s", "")
-    if code == "(":
-        return tuple(default_body(single[1:-1]))
-    if single == "ay":
-        return b""
-    if single.startswith("a{"):
-        return {}
-    return []  # h never appears in a listener's out args
-
-
-def default_body(signature: str) -> tuple[Any, ...]:
-    from ..model.signature import parse_signature
-
-    return tuple(default_value(t.code) for t in parse_signature(signature))
-
-
-def introspection_xml(interfaces: tuple[Interface, ...]) -> str:
-    """The introspection data of a served object, written from the registry."""
-    out = ['<node>\n  <interface name="org.freedesktop.DBus.Peer"/>\n']
-    for interface in interfaces:
-        out.append(f"  <interface name={quoteattr(interface.name)}>\n")
-        for member in interface.members:
-            if isinstance(member, Property):
-                out.append(
-                    f"    <property name={quoteattr(member.name)} type={quoteattr(member.type)} "
-                    f'access="{member.access.value}"/>\n'
-                )
-                continue
-            out.append(f"    <{member.kind} name={quoteattr(member.name)}>\n")
-            for arg in member.args:
-                name = f" name={quoteattr(arg.name)}" if arg.name else ""
-                out.append(f'      <arg type={quoteattr(arg.type)}{name} direction="{arg.direction.value}"/>\n')
-            out.append(f"    </{member.kind}>\n")
-        out.append("  </interface>\n")
-    out.append("</node>\n")
-    return "".join(out)
-
-
-def _machine_id() -> str:
-    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
-        try:
-            with open(path, encoding="ascii") as stream:
-                value = stream.read(64).strip()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if len(value) == 32:
-            return value
-    return "0" * 32
-
-
-# --- registering on the bus -----------------------------------------------------------------
+    #: Whether listening lasted as long as it was asked to (not cut by the run's deadline).
+    complete: bool = False
 
 
 @dataclass
@@ -258,95 +103,273 @@ class Target:
         return f"{self.path.rsplit('/', 1)[-1]} {self.kind}"
 
 
-def listen(
-    bus: Wire,
-    dest: str,
-    targets: list[Target],
-    check: TrafficCheck,
-    seconds: float,
-    timeout: float,
-    deadline: float,
-    lock: threading.Lock | None = None,
-) -> ListenResult:
-    """Register a listener for every target, serve them all for ``seconds`` (no later than
-    ``deadline``), and return what went wrong besides the traffic findings.  ``lock`` guards
-    ``check``, which other threads (a monitor) may share."""
-    from jeepney import DBusAddress, new_method_call
+def targets_of(objects: Iterator[tuple[str, tuple[str, ...]]]) -> list[Target]:
+    """The registrations to make for introspected objects: (path, interface names) pairs."""
+    found = []
+    for path, interfaces in objects:
+        if CONSOLE in interfaces:
+            found.append(Target("display", path))
+        if AUDIO in interfaces:
+            found += [Target("audio-out", path), Target("audio-in", path)]
+    return found
 
-    result = ListenResult()
-    lock = lock or threading.Lock()
-    stop_at = min(time.monotonic() + seconds, deadline)
-    threads: list[_Served] = []
-    # The bus connection serves the registrations (this thread) and the listener threads that
-    # read a console's size after a mode switch: one call at a time.
-    bus_lock = threading.Lock()
-    consoles = {target.label: target.path for target in targets if target.kind == "display"}
 
-    def console_size(label: str) -> tuple[int, int] | None:
-        path = consoles.get(label)
-        if path is None:
-            return None
-        call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (CONSOLE,))
-        try:
-            with bus_lock:
-                reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
-        except (TimeoutError, WireError):
-            return None
-        return _size(reply.body)
+def served_object(check: TrafficCheck, path: str, names: tuple[str, ...]) -> ServedObject | None:
+    """The object serving ``names`` (those the registry has for this release and platform), or
+    None when the first, the object's own interface, is not there."""
+    interfaces = [check.interface(name) for name in names]
+    if not interfaces or interfaces[0] is None:
+        return None
+    present: tuple[Interface, ...] = tuple(i for i in interfaces if i is not None)
+    served = ServedObject(path, present)
+    own = present[0]
+    if any(p.name == "Interfaces" for p in own.properties):
+        served.values[(own.name, "Interfaces")] = [i.name for i in present[1:]]
+    return served
 
-    check.console_size = console_size
-    try:
-        for target in targets:
-            if remaining(stop_at) <= 0:
-                break
-            interface, method, served, path = REGISTRATIONS[target.kind]
-            listener = check.interface(served)
-            if listener is None:
+
+class Listening:
+    """The registrations and listener connections of one ``--listen``, on ``loop``, with the
+    bus connection (already connected) adopted by the loop meanwhile."""
+
+    def __init__(
+        self,
+        loop: Loop,
+        bus: Wire,
+        dest: str,
+        targets: list[Target],
+        check: TrafficCheck,
+        seconds: float,
+        timeout: float,
+        deadline: float,
+    ) -> None:
+        self.loop = loop
+        self.dest = dest
+        self.check = check
+        self.timeout = timeout
+        self.deadline = deadline
+        self.result = ListenResult()
+        self.stop_at = min(time.monotonic() + seconds, deadline)
+        self._queue = list(reversed(targets))
+        self._in_flight = 0
+        self._listeners: dict[str, _Listener] = {}
+        self._consoles = {target.label: target.path for target in targets if target.kind == "display"}
+        self._stopped = False
+        self._late: list[str] = []  # consoles registered only after listening ended
+        self._limit = _listener_limit()
+        objects = {path: served_object(check, path, names) for path, names in BUS_OBJECTS.items()}
+        bus_objects = {path: served for path, served in objects.items() if served is not None}
+        self.bus = Connection(loop, bus, dest, _BusSide(bus_objects), owned=False)
+
+    def start(self) -> None:
+        self.loop.at(self.stop_at, self.stop, keep_running=True)
+        self._register_more()
+
+    # --- registering ----------------------------------------------------------------------
+
+    def _register_more(self) -> None:
+        while self._queue and self._in_flight < MAX_IN_FLIGHT and not self._stopped:
+            if len(self._listeners) >= self._limit:
+                self._unheard(f"the process may open no more file descriptors (at most {self._limit} listeners)")
+                return
+            target = self._queue.pop()
+            registration = REGISTRATIONS[target.kind]
+            served = served_object(self.check, registration.path, registration.served)
+            if served is None:
                 continue  # not in the registry for this release and platform
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            thread = _Served(ours, target.label, {path: (listener,)}, check, lock, timeout, stop_at, result)
-            thread.start()
-            threads.append(thread)
-            call = new_method_call(
-                DBusAddress(target.path, bus_name=dest, interface=interface), method, "h", (theirs.fileno(),)
-            )
-            where = Location(f"{dest}:{target.path}")
-            problem: str | None
             try:
-                with bus_lock:
-                    reply = bus.call(call, min(time.monotonic() + timeout, stop_at)).message
-            except TimeoutError:
-                problem = f"no reply within {timeout:g} s"
-            except WireError as error:
-                problem = str(error)
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            except OSError as error:
+                self._queue.append(target)
+                self._unheard(f"no more file descriptors: {error.strerror or error}")
+                return
+            self._register(target, registration, served, ours, theirs)
+
+    def _register(
+        self,
+        target: Target,
+        registration: Registration,
+        served: ServedObject,
+        ours: socket.socket,
+        theirs: socket.socket,
+    ) -> None:
+        from jeepney import DBusAddress, new_method_call
+
+        listener = _Listener(self, target.label, {served.path: served})
+        # QEMU answers the handshake only once it has the socket: the handshake's clock starts now.
+        connection = Connection(
+            self.loop,
+            Wire(ours, "QEMU"),
+            target.label,
+            listener,
+            handshake=Handshake(),
+            handshake_deadline=time.monotonic() + self.timeout,
+        )
+        listener.connection = connection
+        self._listeners[target.label] = listener
+        address = DBusAddress(target.path, bus_name=self.dest, interface=registration.interface)
+        call = new_method_call(address, registration.method, "h", (theirs.fileno(),))
+        self._in_flight += 1
+
+        def registered(reply: Received | None, problem: str | None) -> None:
+            self._in_flight -= 1
+            if problem is None and reply is not None:
+                problem = error_text(reply.message)
+            if problem is None and self._stopped:
+                # Registered after listening ended: the tool's doing, not QEMU's.
+                listener.abandoned = True
+                connection.close(None)
+                if target.kind == "display":
+                    self._late.append(target.path)
+            elif problem is None:
+                listener.registered = True
+                self.result.registered.append(target.label)
             else:
-                problem = error_text(reply)
-            finally:
-                theirs.close()  # QEMU has its own copy now (or never will)
-            if problem is not None:
-                thread.stopping.set()
-                _shut(ours)
-                message = f"{interface}.{method} on {target.path} failed: {problem}"
-                result.findings.append(diagnostic("L014", where, message))
-            else:
-                thread.registered = True
-                result.registered.append(target.label)
-        for thread in threads:
-            thread.join(max(remaining(stop_at), 0) + 1.0)
-    finally:
-        for thread in threads:
-            thread.stopping.set()
-            _shut(thread.sock)
-        for thread in threads:
-            thread.join(timeout)
-            thread.sock.close()
-    for thread in threads:
-        # A failed registration explains whatever its connection did next.
-        if thread.registered and thread.problem is not None and not thread.is_alive():
-            result.findings.append(thread.problem)
-        if thread.handshake is not None:
-            result.handshakes[thread.label] = thread.handshake
-    return result
+                listener.failed = True
+                connection.close(None)
+                message = f"{registration.interface}.{registration.method} on {target.path} failed: {problem}"
+                self.result.findings.append(diagnostic("L014", Location(f"{self.dest}:{target.path}"), message))
+            self._register_more()
+
+        self.bus.call(call, self.timeout, registered, handing_over=[theirs])
+
+    def _unheard(self, why: str) -> None:
+        """Report the consoles still to register as not listened to, and why."""
+        left = [target.path for target in reversed(self._queue) if target.kind == "display"]
+        self._queue = []
+        self._not_listened(left, why)
+
+    def _not_listened(self, left: list[str], why: str) -> None:
+        if left:
+            message = f"{len(left)} consoles were not listened to, starting with {shown(left[0])}: {why}"
+            self.result.findings.append(diagnostic("L017", Location(self.dest), message))
+
+    # --- stopping -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """The listening time is over: finish every connection (a message on its way gets
+        ``timeout`` more seconds, never past the deadline)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.result.complete = time.monotonic() < self.deadline
+        self._unheard("listening ended before they were registered")
+        grace = min(time.monotonic() + self.timeout, self.deadline)
+        for listener in self._listeners.values():
+            if listener.registered:
+                listener.connection.finish(grace, "listening ended")
+        # Registrations on their way get their reply or their timeout (a finding), no later.
+        self.bus.finish(grace, "listening ended")
+
+    def close(self) -> None:
+        """The loop is over (or interrupted): whatever is still open closes now."""
+        for listener in self._listeners.values():
+            listener.connection.close(None)
+        self.bus.close(None)
+        for listener in self._listeners.values():
+            if listener.problem is not None and listener.registered:
+                self.result.findings.append(listener.problem)
+        self._not_listened(self._late, "their registration was answered after listening ended")
+
+    # --- the console's size, read on the bus ---------------------------------------------
+
+    def read_console_size(self, label: str, then: Any) -> None:
+        """Read the Width and Height of the console behind ``label`` on the bus, then call
+        ``then`` (the size is put in the check's `console_sizes` first, when it was read)."""
+        from jeepney import DBusAddress, new_method_call
+
+        path = self._consoles.get(label)
+        if path is None or self.bus.state == "closed":
+            then()
+            return
+        call = new_method_call(DBusAddress(path, bus_name=self.dest, interface=PROPERTIES), "GetAll", "s", (CONSOLE,))
+
+        def read(reply: Received | None, problem: str | None) -> None:
+            if reply is not None and reply.message.kind == METHOD_RETURN and reply.message.signature == "a{sv}":
+                size = _size(reply.message.body)
+                if size is not None:
+                    self.check.console_sizes[label] = size
+            then()
+
+        self.bus.call(call, self.timeout, read)
+
+
+class _BusSide:
+    """The bus connection while listening: replies go to the calls that wait for them (the loop
+    pairs them); calls to the objects the tool serves there are answered."""
+
+    def __init__(self, objects: dict[str, ServedObject]) -> None:
+        self.objects = objects
+
+    def opened(self, connection: Connection) -> None:
+        pass
+
+    def received(self, connection: Connection, received: Received) -> None:
+        message = received.message
+        if message.kind == METHOD_CALL and not message.flags & NO_REPLY_EXPECTED and self.objects:
+            connection.send(answer(self.objects, message))
+
+    def refused(self, connection: Connection, error: OverBound) -> None:
+        pass  # a message to someone else, or a signal: the bus delivers what the tool never asked for
+
+    def closed(self, connection: Connection, problem: str | None) -> None:
+        pass
+
+
+class _Listener:
+    """One listener connection: answer first, then check."""
+
+    def __init__(self, listening: Listening, label: str, objects: dict[str, ServedObject]) -> None:
+        self.listening = listening
+        self.label = label
+        self.objects = objects
+        self.connection: Connection
+        self.registered = False
+        self.failed = False
+        #: Its registration was still on its way when listening ended.
+        self.abandoned = False
+        self.problem: Diagnostic | None = None
+        self.where = Location(f"{label}:{next(iter(objects))}")
+
+    def opened(self, connection: Connection) -> None:
+        handshake = connection.handshake
+        if handshake is not None:
+            self.listening.result.handshakes[self.label] = time.monotonic() - handshake.started
+
+    def received(self, connection: Connection, received: Received) -> None:
+        # Answer first, check after: QEMU may be waiting for the answer in its main loop.
+        message = received.message
+        if message.kind == METHOD_CALL and not message.flags & NO_REPLY_EXPECTED:
+            connection.send(answer(self.objects, message))
+        seen = Seen.of(message, len(received.fds))
+        check = self.listening.check
+        if check.wants_console_size(seen, self.label):
+            # Read the console's size on the bus, and hold this connection's later messages
+            # (still unread in its socket) until it is known; the others go on being served.
+            connection.pause()
+
+            def then() -> None:
+                check.check(seen, self.label, self.label, TOOL)
+                connection.resume()
+
+            self.listening.read_console_size(self.label, then)
+            return
+        check.check(seen, self.label, self.label, TOOL)
+
+    def refused(self, connection: Connection, error: OverBound) -> None:
+        what = f"QEMU sent {self.label}'s listener {error}; it was not checked"
+        self.listening.check.findings.add(("over bound", self.label), diagnostic("L017", self.where, what))
+
+    def closed(self, connection: Connection, problem: str | None) -> None:
+        if problem is None or self.failed or self.abandoned:
+            return  # closed by the tool; a failed registration explains the rest
+        if connection.closed_by_peer:
+            return  # QEMU may close a listener connection between two messages (the console went away)
+        if connection.handshake is not None and not connection.handshake.done:
+            message = f"the handshake on {self.label}'s listener socket did not complete: {problem}"
+            self.problem = diagnostic("L013", self.where, message)
+        else:
+            self.problem = diagnostic("L018", self.where, f"{self.label}'s listener connection failed: {problem}")
 
 
 def _size(body: Any) -> tuple[int, int] | None:
@@ -360,17 +383,19 @@ def _size(body: Any) -> tuple[int, int] | None:
     return width[1], height[1]
 
 
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+def _listener_limit() -> int:
+    """How many listener connections this process can hold besides what it needs otherwise:
+    each holds one descriptor (two while its registration is on its way)."""
+    try:
+        import resource
 
-
-def targets_of(objects: Iterator[tuple[str, tuple[str, ...]]]) -> list[Target]:
-    """The registrations to make for introspected objects: (path, interface names) pairs."""
-    found = []
-    for path, interfaces in objects:
-        if CONSOLE in interfaces:
-            found.append(Target("display", path))
-        if AUDIO in interfaces:
-            found += [Target("audio-out", path), Target("audio-in", path)]
-    return found
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return MAX_LISTENERS
+    if soft == getattr(resource, "RLIM_INFINITY", -1):
+        return MAX_LISTENERS
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_now = 16
+    return max(0, min(MAX_LISTENERS, soft - open_now - SPARE_FDS - MAX_IN_FLIGHT))
