@@ -25,6 +25,7 @@ import json
 import os
 import socket
 import sys
+import time
 from typing import Any
 from xml.etree import ElementTree
 
@@ -64,6 +65,8 @@ LISTENER_MODES = (
     "hung-handshake",  # never answers the client's AUTH
     "silent",  # never replies to RegisterListener
     "garbage",  # sends bytes that are not a D-Bus message after the handshake
+    "slow-handshake",  # answers each step of the handshake 0.7 s late
+    "auth-garbage",  # answers AUTH with 9,000 bytes that are not SASL
 )
 LISTENER = "/org/qemu/Display1/Listener"
 XRGB8888 = 0x20020888
@@ -82,7 +85,11 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         lines.append(line)
         if line.startswith(b"BEGIN"):
             break
-        if b"AUTH" in line:
+        if mode == "slow-handshake":
+            time.sleep(0.7)
+        if b"AUTH" in line and mode == "auth-garbage":
+            sock.sendall(b"X" * 9000 + b"\r\n")
+        elif b"AUTH" in line:
             sock.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
         elif line.startswith(b"NEGOTIATE_UNIX_FD"):
             sock.sendall(b"AGREE_UNIX_FD\r\n")

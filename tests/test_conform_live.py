@@ -299,6 +299,14 @@ def listen_to(bus: str, folder: Path, mode: str, *extra: str) -> subprocess.Comp
         ("hung-handshake", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "did not complete"),
         ("silent", [("L014", "org.qemu:/org/qemu/Display1/Console_0")], "no reply within 1 s"),
         ("garbage", [("L018", "Console_0 display:/org/qemu/Display1/Listener")], "not a D-Bus message"),
+        # A slow handshake is reported for what it is, not as silence.
+        (
+            "slow-handshake",
+            [("L013", "Console_0 display:/org/qemu/Display1/Listener")],
+            "the server answered AUTH after 0.7 s, then not NEGOTIATE_UNIX_FD within 1 s",
+        ),
+        # A bad answer is quoted in a few bytes, on one line.
+        ("auth-garbage", [("L013", "Console_0 display:/org/qemu/Display1/Listener")], "... (9000 bytes)"),
     ],
 )
 def test_listen_finds_exactly_what_the_peer_breaks(

@@ -218,9 +218,10 @@ def test_monitor_checks_the_vmstate_calls_of_a_migration(qemu_release: str, tmp_
             line.strip() for process in (first, second) for line in process.communicate(timeout=30)[0].splitlines()
         )
     assert loaded == ["loaded state of helper-a", "loaded state of helper-b"]
-    assert monitor.returncode == 0, out + err
+    # Interrupted, the run never passes (130); the report covers the whole migration.
+    assert monitor.returncode == 130, out + err
     assert out == ""
     assert "org.qemu.VMState1.Save x2" in err, err
     assert "org.qemu.VMState1.Load x2" in err, err
     assert "GetAll(org.qemu.VMState1)" in err
-    assert "stopped early (interrupted)" in err
+    assert "interrupted before the end (nothing found so far)" in err

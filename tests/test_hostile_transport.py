@@ -417,3 +417,51 @@ def test_ctrl_c_after_monitoring_has_finished(bus: str, tmp_path: Path) -> None:
     assert result.returncode == 130, result.stderr
     assert "messages monitored" in result.stderr
     assert "conforms" not in result.stderr
+
+
+# --- introspection replies: bounded in what they cost ---------------------------------------------
+
+
+def test_introspection_replies_are_bounded_in_what_they_cost(bus: str, tmp_path: Path) -> None:
+    """Twenty objects of 3.5 MB of introspection XML are not parsed (each is a finding of its
+    own), and a reply under the bound that holds 10,000 unregistered members gives a hundred
+    findings and one line saying how many more there were."""
+    from .test_conform import VM
+
+    extra = "".join(f'<method name="Extra{n}"/>' for n in range(10_000))
+    big = "<node>" + "<!-- padding -->" * (3_500_000 // 16) + "</node>"
+    tree: dict[str, str | None] = dict(TREE)
+    head, tail = VM.rsplit("</interface>", 1)
+    tree["/org/qemu/Display1/VM"] = f"{head}{extra}</interface>{tail}"
+    children = "".join(f'<node name="Big_{n}"/>' for n in range(20))
+    tree["/org/qemu/Display1"] = f'<node><node name="VM"/><node name="Console_0"/>{children}</node>'
+    tree.update({f"/org/qemu/Display1/Big_{n}": big for n in range(20)})
+    with peer(bus, tree, tmp_path):
+        result = measured("--address", bus, "--dest", "org.qemu", "--no-values", "--format", "json")
+    no_traceback(result)
+    assert result.rss < MAX_RSS
+    assert result.returncode == 1
+    refused = [d for d in result.findings if d["code"] == "L010"]
+    assert len(refused) == 20
+    assert all("over the limit of 262144" in d["message"] for d in refused)
+    unregistered = [d for d in result.findings if d["code"] == "L101"]
+    assert len(unregistered) == 101
+    cut = "9900 more L101 finding(s) on org.qemu:/org/qemu/Display1/VM not shown (at most 100 per object)"
+    assert [d["message"] for d in unregistered if "not shown" in d["message"]] == [cut]
+
+
+def test_what_all_connections_hold_at_once_is_bounded(bus: str, tmp_path: Path) -> None:
+    """Three listener connections each announce a message of 100 MiB and send the start of it:
+    the run holds at most its bound at once (192 MiB), refuses the connection that would take it
+    past, and reports the others as cut short."""
+    listeners = {f"/org/qemu/Display1/Console_{n}": "hostile:half-sent" for n in range(3)}
+    with peer(bus, consoles(3), tmp_path, listeners=listeners):
+        result = measured(
+            "--address", bus, "--dest", "org.qemu", "--no-values", "--listen", "2", "--timeout", "1", "--format", "json"
+        )
+    no_traceback(result)
+    assert result.rss < MAX_RSS, f"peak RSS {result.rss >> 20} MiB"
+    messages = sorted(d["message"] for d in result.findings)
+    assert len(messages) == 3, messages
+    assert sum("more than the tool holds at once" in m for m in messages) == 2, messages
+    assert sum("cut short" in m for m in messages) == 1, messages

@@ -155,11 +155,11 @@ def run_conform(args: argparse.Namespace) -> int:
             parse_address(args.address)
         except AddressError as error:
             return _fail(f"invalid --address {args.address!r}: {error}")
+    run = _Run(args, registry, release, deadline)
     try:
-        connection = connect(args.address, args.timeout, deadline)
+        connection = connect(args.address, args.timeout, deadline, run.budget)
     except LiveError as error:
         return _fail(str(error))
-    run = _Run(args, registry, release, deadline)
     with connection:
         try:
             bus = LiveBus(connection, args.timeout, deadline)
@@ -177,6 +177,14 @@ def run_conform(args: argparse.Namespace) -> int:
     return run.report(time.monotonic() - started)
 
 
+def _budget() -> Any:
+    try:
+        from ..live.wire import Budget
+    except ImportError:  # no jeepney: connecting says so
+        return None
+    return Budget()
+
+
 class _Run:
     """One run of the command: what each stage found, and the summary."""
 
@@ -191,6 +199,8 @@ class _Run:
         self.check: Any = None
         self.monitored: Any = None
         self.interrupted = False
+        #: The bytes of messages on their way that all connections of the run may hold at once.
+        self.budget = _budget()
 
     @property
     def label(self) -> str:
@@ -253,7 +263,7 @@ class _Run:
 
         args = self.args
         try:
-            wire = connect(args.address, args.timeout, self.deadline)
+            wire = connect(args.address, args.timeout, self.deadline, self.budget)
         except LiveError as error:
             return _fail(str(error))
         try:

@@ -58,7 +58,7 @@ from ..model.registry import Entry, Registry
 from ..model.releases import Release, release_text
 
 if TYPE_CHECKING:
-    from .wire import Wire
+    from .wire import Budget, Wire
 
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PROPERTIES = "org.freedesktop.DBus.Properties"
@@ -304,16 +304,16 @@ class LiveError(Exception):
     """The bus cannot be used at all (no jeepney, no connection): a usage or I/O error."""
 
 
-def connect(address: str, timeout: float, deadline: float) -> Wire:
+def connect(address: str, timeout: float, deadline: float, budget: Budget | None = None) -> Wire:
     """A connection to the bus at ``address`` (a D-Bus address, or SESSION / SYSTEM), set up in
     at most ``timeout`` seconds: a bus that accepts the connection and then says nothing (not even
-    to ``Hello``) does not hold the tool."""
+    to ``Hello``) does not hold the tool.  What it receives counts in the run's ``budget``."""
     try:
         from .wire import AddressError, WireError, connect_bus
     except ImportError as error:
         raise LiveError("qemu-dbus conform needs jeepney: pip install 'sphinxext-qemudbus[live]'") from error
     try:
-        return connect_bus(address, min(time.monotonic() + timeout, deadline))
+        return connect_bus(address, min(time.monotonic() + timeout, deadline), budget)
     except AddressError as error:
         raise LiveError(f"cannot connect to {address}: {error}") from error
     except TimeoutError as error:

@@ -39,7 +39,7 @@ from .loop import Connection, Loop
 from .message import METHOD_CALL, METHOD_RETURN, NO_REPLY_EXPECTED, OverBound
 from .served import PROPERTIES, ServedObject, answer
 from .traffic import Seen, TrafficCheck, shown
-from .wire import Handshake, Received, Wire, error_text
+from .wire import Budget, Handshake, Received, Wire, error_text
 
 CONSOLE = "org.qemu.Display1.Console"
 AUDIO = "org.qemu.Display1.Audio"
@@ -149,6 +149,8 @@ class Listening:
         self.timeout = timeout
         self.deadline = deadline
         self.result = ListenResult()
+        #: The run's bound on the bytes of messages held at once (the bus connection's too).
+        self.budget: Budget = bus.reader.budget
         self.stop_at = min(time.monotonic() + seconds, deadline)
         self._queue = list(reversed(targets))
         self._in_flight = 0
@@ -199,7 +201,7 @@ class Listening:
         # QEMU answers the handshake only once it has the socket: the handshake's clock starts now.
         connection = Connection(
             self.loop,
-            Wire(ours, "QEMU"),
+            Wire(ours, "QEMU", self.budget),
             target.label,
             listener,
             handshake=Handshake(),

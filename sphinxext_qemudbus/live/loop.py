@@ -274,6 +274,9 @@ class Connection:
             except MessageError as error:
                 self.close(f"{self.wire.peer} sent a malformed message: {error}")
                 return
+            except WireError as error:  # past the run's bound on what it holds at once
+                self.close(str(error))
+                return
             if received is None:
                 break
             try:

@@ -551,7 +551,7 @@ class _Walker:
         if not self.build:
             return None
         values = array.array(_FIXED[code][1])
-        values.frombytes(buffer[start:stop])
+        values.frombytes(memoryview(buffer)[start:stop])  # no copy of the slice first
         if self.order != _NATIVE:
             values.byteswap()
         return values

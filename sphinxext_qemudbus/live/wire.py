@@ -64,6 +64,7 @@ _LARGE = 1 << 20
 
 __all__ = [
     "AddressError",
+    "Budget",
     "Handshake",
     "PeerClosed",
     "Reader",
@@ -88,6 +89,29 @@ def remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
+#: Bytes of messages a run holds at once over all its connections (see `Budget`): one message of
+#: the specification's maximum size (128 MiB) and then some; peak memory stays well under 512 MiB.
+MAX_HELD = 192 << 20
+
+
+class Budget:
+    """The bytes of messages that the connections of one run hold at once, while they arrive: a
+    peer may announce 128 MiB on each of a thousand listener connections, and the memory of the run
+    must not depend on that."""
+
+    def __init__(self, limit: int = MAX_HELD) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def change(self, delta: int, peer: str) -> None:
+        if delta > 0 and self.held + delta > self.limit:
+            raise WireError(
+                f"{peer} sent more than the tool holds at once ({self.held + delta} bytes of messages on their "
+                f"way over all connections; the bound is {self.limit})"
+            )
+        self.held += delta
+
+
 @dataclass
 class Received:
     """One validated message and the file descriptors that came with it (owned here: `close`)."""
@@ -110,8 +134,10 @@ class Reader:
     """The messages in one connection's byte stream, and the descriptors that came with them.
     ``peer`` names the other side in errors."""
 
-    def __init__(self, peer: str = "the peer") -> None:
+    def __init__(self, peer: str = "the peer", budget: Budget | None = None) -> None:
         self.peer = peer
+        self.budget = budget or Budget()
+        self._held = 0  # what this reader counts in the budget
         self._buffer = bytearray()
         self._fds: list[int] = []
         #: A large message being read into its own buffer, and how much of it has arrived.
@@ -136,6 +162,7 @@ class Reader:
             data, ancillary, flags, _ = sock.recvmsg(_READ_SIZE, space)
             count = len(data)
             self._buffer += data
+            self._account()
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 usable = len(payload) - len(payload) % 4
@@ -150,6 +177,18 @@ class Reader:
         if len(self._fds) > MAX_UNCLAIMED_FDS:
             raise WireError(f"{self.peer} passed more than {MAX_UNCLAIMED_FDS} file descriptors that no message claims")
 
+    def feed(self, data: bytes, fds: tuple[int, ...] = ()) -> None:
+        """Bytes, and descriptors that came with them (owned here from now on), from elsewhere
+        than a socket: what `read` does after reading, for the tests and the fuzz test."""
+        self._fds.extend(fds)
+        if self._large is not None:
+            taken = min(len(data), len(self._large) - self._filled)
+            self._large[self._filled : self._filled + taken] = data[:taken]
+            self._filled += taken
+            data = data[taken:]
+        self._buffer += data  # after a large message: the next one's first bytes
+        self._account()
+
     # --- messages ------------------------------------------------------------------------
 
     def take(self) -> Received | None:
@@ -162,6 +201,7 @@ class Reader:
                 return None
             raw: bytes | bytearray = self._large
             self._large, self._filled = None, 0
+            self._account()
             return self._message(raw)
         if len(self._buffer) < 16:
             return None
@@ -173,9 +213,17 @@ class Reader:
         if len(self._buffer) >= size:
             raw = bytes(self._buffer[:size])
             del self._buffer[:size]
+            self._account()
             return self._message(raw)
         if size > _LARGE:
             # Read the rest straight into a buffer of the message's size: no over-read, no copy.
+            # The whole size counts from now on (the buffer is allocated, and filled, at once).
+            try:
+                self.budget.change(size - len(self._buffer), self.peer)
+            except WireError:
+                self.close()
+                raise
+            self._held += size - len(self._buffer)
             self._large = bytearray(size)
             self._large[: len(self._buffer)] = self._buffer
             self._filled = len(self._buffer)
@@ -218,6 +266,15 @@ class Reader:
         self._fds = []
         self._buffer = bytearray()
         self._large, self._filled = None, 0
+        self._account()
+
+    def _account(self) -> None:
+        """Bring this reader's share of the budget up to date (`WireError` when it would grow
+        past the bound: the connection is then given up)."""
+        held = len(self._buffer) + (len(self._large) if self._large is not None else 0)
+        if held != self._held:
+            self.budget.change(held - self._held, self.peer)
+            self._held = held
 
 
 def _progress(arrived: int, announced: int | None) -> str:
@@ -234,10 +291,10 @@ def cut_short(partial: tuple[int, int | None]) -> str:
 class Wire:
     """One D-Bus connection on a connected, authenticated stream socket.  Used by one thread."""
 
-    def __init__(self, sock: socket.socket, peer: str = "the peer") -> None:
+    def __init__(self, sock: socket.socket, peer: str = "the peer", budget: Budget | None = None) -> None:
         self.sock = sock
         self.peer = peer
-        self.reader = Reader(peer)
+        self.reader = Reader(peer, budget)
         self._serial = 0
         self.unique_name: str | None = None
         #: Messages that arrived while a call waited for its reply, dropped.
@@ -422,7 +479,8 @@ class Handshake:
         try:
             self._authenticator.feed(data)
         except AuthenticationError as error:
-            raise WireError(f"authentication failed: {_quoted(error.msg, bytes(error.data), self.QUOTED)}") from None
+            reason = "an unexpected answer" if error.msg == "Authentication failed" else error.msg.lower()
+            raise WireError(f"authentication failed ({reason}): {_quoted(bytes(error.data), self.QUOTED)}") from None
         if self._authenticator.state is not before:
             self.answers.append(time.monotonic() - self.started)
 
@@ -437,10 +495,10 @@ class Handshake:
         return f"the server answered {', '.join(answered)}, then not {waiting}"
 
 
-def _quoted(what: str, data: bytes, limit: int) -> str:
-    shown = data[:limit]
+def _quoted(data: bytes, limit: int) -> str:
+    """The first ``limit`` bytes of ``data``, escaped, and its length when there is more."""
     more = f"... ({len(data)} bytes)" if len(data) > limit else ""
-    return f"{what}: {shown!r}{more}"
+    return f"{data[:limit]!r}{more}"
 
 
 def authenticate_client(sock: socket.socket, deadline: float, enable_fds: bool = True) -> None:
@@ -465,9 +523,10 @@ def authenticate_client(sock: socket.socket, deadline: float, enable_fds: bool =
         raise WireError(f"authentication failed: {error.strerror or error}") from error
 
 
-def connect_bus(address: str, deadline: float) -> Wire:
+def connect_bus(address: str, deadline: float, budget: Budget | None = None) -> Wire:
     """A connection to the bus at ``address``: connected, authenticated and said ``Hello`` to,
-    all before ``deadline`` (`TimeoutError` otherwise).  Raises `AddressError`, `WireError`."""
+    all before ``deadline`` (`TimeoutError` otherwise); its messages count in ``budget``.  Raises
+    `AddressError`, `WireError`."""
     target = parse_address(address)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -479,7 +538,7 @@ def connect_bus(address: str, deadline: float) -> Wire:
         except OSError as error:
             raise WireError(error.strerror or str(error)) from error
         authenticate_client(sock, deadline)
-        wire = Wire(sock, "the bus")
+        wire = Wire(sock, "the bus", budget)
         reply = wire.call(message_bus.Hello(), deadline).message
         if reply.kind != METHOD_RETURN or reply.signature != "s":
             raise WireError(f"the bus refused Hello{': ' + text if (text := error_text(reply)) else ''}")
