@@ -5,6 +5,8 @@
   one-liner, a pathological reference) at two sizes, against a bare lxml parse of the same bytes.
 * ``sphinx_bench``: a docs build rendering 200 interfaces against plain reST of the same shape,
   and an incremental rebuild after editing one XML file.
+* ``live_bench``: ``qemu-dbus conform`` against hostile peers, each run's time against its
+  deadline and its peak RSS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import checker_bench
 import hostile_bench
+import live_bench
 import sphinx_bench
 
 
@@ -24,7 +27,9 @@ def main() -> int:
     print()
     hostile_bench.main([])
     print()
-    return sphinx_bench.main([])
+    status = sphinx_bench.main([])
+    print()
+    return live_bench.main([]) or status
 
 
 if __name__ == "__main__":

@@ -365,7 +365,8 @@ def test_monitoring_30_mib_signals_on_a_real_daemon(tmp_path: Path) -> None:
         emitter = threading.Thread(target=emit, args=(bus,), daemon=True)
         emitter.start()
         try:
-            result = measured("--address", bus, "--monitor", "3", "--deadline", "8", "--format", "json")
+            # The daemon validates each message before it forwards it: seconds, on a busy machine.
+            result = measured("--address", bus, "--monitor", "8", "--deadline", "15", "--format", "json")
         finally:
             stop.set()
             emitter.join(30)

@@ -93,6 +93,7 @@ class Monitoring:
         self.check.check(seen, sender, connection_key, destination)
 
     def refused(self, connection: Connection, error: OverBound) -> None:
+        self.result.messages += 1
         self.result.skipped += 1
         if not self.result.first_skipped:
             self.result.first_skipped = str(error)

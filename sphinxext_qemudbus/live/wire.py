@@ -300,6 +300,9 @@ class Wire:
         #: Messages that arrived while a call waited for its reply, dropped.
         self.dropped = 0
         self.closed = False
+        #: Why the connection was given up (a malformed message, a broken socket): every later
+        #: call fails at once with this.
+        self.broken: str | None = None
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -313,6 +316,8 @@ class Wire:
 
     def send(self, message: Outgoing, deadline: float) -> int:
         """Send ``message``, waiting at most until ``deadline``; its serial."""
+        if self.broken is not None:
+            raise WireError(self.broken)
         serial, data, descriptors = self.serialise(message)
         try:
             self.sock.settimeout(remaining(deadline) or 1e-3)
@@ -323,7 +328,8 @@ class Wire:
         except socket.timeout as error:  # TimeoutError itself from Python 3.10 on
             raise TimeoutError("the peer does not read what is sent to it") from error
         except OSError as error:
-            raise WireError(f"cannot send: {error.strerror or error}") from error
+            self.broken = f"cannot send: {error.strerror or error}"
+            raise WireError(self.broken) from error
         return serial
 
     # --- receiving -------------------------------------------------------------------------
@@ -332,13 +338,19 @@ class Wire:
         """The next message, waiting at most until ``deadline`` (`TimeoutError`).  Raises
         `WireError` for a broken connection or a malformed message, `OverBound` for a legal
         message over the tool's bound (skipped: the connection goes on)."""
+        if self.broken is not None:
+            raise WireError(self.broken)
         while True:
             try:
                 complete = self.reader.take()
             except OverBound:
                 raise
             except MessageError as error:
-                raise WireError(f"{self.peer} sent a malformed message: {error}") from error
+                self.broken = f"{self.peer} sent a malformed message: {error}"
+                raise WireError(self.broken) from error
+            except WireError as error:
+                self.broken = str(error)
+                raise
             if complete is not None:
                 return complete
             self._read(deadline)
@@ -352,8 +364,12 @@ class Wire:
             self.reader.read(self.sock)
         except socket.timeout as error:  # on Python 3.9 not a TimeoutError, which callers catch
             raise TimeoutError from error
+        except WireError as error:
+            self.broken = str(error)
+            raise
         except OSError as error:
-            raise WireError(f"the connection broke: {error.strerror or error}") from error
+            self.broken = f"the connection broke: {error.strerror or error}"
+            raise WireError(self.broken) from error
 
     def call(self, message: Outgoing, deadline: float) -> Received:
         """Send a method call and wait for its reply (a method return or an error).  What arrives
@@ -529,6 +545,7 @@ def connect_bus(address: str, deadline: float, budget: Budget | None = None) -> 
     `AddressError`, `WireError`."""
     target = parse_address(address)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    wire = Wire(sock, "the bus", budget)
     try:
         sock.settimeout(remaining(deadline) or 1e-3)
         try:
@@ -538,12 +555,13 @@ def connect_bus(address: str, deadline: float, budget: Budget | None = None) -> 
         except OSError as error:
             raise WireError(error.strerror or str(error)) from error
         authenticate_client(sock, deadline)
-        wire = Wire(sock, "the bus", budget)
-        reply = wire.call(message_bus.Hello(), deadline).message
+        received = wire.call(message_bus.Hello(), deadline)
+        received.close()  # a bus has no descriptors to pass with its answer
+        reply = received.message
         if reply.kind != METHOD_RETURN or reply.signature != "s":
             raise WireError(f"the bus refused Hello{': ' + text if (text := error_text(reply)) else ''}")
         wire.unique_name = str(reply.body[0])
         return wire
     except BaseException:
-        sock.close()
+        wire.close()  # the socket, and any descriptor the bus passed
         raise
