@@ -250,9 +250,10 @@ class _Run:
                 listening = self.start_listening(loop, connection)
             loop.run(self.deadline)
         finally:
-            loop.close_all()
+            # The components first (what they still wait for is theirs to report), then the rest.
             if listening is not None:
                 self.end_listening(listening)
+            loop.close_all()
             if monitoring is not None and not isinstance(monitoring, int):
                 self.monitored = monitoring.result
         return None

@@ -157,7 +157,8 @@ class Listening:
         self._listeners: dict[str, _Listener] = {}
         self._consoles = {target.label: target.path for target in targets if target.kind == "display"}
         self._stopped = False
-        self._late: list[str] = []  # consoles registered only after listening ended
+        self._late: list[str] = []  # consoles whose registration was answered only after listening ended
+        self._closing = False
         self._limit = _listener_limit()
         objects = {path: served_object(check, path, names) for path, names in BUS_OBJECTS.items()}
         bus_objects = {path: served for path, served in objects.items() if served is not None}
@@ -217,8 +218,8 @@ class Listening:
             self._in_flight -= 1
             if problem is None and reply is not None:
                 problem = error_text(reply.message)
-            if problem is None and self._stopped:
-                # Registered after listening ended: the tool's doing, not QEMU's.
+            if (problem is None and self._stopped) or self._closing:
+                # Answered after listening ended, or not before the run did: the tool's doing.
                 listener.abandoned = True
                 connection.close(None)
                 if target.kind == "display":
@@ -265,13 +266,14 @@ class Listening:
 
     def close(self) -> None:
         """The loop is over (or interrupted): whatever is still open closes now."""
+        self._closing = True
         for listener in self._listeners.values():
             listener.connection.close(None)
         self.bus.close(None)
         for listener in self._listeners.values():
             if listener.problem is not None and listener.registered:
                 self.result.findings.append(listener.problem)
-        self._not_listened(self._late, "their registration was answered after listening ended")
+        self._not_listened(self._late, "listening ended before their registration was answered")
 
     # --- the console's size, read on the bus ---------------------------------------------
 

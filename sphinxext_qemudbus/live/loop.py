@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .message import ERROR, MEMBER, METHOD_RETURN, REPLY_SERIAL, MessageError, OverBound
+from .message import ERROR, METHOD_RETURN, REPLY_SERIAL, MessageError, OverBound
 from .wire import Handshake, PeerClosed, Received, Wire, WireError, cut_short
 
 #: Bytes waiting to be written to one peer before it is taken not to read them.
@@ -96,14 +96,6 @@ class Loop:
         self.selector.close()
 
 
-class _Call:
-    __slots__ = ("callback", "member")
-
-    def __init__(self, callback: ReplyCallback, member: str) -> None:
-        self.callback = callback
-        self.member = member
-
-
 class Connection:
     """One socket served by the loop.  ``handshake``: the client side of SASL is still to be done
     (before ``handshake_deadline``).  ``owned``: closing the connection closes its wire (not so
@@ -132,7 +124,7 @@ class Connection:
         self.closed_by_peer = False
         self._out: deque[tuple[bytes, Any, list[socket.socket]]] = deque()
         self._out_bytes = 0
-        self._calls: dict[int, _Call] = {}
+        self._calls: dict[int, ReplyCallback] = {}  # serial → who waits for the reply
         self._events = 0
         #: Why the connection is finishing ("listening ended"), once it is.
         self._finishing: str | None = None
@@ -158,15 +150,14 @@ class Connection:
         """Send a method call; ``callback`` gets its reply, or what went wrong (no reply within
         ``timeout``, the connection closed)."""
         serial = self.send(message, **send)
-        member = str(message.header.fields.get(MEMBER) or "the call")
-        self._calls[serial] = _Call(callback, member)
+        self._calls[serial] = callback
         self.loop.at(time.monotonic() + timeout, lambda: self._call_expired(serial, timeout))
         return serial
 
     def _call_expired(self, serial: int, timeout: float) -> None:
-        call = self._calls.pop(serial, None)
-        if call is not None:
-            call.callback(None, f"no reply within {timeout:g} s")
+        callback = self._calls.pop(serial, None)
+        if callback is not None:
+            callback(None, f"no reply within {timeout:g} s")
             if self._finished():
                 self.close(None)
 
@@ -265,9 +256,9 @@ class Connection:
             try:
                 received = self.wire.reader.take()
             except OverBound as error:
-                call = self._calls.pop(error.fields.get(REPLY_SERIAL, 0), None)
-                if call is not None and error.kind in (METHOD_RETURN, ERROR):
-                    call.callback(None, f"its reply was refused: {error}")
+                waiting = error.kind in (METHOD_RETURN, ERROR) and error.fields.get(REPLY_SERIAL) in self._calls
+                if waiting:
+                    self._calls.pop(error.fields[REPLY_SERIAL])(None, f"its reply was refused: {error}")
                 else:
                     self.handler.refused(self, error)
                 continue
@@ -289,9 +280,9 @@ class Connection:
     def _dispatch(self, received: Received) -> None:
         message = received.message
         if message.kind in (METHOD_RETURN, ERROR):
-            call = self._calls.pop(message.reply_serial or 0, None)
-            if call is not None:
-                call.callback(received, None)
+            callback = self._calls.pop(message.reply_serial or 0, None)
+            if callback is not None:
+                callback(received, None)
                 if self._finished():
                     self.close(None)
                 return
@@ -360,8 +351,8 @@ class Connection:
         self._out.clear()
         calls, self._calls = self._calls, {}
         ended = f"when {self._finishing}" if self._finishing else "when the connection was closed"
-        for call in calls.values():
-            call.callback(None, problem or f"no reply {ended}")
+        for callback in calls.values():
+            callback(None, problem or f"no reply {ended}")
         if self.owned:
             self.wire.close()
         else:
