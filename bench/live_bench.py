@@ -100,12 +100,13 @@ def monitor_flood(bus: str) -> Measured:
                 connection.sock.sendall(raw)
 
     emitter = threading.Thread(target=emit, daemon=True)
-    emitter.start()
     try:
-        return measured("--address", bus, "--monitor", "3", "--deadline", "8")
+        # The flood starts once the monitor is in place (a daemon busy with it answers Hello late).
+        return measured("--address", bus, "--monitor", "3", "--deadline", "8", once=("monitoring", emitter.start))
     finally:
         stop.set()
-        emitter.join(30)
+        if emitter.is_alive():
+            emitter.join(30)
 
 
 if __name__ == "__main__":

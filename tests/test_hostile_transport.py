@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +74,17 @@ sys.exit(os.waitstatus_to_exitcode(status) % 256)
 """
 
 
-def measured(*args: str, timeout: float = 120, limit_files: int = 0) -> Measured:
+def measured(
+    *args: str,
+    timeout: float = 120,
+    limit_files: int = 0,
+    once: tuple[str, Callable[[], None]] | None = None,
+) -> Measured:
     """``qemu-dbus conform ARGS`` in its own process, with its peak RSS (``wait4``) and how long
-    it took; ``limit_files`` lowers its limit on open files."""
+    it took; ``limit_files`` lowers its limit on open files; ``once`` = (words, action): the action
+    runs once the command has printed the words (on stderr)."""
     command = [sys.executable, "-m", "sphinxext_qemudbus", "conform", "--platform", "unix", *args]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rss:
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile() as err, tempfile.NamedTemporaryFile() as rss:
         started = time.monotonic()
         process = subprocess.Popen(
             [sys.executable, "-c", MEASURE, rss.name, str(limit_files), *command],
@@ -87,19 +93,21 @@ def measured(*args: str, timeout: float = 120, limit_files: int = 0) -> Measured
             stderr=err,
             start_new_session=True,
         )
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(f"conform {' '.join(args)} still ran after {timeout} s")
+        while process.poll() is None:
+            if once is not None and once[0] in Path(err.name).read_text(errors="replace"):
+                once[1]()
+                once = None
+            if time.monotonic() - started > timeout:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                pytest.fail(f"conform {' '.join(args)} still ran after {timeout} s")
+            time.sleep(0.02)
         elapsed = time.monotonic() - started
         out.seek(0)
-        err.seek(0)
         return Measured(
             process.returncode,
             out.read().decode("utf-8", "replace"),
-            err.read().decode("utf-8", "replace"),
+            Path(err.name).read_text(errors="replace"),
             int(Path(rss.name).read_text() or 0) * 1024,
             elapsed,
         )
@@ -363,13 +371,17 @@ def test_monitoring_30_mib_signals_on_a_real_daemon(tmp_path: Path) -> None:
 
     with private_bus(tmp_path) as bus:
         emitter = threading.Thread(target=emit, args=(bus,), daemon=True)
-        emitter.start()
         try:
-            # The daemon validates each message before it forwards it: seconds, on a busy machine.
-            result = measured("--address", bus, "--monitor", "8", "--deadline", "15", "--format", "json")
+            # The flood starts once the monitor is in place: a daemon busy validating 30 MiB
+            # messages (seconds each, on a busy machine) answers a new client's Hello late.
+            result = measured(
+                "--address", bus, "--monitor", "8", "--deadline", "15", "--format", "json",
+                once=("monitoring", emitter.start),
+            )  # fmt: skip
         finally:
             stop.set()
-            emitter.join(30)
+            if emitter.is_alive():
+                emitter.join(30)
     no_traceback(result)
     assert result.rss < MAX_RSS, f"peak RSS {result.rss >> 20} MiB"
     assert result.returncode == 1
