@@ -136,17 +136,16 @@ class SharedImage:
         self.kind = _kind(fd, info)
         if not stat.S_ISREG(info.st_mode):
             return [f"ScanoutMap passed a {self.kind}, not a regular file or memfd"]
-        problems = []
         bpp = bytes_per_pixel(self.pixman_format)
         if self.stride < self.width * bpp:
-            problems.append(f"ScanoutMap has stride {self.stride}, less than width {self.width} x {bpp} bytes")
+            return [f"ScanoutMap has stride {self.stride}, less than width {self.width} x {bpp} bytes"]
         needed = self.needed
         if needed > info.st_size:
-            problems.append(
+            return [
                 f"ScanoutMap's file holds {info.st_size} bytes; offset {self.offset} + stride {self.stride} x "
                 f"height {self.height} is {needed}"
-            )
-            return problems
+            ]
+        problems = []
         if info.st_size:
             # Mapped to show that a client can map it read-only, and unmapped at once: nothing is
             # ever read through the mapping (a shrunk file would kill the reader with SIGBUS).
@@ -281,6 +280,8 @@ def same_pixels(shared: SharedImage, plain: PlainImage) -> str | None:
     row = shared.width * bytes_per_pixel(shared.pixman_format)
     if not row or not shared.height:
         return None
+    if shared.stride < row:  # never kept so (`SharedImage.scanout`): rows that overlap are no image
+        return f"the mapped surface's stride {shared.stride} is less than its rows of {row} bytes"
     drawn = memoryview(plain.pixels)
     rows = max(1, _READ_CHUNK // max(shared.stride, 1))
     differing = 0
