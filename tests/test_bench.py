@@ -65,3 +65,23 @@ def test_interpreters_bench_runs_small() -> None:
     assert result.returncode == 0, result.stderr
     for label in ("bare lxml parse", "check, cold, one process", "check, warm cache", "QEMU's pages, clean build"):
         assert label in result.stdout
+
+
+def test_live_bench_runs_on_one_hostile_message() -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("no dbus-daemon on this machine")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "live_bench.py"), "--only", "empty-struct"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bus       empty-struct" in result.stdout
+    assert "listener  empty-struct" in result.stdout
+    assert "2 runs: at most" in result.stdout

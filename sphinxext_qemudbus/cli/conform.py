@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import sys
-import threading
 import time
 from typing import Any
 
@@ -21,12 +19,14 @@ from ..live.conform import (
     LiveBus,
     LiveError,
     Walk,
+    capped,
     compare_object,
     connect,
     current_platform,
     detect_release,
     introspect_objects,
     jeepney_missing,
+    live_location,
     owner_of,
     read_bus_facts,
     release_view,
@@ -38,6 +38,8 @@ from ..model.releases import Release, parse_release, release_text
 from .registry import add_registry_option, registry_path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+#: Interrupted (Ctrl-C): what was seen is reported, and the run never passes.
+EXIT_INTERRUPTED = 130
 
 
 def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +52,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "client (--listen) and watch the bus (--monitor), checking every message.  With --launch "
         "QEMU, the tool starts a private bus and that QEMU on it first, and stops both at the end.  "
         "Exit status: 0 when there is no error (with --strict, no warning either), 1 when there are "
-        "findings, 2 for usage or connection problems.",
+        "findings, 2 for usage or connection problems, 130 when interrupted (Ctrl-C).",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", help="the bus: a D-Bus address, or SESSION or SYSTEM")
@@ -220,35 +222,35 @@ def _conform(
     deadline: float,
     launched: Any = None,
 ) -> int:
-    try:
-        connection = connect(args.address, args.timeout, deadline)
-    except LiveError as error:
-        return _fail(str(error))
     run = _Run(args, registry, release, deadline)
     run.launched = launched
+    try:
+        connection = connect(args.address, args.timeout, deadline, run.budget)
+    except LiveError as error:
+        return _fail(str(error))
     with connection:
-        bus = LiveBus(connection, args.timeout, deadline)
-        if args.dest is not None:
-            owner, problem = owner_of(bus, args.dest)
-            if owner is None:
-                return _fail(problem or f"no peer owns {args.dest} on this bus")
-            run.introspect(bus, owner)
-        monitoring = run.start_monitor() if args.monitor is not None else None
-        if isinstance(monitoring, int):
-            return monitoring
         try:
-            if args.listen is not None and args.dest is not None:
-                run.listen(connection)
-            if monitoring is not None:
-                monitoring.join()
+            bus = LiveBus(connection, args.timeout, deadline)
+            if args.dest is not None:
+                owner, problem = owner_of(bus, args.dest)
+                if owner is None:
+                    return _fail(problem or f"no peer owns {args.dest} on this bus")
+                run.introspect(bus, owner)
+            status = run.watch(connection)
+            if status is not None:
+                return status
         except KeyboardInterrupt:
-            # Ctrl-C (SIGINT) ends listening and monitoring early; the report covers what was seen.
+            # Ctrl-C (SIGINT): the report covers what was seen, and the run does not pass.
             run.interrupted = True
-            if run.monitor_wire is not None:
-                run.monitor_wire.sock.shutdown(socket.SHUT_RDWR)
-            if monitoring is not None:
-                monitoring.join(args.timeout)
     return run.report(time.monotonic() - started)
+
+
+def _budget() -> Any:
+    try:
+        from ..live.wire import Budget
+    except ImportError:  # no jeepney: connecting says so
+        return None
+    return Budget()
 
 
 class _Run:
@@ -264,14 +266,14 @@ class _Run:
         self.summary: list[str | tuple[str, list[str]]] = []
         self.walk: Walk | None = None
         self.check: Any = None
-        self.lock = threading.Lock()
         self.monitored: Any = None
-        self.monitor_wire: Any = None
         self.interrupted = False
         #: The releases the peer can be (None: --qemu-version says, or it exports nothing dated).
         self.match: Any = None
         #: The `QemuLaunch` the run checks (--launch), else None.
         self.launched: Any = None
+        #: The bytes of messages on their way that all connections of the run may hold at once.
+        self.budget = _budget()
 
     @property
     def label(self) -> str:
@@ -288,7 +290,8 @@ class _Run:
         view = release_view(self.registry, self.release, args.platform)
         facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
         for live in objects:
-            self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            found = compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            self.findings += capped(found, live_location(args.dest, live.path))
         self.findings += self.walk.unchecked
         if facts.unread:
             message = f"the properties of {facts.unread} interface(s) were not read: the run's deadline had passed"
@@ -320,13 +323,40 @@ class _Run:
             self.check = TrafficCheck(self.registry, self.release, self.args.platform)
         return self.check
 
-    def start_monitor(self) -> threading.Thread | int:
-        """Connect, become a monitor, and check the bus in a thread until --monitor is over."""
-        from ..live.monitor import MonitorRefused, become_monitor, monitor
+    def watch(self, connection: Any) -> int | None:
+        """Monitor the bus and listen to the peer (as asked), every connection on one event loop,
+        until both are over or the run's deadline; a usage error's exit status, or None."""
+        args = self.args
+        if args.monitor is None and (args.listen is None or args.dest is None):
+            return None
+        from ..live.loop import Loop
+
+        loop = Loop()
+        listening = monitoring = None
+        try:
+            if args.monitor is not None:
+                monitoring = self.start_monitor(loop)
+                if isinstance(monitoring, int):
+                    return monitoring
+            if args.listen is not None and args.dest is not None:
+                listening = self.start_listening(loop, connection)
+            loop.run(self.deadline)
+        finally:
+            # The components first (what they still wait for is theirs to report), then the rest.
+            if listening is not None:
+                self.end_listening(listening)
+            loop.close_all()
+            if monitoring is not None and not isinstance(monitoring, int):
+                self.monitored = monitoring.result
+        return None
+
+    def start_monitor(self, loop: Any) -> Any:
+        """Connect, become a monitor, and check the bus on ``loop`` until --monitor is over."""
+        from ..live.monitor import Monitoring, MonitorRefused, become_monitor
 
         args = self.args
         try:
-            wire = connect(args.address, args.timeout, self.deadline)
+            wire = connect(args.address, args.timeout, self.deadline, self.budget)
         except LiveError as error:
             return _fail(str(error))
         try:
@@ -335,72 +365,37 @@ class _Run:
             wire.close()
             return _fail(f"cannot monitor {args.address}: {error}")
         until = min(time.monotonic() + args.monitor, self.deadline)
-        check = self.traffic()
-        self.monitor_wire = wire
-
-        def work() -> None:
-            with wire:
-                self.monitored = monitor(wire, check, until, self.lock)
-
-        thread = threading.Thread(target=work, name="monitor", daemon=True)
-        thread.start()
+        monitoring = Monitoring(loop, wire, self.traffic(), until, args.timeout)
         _say(args, f"monitoring {args.address} for {args.monitor:g} s")
-        return thread
+        return monitoring
 
-    def listen(self, connection: Any) -> None:
-        from ..live.listen import listen, targets_of
+    def start_listening(self, loop: Any, connection: Any) -> Any:
+        from ..live.listen import Listening, targets_of
 
         args = self.args
         objects = self.walk.objects if self.walk is not None else []
         found = ((live.path, tuple(i.name for i in live.node.interfaces)) for live in objects if live.node is not None)
-        targets = targets_of(found)
-        check = self.traffic()
+        listening = Listening(
+            loop, connection, args.dest, targets_of(found), self.traffic(), args.listen, args.timeout, self.deadline
+        )
         _say(args, f"listening to {args.dest} for {args.listen:g} s")
-        requested_end = time.monotonic() + args.listen
-        clipboard = self.clipboard_client(objects, min(requested_end, self.deadline))
-        result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
+        listening.start()
+        return listening
+
+    def end_listening(self, listening: Any) -> None:
+        args = self.args
+        listening.close()
+        result = listening.result
         self.findings += result.findings
-        if clipboard is not None:
-            clipboard.join(args.timeout + 1)
-            clipboard.wire.close()
-            self.findings += clipboard.findings
-            self.summary.append(("clipboard client", ["registered" if clipboard.registered else "not registered"]))
-        if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
+        if not result.complete and not self.interrupted and time.monotonic() >= self.deadline:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
+        for label, state in result.clients:
+            self.summary.append((label, [state]))
         self.summary.append(("listeners registered", [", ".join(result.registered) or "none"]))
         if result.shared:
             self.summary.append(("shared memory", result.shared))
-        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER, LISTENER_MAP
-
-        self.served = [LISTENER]
-        self.served += [LISTENER_MAP] if any(r.endswith("display-map") for r in result.registered) else []
-        self.served += [AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else []
-        if clipboard is not None and clipboard.registered:
-            from ..live.clipboard import CLIPBOARD
-
-            self.served.append(CLIPBOARD)
-
-    def clipboard_client(self, objects: list[Any], stop_at: float) -> Any:
-        """A clipboard client on a connection of its own, started, when the peer exports the
-        Clipboard (None otherwise, or when the bus cannot be reached a second time)."""
-        from ..live.clipboard import CLIPBOARD, CLIPBOARD_PATH, ClipboardClient
-
-        exported = any(
-            live.path == CLIPBOARD_PATH and any(i.name == CLIPBOARD for i in live.node.interfaces)
-            for live in objects
-            if live.node is not None
-        )
-        if not exported:
-            return None
-        try:
-            wire = connect(self.args.address, self.args.timeout, self.deadline)
-        except LiveError as error:
-            self.findings.append(diagnostic("L017", Location(self.args.dest), f"no clipboard client: {error}"))
-            return None
-        client = ClipboardClient(wire, self.args.dest, self.traffic(), self.lock, self.args.timeout, stop_at)
-        client.start()
-        return client
+        self.served = result.served
 
     def _launched_exit(self) -> int | None:
         """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
@@ -430,6 +425,14 @@ class _Run:
             if self.monitored.problem and not self.interrupted:
                 message = f"monitoring ended early: {self.monitored.problem}"
                 self.findings.append(diagnostic("L017", Location(args.address), message))
+            elif not self.monitored.complete and not self.interrupted:
+                message = f"monitored only until the run's deadline, not the {args.monitor:g} s asked for"
+                self.findings.append(diagnostic("L017", Location(args.address), message))
+            if self.monitored.skipped:
+                message = (
+                    f"{self.monitored.skipped} message(s) were not checked, the first: {self.monitored.first_skipped}"
+                )
+                self.findings.append(diagnostic("L017", Location(args.address), message))
         findings = sorted(self.findings, key=Diagnostic.sort_key)
         sys.stdout.write(render(findings, args.fmt, version=__version__))
         if args.fmt == "text" and not args.quiet:
@@ -443,10 +446,12 @@ class _Run:
                 if served:
                     missing = self.check.unexercised(served)
                     self.summary.append(("never exercised", by_interface(missing) or ["none"]))
-            if self.interrupted:
-                self.summary.append(("stopped early (interrupted)", []))
             verdict = counted(findings) or "conforms to the registry"
+            if self.interrupted:
+                verdict = f"interrupted before the end ({counted(findings) or 'nothing found so far'})"
             print(summary_block(self.summary, verdict), file=sys.stderr)
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
 
 
