@@ -190,7 +190,7 @@ def main() -> None:
 def check_qemu_pages(user_env: Path, where: Path, version: str) -> None:
     """QEMU's three D-Bus pages, as QEMU's build would render them after the switch."""
     docs = switched_copy(where)
-    result = run([user_env / "bin/sphinx-build", "-q", "-b", "html", docs, docs / "_build"], cwd=where)
+    result = run([user_env / "bin/sphinx-build", "--no-color", "-q", "-b", "html", docs, docs / "_build"], cwd=where)
     warnings = [line.replace(str(where) + "/", "") for line in result.stderr.splitlines() if "WARNING" in line]
     if len(warnings) != 1 or not re.fullmatch(QEMU_WARNING, warnings[0]):
         sys.exit(f"package: FAILED: QEMU's pages should give exactly the one real warning, not:\n{result.stderr}")
@@ -209,7 +209,7 @@ def check_installed(wheel: Path, python: str, work: Path) -> None:
     (project / "conf.py").write_text(CONF_PY)
     (project / "index.rst").write_text(INDEX_RST)
     (project / "thing.md").write_text(THING_MD)
-    run([user_env / "bin/sphinx-build", "-W", "-n", "-q", "-b", "html", ".", "_build"], cwd=project)
+    run([user_env / "bin/sphinx-build", "--no-color", "-W", "-n", "-q", "-b", "html", ".", "_build"], cwd=project)
     page = (project / "_build/thing.html").read_text(encoding="utf-8")
     if 'id="org.example.Thing1.Frobnicate"' not in page or "what to frobnicate" not in page:
         sys.exit("package: FAILED: the hand-written MyST method was not rendered with its fields")

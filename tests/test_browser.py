@@ -91,7 +91,7 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The documentation, built as ``make docs`` builds it."""
     out = tmp_path_factory.mktemp("html")
     subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-n", "-q", str(ROOT / "docs"), str(out)],
+        [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", "-n", "-q", str(ROOT / "docs"), str(out)],
         check=True,
         capture_output=True,
     )

@@ -39,7 +39,7 @@ def test_packagekit_checks_without_xml_errors_and_renders_in_a_real_build(tmp_pa
     (source / PACKAGEKIT.name).write_bytes(PACKAGEKIT.read_bytes())
     (source / "index.rst").write_text(f"PackageKit\n==========\n\n.. dbus-doc:: {PACKAGEKIT.name}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source), str(tmp_path / "out")],
+        [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", "-q", str(source), str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -222,7 +222,7 @@ def test_dbus_doc_of_a_fifo_warns_instead_of_blocking(tmp_path: Path) -> None:
     os.mkfifo(source / "fifo.xml")
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source), str(tmp_path / "out")],
+            [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", "-q", str(source), str(tmp_path / "out")],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,

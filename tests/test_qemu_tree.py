@@ -104,7 +104,7 @@ class QemuTree:
         (this tree's path shown as ``QEMU/``)."""
         out = self.docs / "_build" / builder
         result = subprocess.run(
-            [sys.executable, "-m", "sphinx", "-b", builder, *options, str(self.docs), str(out)],
+            [sys.executable, "-m", "sphinx", "--no-color", "-b", builder, *options, str(self.docs), str(out)],
             capture_output=True,
             text=True,
             check=False,
@@ -282,7 +282,7 @@ def test_editing_the_xml_rebuilds_its_page(tmp_path: Path) -> None:
     xml = tree.root / "ui" / "dbus-display1.xml"
     xml.write_text(xml.read_text().replace("The name of the VM.", "The name of this VM."))
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", str(tree.docs), str(tree.docs / "_build" / "html")],
+        [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", str(tree.docs), str(tree.docs / "_build" / "html")],
         capture_output=True,
         text=True,
         check=True,
@@ -340,7 +340,7 @@ def _consumer_links(tmp_path: Path, inventory: Path) -> tuple[list[str], list[st
     project = tmp_path / "consumer"
     shutil.copytree(Path(__file__).parent / "roots" / "test-qemu-consumer", project)
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-n", str(project), str(project / "_build")],
+        [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", "-q", "-n", str(project), str(project / "_build")],
         capture_output=True,
         text=True,
         check=False,
