@@ -27,12 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jeepney import HeaderFields, MessageType
 from jeepney.bus_messages import message_bus
-from jeepney.wrappers import new_error, new_method_return
 
-from sphinxext_qemudbus.live.listen import introspection_xml
-from sphinxext_qemudbus.live.wire import connect_bus
+from sphinxext_qemudbus.live.message import INTERFACE, MEMBER, METHOD_CALL, PATH
+from sphinxext_qemudbus.live.served import introspection_xml
+from sphinxext_qemudbus.live.wire import connect_bus, error_reply, method_return
 from sphinxext_qemudbus.model.registry import Registry, packaged_registry
 
 STALL = float(os.environ.get("PROBE_PEER_STALL", "1.5"))
@@ -51,12 +50,7 @@ def bus_address(argv: list[str]) -> str:
 
 
 def handle(message, validate: bool, registry: Registry):  # type: ignore[no-untyped-def]
-    fields = message.header.fields
-    path, interface, member = (
-        fields.get(HeaderFields.path),
-        fields.get(HeaderFields.interface),
-        fields.get(HeaderFields.member),
-    )
+    path, interface, member = message.field(PATH), message.field(INTERFACE), message.field(MEMBER)
     body = message.body
     if interface == "org.freedesktop.DBus.Introspectable":
         children = sorted(
@@ -66,17 +60,17 @@ def handle(message, validate: bool, registry: Registry):  # type: ignore[no-unty
         xml = introspection_xml(served).replace(
             "</node>", "".join(f'  <node name="{c}"/>\n' for c in children) + "</node>"
         )
-        return new_method_return(message, "s", (xml,))
+        return method_return(message, "s", (xml,))
     if interface == "org.freedesktop.DBus.Properties":
         if member == "Get" and tuple(body) == ("org.qemu.Display1.VM", "Name"):
-            return new_method_return(message, "v", (("s", "fake"),))
+            return method_return(message, "v", (("s", "fake"),))
         if member == "GetAll":
-            return new_method_return(message, "a{sv}", ({},))
-        return new_error(message, "org.freedesktop.DBus.Error.InvalidArgs", "s", ("no",))
+            return method_return(message, "a{sv}", ({},))
+        return error_reply(message, "org.freedesktop.DBus.Error.InvalidArgs", "no")
     if interface == "org.qemu.Display1.Mouse" and member in ("Press", "Release"):
         button = body[0]
         if validate and button > 6:
-            return new_error(message, INVALID, "s", ("invalid button",))
+            return error_reply(message, INVALID, "invalid button")
         if member == "Press" and button >= 7:
             sys.stderr.write(f"fake-qemu: dbus_mouse_press: Assertion `button < 7' failed (button {button}).\n")
             sys.stderr.flush()
@@ -84,22 +78,22 @@ def handle(message, validate: bool, registry: Registry):  # type: ignore[no-unty
         if member == "Release" and button == 0xFFFFFFFF:
             while True:
                 time.sleep(3600)
-        return new_method_return(message)
+        return method_return(message)
     if interface == "org.qemu.Display1.Mouse" and member == "RelMotion":
         if validate and body[0] < 0:
-            return new_error(message, INVALID, "s", ("negative",))
+            return error_reply(message, INVALID, "negative")
         if body[0] < 0:
             time.sleep(STALL)
-        return new_method_return(message)
+        return method_return(message)
     if interface == "org.qemu.Display1.Mouse" and member == "SetAbsPosition":
-        return new_error(message, INVALID, "s", ("Mouse is not absolute",))
+        return error_reply(message, INVALID, "Mouse is not absolute")
     if interface == "org.qemu.Display1.Keyboard":
         if member == "Press" and body[0] == 0 and not validate:
-            return new_method_return(message, "s", ("surprise",))
+            return method_return(message, "s", ("surprise",))
         if member == "Release" and body[0] == 1 and not validate:
-            return new_error(message, "org.qemu.Display1.Error.Surprise", "s", ("undocumented",))
-        return new_method_return(message)
-    return new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member}",))
+            return error_reply(message, "org.qemu.Display1.Error.Surprise", "undocumented")
+        return method_return(message)
+    return error_reply(message, "org.freedesktop.DBus.Error.UnknownMethod", f"no {member}")
 
 
 def main(argv: list[str]) -> int:
@@ -113,7 +107,7 @@ def main(argv: list[str]) -> int:
     while True:
         received = wire.receive(time.monotonic() + 3600)
         try:
-            if received.message.header.message_type is MessageType.method_call:
+            if received.message.kind == METHOD_CALL:
                 reply = handle(received.message, validate, registry)
                 wire.send(reply, time.monotonic() + 30)
         finally:

@@ -282,7 +282,16 @@ def test_editing_the_xml_rebuilds_its_page(tmp_path: Path) -> None:
     xml = tree.root / "ui" / "dbus-display1.xml"
     xml.write_text(xml.read_text().replace("The name of the VM.", "The name of this VM."))
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "--no-color", "-b", "html", str(tree.docs), str(tree.docs / "_build" / "html")],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "--no-color",
+            "-b",
+            "html",
+            str(tree.docs),
+            str(tree.docs / "_build" / "html"),
+        ],
         capture_output=True,
         text=True,
         check=True,

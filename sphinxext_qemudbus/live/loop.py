@@ -66,15 +66,19 @@ class Loop:
         heapq.heappush(self._timers, (when, next(self._order), callback, keep_running))
         self._waiting += keep_running
 
-    def run(self, until: float) -> bool:
+    def run(self, until: float, done: Callable[[], bool] | None = None) -> bool:
         """Serve every connection until none is left and no timer keeps the loop running, or
-        until ``until``; whether everything ended before ``until``."""
+        until ``until``, or (``done``) until what a caller waits for has happened; whether it
+        ended before ``until``.  ``done`` lets a caller that works one blocking step at a time
+        (the probe: a call, then what became of QEMU) serve every connection while it waits."""
         while self.connections or self._waiting:
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 _, _, callback, keep_running = heapq.heappop(self._timers)
                 self._waiting -= keep_running
                 callback()
+            if done is not None and done():
+                return True
             if not (self.connections or self._waiting):
                 break
             if now >= until:
