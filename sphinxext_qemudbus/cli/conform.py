@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from typing import Any
 
 from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location
-from ..diagnostics.output import FORMATS, counted, error_line, fails, printable, render
+from ..diagnostics.output import FORMATS, counted, fails, printable, render
 from ..diagnostics.rules import diagnostic
 from ..live.address import AddressError, parse_address
 from ..live.conform import (
@@ -25,7 +24,6 @@ from ..live.conform import (
     current_platform,
     detect_release,
     introspect_objects,
-    jeepney_missing,
     live_location,
     owner_of,
     read_bus_facts,
@@ -35,9 +33,12 @@ from ..model.introspection import PLATFORMS
 from ..model.names import bus_name_error, object_path_error
 from ..model.registry import Registry
 from ..model.releases import Release, parse_release, release_text
-from .registry import add_registry_option, registry_path
+from .live_options import LiveCommand, UsageError, add_qemu_options, load_registry, qemu_release, seconds
+from .registry import add_registry_option
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
+COMMAND = LiveCommand("conform")
+_fail = COMMAND.fail
 #: Interrupted (Ctrl-C): what was seen is reported, and the run never passes.
 EXIT_INTERRUPTED = 130
 
@@ -63,15 +64,6 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "offers (TCG, no disk), check it, then stop both; --dest defaults to org.qemu",
     )
     parser.add_argument(
-        "--qemu-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        dest="qemu_args",
-        help="with --launch: one more argument for QEMU (repeatable; write --qemu-arg=-name for one "
-        "that starts with a dash)",
-    )
-    parser.add_argument(
         "--dest", metavar="NAME", help="the peer's bus name (QEMU: org.qemu); optional with --monitor alone"
     )
     parser.add_argument(
@@ -84,12 +76,10 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument("--recursive", action="store_true", help="also check every object below each --object")
     add_registry_option(parser)
-    parser.add_argument(
-        "--qemu-version",
-        metavar="X.Y",
-        help="the QEMU release the peer runs: what the registry dates later is not expected "
-        "(default: the newest release the peer can be, judged from what it exports; the "
-        "registry's own release when it exports nothing the registry dates)",
+    add_qemu_options(
+        parser,
+        "(what the registry dates later is not expected; default: the newest release the peer can be, judged from "
+        "what it exports; the registry's own release when it exports nothing the registry dates)",
     )
     parser.add_argument(
         "--platform",
@@ -102,23 +92,27 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument(
         "--listen",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="register a display listener on every console (and audio listeners) and check what "
         "QEMU sends to them for SECONDS",
     )
     parser.add_argument(
         "--monitor",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="become a bus monitor and check every org.qemu.* message for SECONDS (the bus policy must allow it)",
     )
     parser.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per step (connecting, each call)"
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="per step (connecting, each call)",
     )
     parser.add_argument(
         "--deadline",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help=f"wall-clock budget of the whole run (default: {DEFAULT_DEADLINE:g} s plus --listen and --monitor)",
     )
@@ -128,48 +122,25 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.set_defaults(func=run_conform)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 1e7:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
-    return value
-
-
-def _fail(message: str) -> int:
-    print(error_line("conform", message), file=sys.stderr)
-    return EXIT_USAGE
-
-
 def _say(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
-        print(printable(f"qemu-dbus conform: {message}"), file=sys.stderr, flush=True)
+    COMMAND.say(args, message)
 
 
 def run_conform(args: argparse.Namespace) -> int:
-    if args.qemu_args and args.launch is None:
-        return _fail("--qemu-arg is for --launch")
-    if args.launch is not None and args.dest is None:
-        args.dest = "org.qemu"
-    if args.dest is None and (args.monitor is None or args.listen is not None):
-        return _fail("--dest is required (it is optional only with --monitor alone)")
-    if args.dest is not None and (problem := bus_name_error(args.dest)):
-        return _fail(f"invalid --dest {args.dest!r}: {problem}")
-    for path in args.objects:
-        if problem := object_path_error(path):
-            return _fail(f"invalid --object {path!r}: {problem}")
-    release: Release | None = None
-    if args.qemu_version is not None and (release := parse_release(args.qemu_version)) is None:
-        return _fail(f"invalid --qemu-version {args.qemu_version!r}: give a QEMU release such as 7.2 or 8.2.1")
-    path = registry_path(args, "conform")
-    if path is None:
-        return EXIT_USAGE
-    registry = Registry.load([path])
-    if registry.errors:
-        sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
-        return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
+    try:
+        if args.launch is not None and args.dest is None:
+            args.dest = "org.qemu"
+        if args.dest is None and (args.monitor is None or args.listen is not None):
+            raise UsageError("--dest is required (it is optional only with --monitor alone)")
+        if args.dest is not None and (problem := bus_name_error(args.dest)):
+            raise UsageError(f"invalid --dest {args.dest!r}: {problem}")
+        for path in args.objects:
+            if problem := object_path_error(path):
+                raise UsageError(f"invalid --object {path!r}: {problem}")
+        release = qemu_release(args, "7.2 or 8.2.1")
+        _, registry = load_registry(args)
+    except UsageError as error:
+        return _fail(str(error))
     budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
     started = time.monotonic()
     deadline = started + budget
@@ -186,32 +157,10 @@ def run_conform(args: argparse.Namespace) -> int:
 def _launched(
     args: argparse.Namespace, registry: Registry, release: Release | None, started: float, deadline: float
 ) -> int:
-    """Start a bus and QEMU, run the checks against them, and stop both whatever happens:
-    SIGTERM and SIGHUP end the run like Ctrl-C, so that they too stop QEMU on the way out."""
-    try:
-        from ..live.launch import LaunchError, QemuLaunch
-    except ImportError:
-        return _fail(jeepney_missing("qemu-dbus conform --launch"))
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
-    launched = QemuLaunch(args.launch, args.qemu_args)
-    try:
-        launched.start(deadline)
-        assert launched.qemu is not None
-        assert launched.bus is not None
-        pids = f"QEMU pid {launched.qemu.pid}, dbus-daemon pid {launched.bus.pid}"
-        _say(args, f"launched {args.launch} on a private bus at {launched.address} ({pids})")
-        args.address = launched.address
-        return _conform(args, registry, release, started, deadline, launched)
-    except LaunchError as error:
-        return _fail(f"--launch: {error}")
-    finally:
-        launched.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    """Start a bus and QEMU, run the checks against them, and stop both whatever happens."""
+    return COMMAND.launch(
+        args, deadline, lambda launched: _conform(args, registry, release, started, deadline, launched)
+    )
 
 
 def _conform(
