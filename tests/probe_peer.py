@@ -16,12 +16,19 @@ Planted faults (the registry says none of this may happen):
 
 With ``--validate`` it validates everything instead, answering bad values with
 ``org.qemu.Display1.Error.Invalid``: the probe must find nothing.
+
+With ``--hostile-listener=NAME`` it also exports ``Console_0``'s ``Console``: every listener
+registered there gets, right after the handshake (QEMU's side of it, as QEMU does it), the
+malformed message ``NAME`` of the hostile catalog (``tests/hostile.py``) instead of ``GetAll``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,20 +103,55 @@ def handle(message, validate: bool, registry: Registry):  # type: ignore[no-unty
     return error_reply(message, "org.freedesktop.DBus.Error.UnknownMethod", f"no {member}")
 
 
+def hostile_listener(fd: int, name: str) -> None:
+    """QEMU's side of a listener connection on ``fd``: the server side of the handshake, then the
+    hostile message ``name``; then it waits until the probe closes the connection."""
+    from hostile import BY_NAME, Context
+
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # not a socket: QEMU would fail the handshake
+        os.close(fd)
+        return
+    with sock, contextlib.suppress(OSError):
+        sock.settimeout(10)
+        reader = sock.makefile("rb")
+        while not (line := reader.readline()).startswith(b"BEGIN"):
+            if not line:
+                return
+            if b"AUTH" in line:
+                sock.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+            elif line.startswith(b"NEGOTIATE_UNIX_FD"):
+                sock.sendall(b"AGREE_UNIX_FD\r\n")
+        for data, _ in BY_NAME[name].build(Context(None)):
+            sock.sendall(data)
+        while sock.recv(4096):
+            pass
+
+
 def main(argv: list[str]) -> int:
     if "--version" in argv:
         print("QEMU emulator version 10.0.2 (a fake peer with planted faults)")
         return 0
     validate = "--validate" in argv
+    hostile = next((a.split("=", 1)[1] for a in argv if a.startswith("--hostile-listener=")), None)
+    if hostile is not None:
+        OBJECTS["/org/qemu/Display1/Console_0"] += ("org.qemu.Display1.Console",)
     registry = Registry.load([packaged_registry()])
     wire = connect_bus(bus_address(argv), time.monotonic() + 30)
     wire.call(message_bus.RequestName("org.qemu"), time.monotonic() + 30)
     while True:
         received = wire.receive(time.monotonic() + 3600)
         try:
-            if received.message.kind == METHOD_CALL:
-                reply = handle(received.message, validate, registry)
-                wire.send(reply, time.monotonic() + 30)
+            message = received.message
+            if message.kind != METHOD_CALL:
+                continue
+            if hostile is not None and message.field(MEMBER) == "RegisterListener" and message.signature == "h":
+                fd = received.keep(message.body[0])
+                wire.send(method_return(message), time.monotonic() + 30)
+                threading.Thread(target=hostile_listener, args=(fd, hostile), daemon=True).start()
+                continue
+            wire.send(handle(message, validate, registry), time.monotonic() + 30)
         finally:
             received.close()
 

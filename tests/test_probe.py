@@ -325,3 +325,24 @@ def test_every_answer_qemu_waits_for_is_varied() -> None:
     reads = [p.variant.label for p in answer_probes(view.interface("org.qemu.Display1.AudioInListener"))]
     assert "1048576 bytes" in reads
     assert "zero values" in reads
+
+
+@pytest.mark.parametrize("name", ["empty-struct", "string-without-nul"])
+def test_a_malformed_message_on_a_listener_connection_is_a_finding(fake_qemu: str, name: str) -> None:
+    """No bus daemon stands between QEMU and a listener: what QEMU's side sends there is validated
+    before anything decodes it, and a malformed message breaks that connection (closed, with its
+    descriptors), not the probe: it is reported against the registration, and the run goes on."""
+    from .hostile import BY_NAME
+
+    result = probe(
+        "--launch", fake_qemu, f"--qemu-arg=--hostile-listener={name}", "--hang-timeout", "5",
+        "--member", "org.qemu.Display1.Console.RegisterListener", "--per-member", "1", "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    faults = [item["message"] for item in json.loads(result.stdout) if item["code"] != "L017"]
+    assert len(faults) == 1, faults
+    assert faults[0].startswith("contract: org.qemu.Display1.Console.RegisterListener RegisterListener, then")
+    assert "QEMU broke the listener connection" in faults[0]
+    assert BY_NAME[name].words in faults[0]
+    assert "probing org.qemu.Display1.Console.RegisterListener on" in result.stderr  # the run went on

@@ -607,7 +607,13 @@ class Probe:
                 )
                 reached = wait_for_calls(self.session, responder, [member], self.options.answer_wait)
                 outcome = self.observe(reply)
+                broken = peer.problem
                 peer.stop()
+                if outcome.kind is None and broken is not None:
+                    # QEMU's side broke the connection (a malformed message, a failed handshake):
+                    # however the listener answers, so the other answers are not tried.
+                    self._listener_broke(registration, path, broken)
+                    break
                 if outcome.kind is None and not reached:
                     self.report.unexercised.append(f"{name} (QEMU did not make the call)")
                     unreached.add(member)
@@ -638,6 +644,23 @@ class Probe:
                 )
                 self.report.faults.append(fault)
                 self.say(f"{fault.kind}: {name}: {variant.label}")
+
+    def _listener_broke(self, registration: Registration, path: str, problem: str) -> None:
+        interface, method = registration.interface, registration.method
+        name = f"{interface}.{method}"
+        if name not in self.report.probed:
+            self.report.probed.append(name)
+        fault = Fault(
+            kind="contract",
+            interface=interface,
+            member=method,
+            path=path,
+            call=f"{method}, then the listener connection",
+            evidence=f"QEMU broke the listener connection: {problem}",
+            command=f"(no standard tool serves a listener: qemu-dbus probe --member '{name}' repeats it)",
+        )
+        self.report.faults.append(fault)
+        self.say(f"contract: {name}: the listener connection: {problem}")
 
     def _optional(self, served: str) -> list[Interface]:
         """The optional interfaces a listener of ``served`` may announce in its ``Interfaces``

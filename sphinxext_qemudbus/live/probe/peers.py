@@ -89,6 +89,9 @@ class _Served:
         self.responder = responder
         #: Legal messages over the tool's bound that it skipped.
         self.over_bound = 0
+        #: Why the peer's side broke the connection (a malformed message, a failed handshake),
+        #: when it did: not when the tool closed it, nor when the peer closed it between messages.
+        self.problem: str | None = None
 
     def opened(self, connection: Connection) -> None:
         pass
@@ -106,7 +109,8 @@ class _Served:
         self.over_bound += 1
 
     def closed(self, connection: Connection, problem: str | None) -> None:
-        pass
+        if problem is not None and not connection.closed_by_peer:
+            self.problem = problem
 
 
 class Session:
@@ -197,15 +201,17 @@ class ListenerPeer:
 
     def __init__(self, session: Session, sock: socket.socket, responder: Responder, handshake_timeout: float) -> None:
         self.responder = responder
+        self._served = _Served(responder)
         wire = Wire(sock, "QEMU's side of a listener connection", session.budget)
         self.connection = Connection(
-            session.loop,
-            wire,
-            "listener",
-            _Served(responder),
-            Handshake(),
-            time.monotonic() + handshake_timeout,
+            session.loop, wire, "listener", self._served, Handshake(), time.monotonic() + handshake_timeout
         )
+
+    @property
+    def problem(self) -> str | None:
+        """Why QEMU's side broke the connection (a malformed message: it is closed then, with
+        every descriptor that came with it), when it did."""
+        return self._served.problem
 
     def stop(self) -> None:
         self.connection.close(None)
