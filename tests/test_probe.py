@@ -346,3 +346,28 @@ def test_a_malformed_message_on_a_listener_connection_is_a_finding(fake_qemu: st
     assert "QEMU broke the listener connection" in faults[0]
     assert BY_NAME[name].words in faults[0]
     assert "probing org.qemu.Display1.Console.RegisterListener on" in result.stderr  # the run went on
+
+
+def test_every_descriptor_of_a_run_is_closed(fake_qemu: str) -> None:
+    """A run with a crash, a hang, a stall, relaunches, listener connections QEMU's side breaks and
+    every kind of descriptor passed: once it is over, the probe's process holds exactly the
+    descriptors it held before (counted in this process, which runs the probe itself)."""
+    import time
+
+    from sphinxext_qemudbus.live.launch import QemuLaunch
+    from sphinxext_qemudbus.live.probe.engine import Options
+    from sphinxext_qemudbus.live.probe.run import probe_peer
+    from sphinxext_qemudbus.live.wire import connect_bus
+    from sphinxext_qemudbus.model.releases import parse_release
+
+    registry = Registry.load([packaged_registry()]).at_release(parse_release("10.0") or (0, 0, 0), "unix")
+    options = Options(per_member=12, call_timeout=3, stall=0.5, hang_timeout=3, deadline=time.monotonic() + 200)
+    with QemuLaunch(fake_qemu, ["--hostile-listener=string-without-nul"]) as launched:
+        before = sorted(os.listdir("/proc/self/fd"))
+        with connect_bus(launched.address, time.monotonic() + 10) as wire:
+            members = ["org.qemu.Display1.Mouse.*", "org.qemu.Display1.Console.RegisterListener"]
+            report = probe_peer(registry, wire, "org.qemu", options, launched, members, address=launched.address)
+        after = sorted(os.listdir("/proc/self/fd"))
+    assert {fault.kind for fault in report.faults} == {"crash", "hang", "stall", "contract"}
+    assert report.relaunches >= 2
+    assert after == before
