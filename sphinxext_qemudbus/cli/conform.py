@@ -38,7 +38,7 @@ from .registry import add_registry_option
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 COMMAND = LiveCommand("conform")
-_fail = COMMAND.fail
+_fail, _say = COMMAND.fail, COMMAND.say
 #: Interrupted (Ctrl-C): what was seen is reported, and the run never passes.
 EXIT_INTERRUPTED = 130
 
@@ -120,10 +120,6 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     parser.set_defaults(func=run_conform)
-
-
-def _say(args: argparse.Namespace, message: str) -> None:
-    COMMAND.say(args, message)
 
 
 def run_conform(args: argparse.Namespace) -> int:

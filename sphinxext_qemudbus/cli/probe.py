@@ -26,7 +26,7 @@ from .registry import add_registry_option
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 COMMAND = LiveCommand("probe")
-_fail = COMMAND.fail
+_fail, _say = COMMAND.fail, COMMAND.say
 #: The default whole-run deadline: a probe of QEMU's display ends within 10 minutes.
 DEFAULT_DEADLINE = 540.0
 
@@ -119,10 +119,6 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
     parser.set_defaults(func=run_probe)
-
-
-def _say(args: argparse.Namespace, message: str) -> None:
-    COMMAND.say(args, message)
 
 
 def run_probe(args: argparse.Namespace) -> int:
