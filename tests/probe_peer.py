@@ -20,6 +20,8 @@ With ``--validate`` it validates everything instead, answering bad values with
 With ``--hostile-listener=NAME`` it also exports ``Console_0``'s ``Console``: every listener
 registered there gets, right after the handshake (QEMU's side of it, as QEMU does it), the
 malformed message ``NAME`` of the hostile catalog (``tests/hostile.py``) instead of ``GetAll``.
+With ``--huge-reply``, ``Keyboard.Press`` replies to keycode 0 with a legal message of more values
+than the tool reads (150,000 variants) instead.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def main(argv: list[str]) -> int:
         print("QEMU emulator version 10.0.2 (a fake peer with planted faults)")
         return 0
     validate = "--validate" in argv
+    huge = "--huge-reply" in argv
     hostile = next((a.split("=", 1)[1] for a in argv if a.startswith("--hostile-listener=")), None)
     if hostile is not None:
         OBJECTS["/org/qemu/Display1/Console_0"] += ("org.qemu.Display1.Console",)
@@ -150,6 +153,9 @@ def main(argv: list[str]) -> int:
                 fd = received.keep(message.body[0])
                 wire.send(method_return(message), time.monotonic() + 30)
                 threading.Thread(target=hostile_listener, args=(fd, hostile), daemon=True).start()
+                continue
+            if huge and message.field(MEMBER) == "Press" and message.signature == "u" and message.body[0] == 0:
+                wire.send(method_return(message, "av", ([("y", 0)] * 150_000,)), time.monotonic() + 30)
                 continue
             wire.send(handle(message, validate, registry), time.monotonic() + 30)
         finally:

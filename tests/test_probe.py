@@ -371,3 +371,16 @@ def test_every_descriptor_of_a_run_is_closed(fake_qemu: str) -> None:
     assert {fault.kind for fault in report.faults} == {"crash", "hang", "stall", "contract"}
     assert report.relaunches >= 2
     assert after == before
+
+
+def test_a_reply_over_the_tools_bound_is_refused_unread_and_said(fake_qemu: str) -> None:
+    """A legal reply with more values than the tool reads is skipped without being decoded; the
+    finding says so, rather than that no reply came."""
+    result = probe(
+        "--launch", fake_qemu, "--qemu-arg=--huge-reply", "--member", "org.qemu.Display1.Keyboard.Press",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (fault,) = [item["message"] for item in json.loads(result.stdout) if item["code"] == "L204"]
+    assert fault.startswith("contract: org.qemu.Display1.Keyboard.Press Press(keycode=0): QEMU replied, but its reply")
+    assert "over the tool's bound" in fault

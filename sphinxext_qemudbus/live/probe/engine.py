@@ -292,7 +292,7 @@ class Probe:
             reply = client.collect(serial, started + self.options.call_timeout if answer is not None else 0.0)
         except WireError as error:
             raise Stop(f"the bus connection broke: {error}") from error
-        return self.judge(reply, _alive(answer), waited)
+        return self.judge(reply, _alive(answer), waited, client.refused)
 
     def observe(self, reply: Received | None) -> Outcome:
         """What became of QEMU after a call whose reply is ``reply``: a fresh liveness read."""
@@ -300,10 +300,13 @@ class Probe:
         answered = self.liveness(self.options.hang_timeout)
         return self.judge(reply, answered, time.monotonic() - started)
 
-    def judge(self, reply: Received | None, answered: bool | None, waited: float) -> Outcome:
-        """The outcome of a call whose reply is ``reply`` (None: none came), when the liveness
-        read behind it answered (``answered``: True; False: the bus said QEMU is gone; None: no
-        answer) after ``waited`` seconds."""
+    def judge(
+        self, reply: Received | None, answered: bool | None, waited: float, refused: str | None = None
+    ) -> Outcome:
+        """The outcome of a call whose reply is ``reply`` (None: none came, or ``refused`` says
+        why it was not read: over the tool's bound), when the liveness read behind it answered
+        (``answered``: True; False: the bus said QEMU is gone; None: no answer) after ``waited``
+        seconds."""
         outcome = Outcome(reply=reply)
         if reply is not None:
             reply.close()
@@ -331,7 +334,11 @@ class Probe:
             return outcome
         if reply is None:
             outcome.kind = "contract"
-            outcome.evidence = f"no reply within {self.options.call_timeout:g} s, while QEMU kept answering other calls"
+            outcome.evidence = (
+                f"QEMU replied, but {refused}"
+                if refused is not None
+                else f"no reply within {self.options.call_timeout:g} s, while QEMU kept answering other calls"
+            )
         return outcome
 
     def _crashed(self, status: int | None, outcome: Outcome) -> Outcome:

@@ -144,6 +144,11 @@ class BusClient:
         #: Replies that came for the calls waited for, by serial (a call given up is forgotten).
         self._replies: dict[int, Received | None] = {}
         self._waiting: set[int] = set()
+        #: Why the calls that got no reply got none, by serial ("its reply was refused: ..." for
+        #: a reply over the tool's bound), until `collect` reads it into `refused`.
+        self._problems: dict[int, str] = {}
+        #: Why the reply `collect` last returned None for was refused (over the tool's bound).
+        self.refused: str | None = None
 
     def send(self, message: Any, timeout: float, handing_over: list[socket.socket] | None = None) -> int:
         """Send the call ``message``, whose reply is waited for ``timeout`` seconds at most; its
@@ -153,22 +158,25 @@ class BusClient:
         serial = self.connection.call(
             message,
             timeout,
-            lambda reply, problem: self._replied(serial, reply),
+            lambda reply, problem: self._replied(serial, reply, problem),
             handing_over=list(handing_over or ()),
         )
         self._waiting.add(serial)
         return serial
 
-    def _replied(self, serial: int, reply: Received | None) -> None:
+    def _replied(self, serial: int, reply: Received | None, problem: str | None) -> None:
         if serial in self._waiting:
             self._waiting.discard(serial)
             self._replies[serial] = reply
+            if problem is not None and problem.startswith("its reply was refused"):
+                self._problems[serial] = problem
 
     def collect(self, serial: int, deadline: float) -> Received | None:
         """The reply to the call of ``serial``, waiting until ``deadline`` at most (None when
         none came).  Its descriptors are closed already: no reply to the probe passes any it
         uses.  Raises `WireError` when the connection broke."""
         self.session.wait(deadline, lambda: serial in self._replies or self.connection.state == "closed")
+        self.refused = self._problems.pop(serial, None)
         if serial in self._replies:
             reply = self._replies.pop(serial)
             if reply is None:
@@ -192,6 +200,7 @@ class BusClient:
     def close(self) -> None:
         self._waiting.clear()
         self._replies.clear()
+        self._problems.clear()
         self.connection.close(None)
 
 
