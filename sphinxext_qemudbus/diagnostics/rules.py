@@ -952,8 +952,9 @@ _TABLE: tuple[Rule, ...] = (
         "L204",
         "probe-contract",
         E,
-        "qemu-dbus probe: a call got no reply while QEMU kept answering others, or a reply whose signature differs "
-        "from the registry's out args.",
+        "qemu-dbus probe: a call got no reply while QEMU kept answering others, a reply whose signature differs "
+        "from the registry's out args, or one over the tool's bound (not read); or QEMU broke a listener connection "
+        "(a malformed message on it).",
         "Make the registry and QEMU agree.",
     ),
     Rule(
