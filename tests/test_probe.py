@@ -384,3 +384,42 @@ def test_a_reply_over_the_tools_bound_is_refused_unread_and_said(fake_qemu: str)
     (fault,) = [item["message"] for item in json.loads(result.stdout) if item["code"] == "L204"]
     assert fault.startswith("contract: org.qemu.Display1.Keyboard.Press Press(keycode=0): QEMU replied, but its reply")
     assert "over the tool's bound" in fault
+
+
+def test_the_loop_serves_until_what_a_blocking_caller_waits_for_has_come() -> None:
+    """The probe works one blocking step at a time on `live.loop`: a call waits for its reply by
+    running the loop with a ``done`` predicate, and the loop hands control back as soon as it
+    holds, with every other connection still open and served."""
+    import socket
+    import time
+
+    from jeepney import DBusAddress, new_method_call
+
+    from sphinxext_qemudbus.live.loop import Connection, Loop
+    from sphinxext_qemudbus.live.message import MEMBER
+    from sphinxext_qemudbus.live.wire import Received, Wire
+
+    class Handler:
+        def __init__(self) -> None:
+            self.members: list[str | None] = []
+
+        def opened(self, connection: Connection) -> None: ...
+
+        def received(self, connection: Connection, received: Received) -> None:
+            self.members.append(received.message.field(MEMBER))
+
+        def refused(self, connection: Connection, error: object) -> None: ...
+
+        def closed(self, connection: Connection, problem: str | None) -> None: ...
+
+    loop = Loop()
+    ours, theirs = socket.socketpair()
+    handler = Handler()
+    connection = Connection(loop, Wire(ours), "peer", handler)
+    other = Wire(theirs)
+    other.send(new_method_call(DBusAddress("/p", "org.example", "org.example.I"), "First"), time.monotonic() + 5)
+    assert loop.run(time.monotonic() + 30, lambda: bool(handler.members))
+    assert handler.members == ["First"]
+    assert connection.state == "open"
+    loop.close_all()
+    other.close()
