@@ -6,6 +6,8 @@
 * ``sphinx_bench``: a docs build rendering 200 interfaces against plain reST of the same shape,
   and an incremental rebuild after editing one XML file.
 * ``interpreters_bench``: the same stages on Python 3.9 (``.venv-oldest``) and the default Python.
+* ``live_bench``: ``qemu-dbus conform`` against hostile peers, each run's time against its
+  deadline and its peak RSS.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import checker_bench
 import hostile_bench
 import interpreters_bench
+import live_bench
 import sphinx_bench
 
 
@@ -28,7 +31,9 @@ def main() -> int:
     print()
     interpreters_bench.main([])
     print()
-    return sphinx_bench.main([])
+    status = sphinx_bench.main([])
+    print()
+    return live_bench.main([]) or status
 
 
 if __name__ == "__main__":

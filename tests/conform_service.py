@@ -15,21 +15,28 @@ Update, each broken the way MODE says (see `LISTENER_MODES`).  A listener that l
 ``org.qemu.Display1.Listener.Unix.Map`` in its ``Interfaces`` gets what QEMU 9.2 and later send
 it instead: a GetAll of that interface, a ``ScanoutMap`` with a memfd holding the same image, then an
 ``UpdateMap``; the ``map-*`` modes break those, and the other modes break only the first listener
-registered on a console (the plain one).
+registered on a console (the plain one).  ``hostile:NAME`` plays the message ``NAME`` of the
+hostile catalog (``tests/hostile.py``) right after the handshake instead, then stays silent.  The
+table's ``listeners`` (console path → mode) gives each console a mode of its
+own, so that one run meets every hostile message, one console each.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import socket
 import sys
+import time
 from typing import Any
 from xml.etree import ElementTree
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "dbusmatrix"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from hostile import BY_NAME, Context
 from jeepney import DBusAddress, HeaderFields, MessageFlag, MessageType, Parser, new_method_call
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
@@ -67,6 +74,9 @@ LISTENER_MODES = (
     "map-outside",  # UpdateMap beyond the mapped surface
     "map-reply",  # UpdateMap without NO_REPLY_EXPECTED
     "map-pixels",  # the memfd holds other pixels than the Scanout the plain listener got
+    "map-shrink",  # the memfd is shrunk to nothing once ScanoutMap is answered (QEMU's is not sealed against it)
+    "slow-handshake",  # answers each step of the handshake 0.7 s late
+    "auth-garbage",  # answers AUTH with 9,000 bytes that are not SASL
 )
 MAP = "org.qemu.Display1.Listener.Unix.Map"
 LISTENER = "/org/qemu/Display1/Listener"
@@ -86,12 +96,19 @@ def serve_listener(sock: socket.socket, mode: str) -> None:
         lines.append(line)
         if line.startswith(b"BEGIN"):
             break
-        if b"AUTH" in line:
+        if mode == "slow-handshake":
+            time.sleep(0.7)
+        if b"AUTH" in line and mode == "auth-garbage":
+            sock.sendall(b"X" * 9000 + b"\r\n")
+        elif b"AUTH" in line:
             sock.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
         elif line.startswith(b"NEGOTIATE_UNIX_FD"):
             sock.sendall(b"AGREE_UNIX_FD\r\n")
     if mode == "garbage":
         sock.sendall(b"X" * 64)
+        return
+    if mode.startswith("hostile:"):
+        play(sock, mode.split(":", 1)[1])
         return
     serial = iter(range(1, 1000))
     parser = Parser()
@@ -153,12 +170,30 @@ def serve_map(send: Any, wait_reply: Any, mode: str, image: bytes) -> None:
     handle = reader if mode == "map-pipe" else shared
     send(LISTENER, "ScanoutMap", "huuuuu", (handle, 0, width, height, width * 4, XRGB8888), 0, MAP)
     wait_reply()
-    for fd in (shared, reader, writer):
-        os.close(fd)
     rectangle = (60, 0, 8, 8) if mode == "map-outside" else (0, 0, 8, 8)
     send(LISTENER, "UpdateMap", "iiii", rectangle, 0 if mode == "map-reply" else no_reply, MAP)
     if mode == "map-reply":
         wait_reply()
+    if mode == "map-shrink":
+        # Once the listener has taken ScanoutMap (it answers a Ping after it), as QEMU's memfd
+        # allows: a client that read its mapping now would die of SIGBUS.
+        send(LISTENER, "Ping", "", (), 0, "org.freedesktop.DBus.Peer")
+        wait_reply()
+        os.ftruncate(shared, 0)
+    for fd in (shared, reader, writer):
+        os.close(fd)
+
+
+def play(sock: socket.socket, name: str) -> None:
+    """Send hostile message ``name`` as QEMU's side of a listener connection; the tool may close
+    the connection half-way (it should, for most of them)."""
+    with open(os.devnull, "rb") as null:
+        for data, fds in BY_NAME[name].build(Context(None)):
+            rest = data
+            if fds:
+                passed = array.array("i", [null.fileno()] * fds)
+                rest = data[sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, passed)]) :]
+            sock.sendall(rest)
 
 
 def register_listener(connection: Any, message: Any, mode: str, kept: list[Any]) -> None:
@@ -169,7 +204,8 @@ def register_listener(connection: Any, message: Any, mode: str, kept: list[Any])
     sock = message.body[0].to_socket()
     kept.append(sock)
     if mode != "hung-handshake":
-        serve_listener(sock, mode)
+        with contextlib.suppress(OSError):  # the tool closed its end: it gave up on this listener
+            serve_listener(sock, mode)
 
 
 #: Listeners registered so far per console: a failure mode breaks only the first (the plain one).
@@ -181,6 +217,7 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
         table: dict[str, Any] = json.load(stream)
     objects: dict[str, str | None] = table["objects"]
     sent: dict[str, dict[str, dict[str, str | None]]] = table.get("sent", {})
+    listeners: dict[str, str] = table.get("listeners", {})
     values = Values()
     connection = open_dbus_connection(bus=address, enable_fds=True)
     kept: list[Any] = []
@@ -203,10 +240,11 @@ def main(address: str, name: str, table_path: str, queue: bool, listener: str | 
         elif call == (INTROSPECTABLE, "Introspect"):
             if xml is not None:
                 connection.send(new_method_return(message, "s", (xml,)))
-        elif call == ("org.qemu.Display1.Console", "RegisterListener") and listener is not None:
+        elif call == ("org.qemu.Display1.Console", "RegisterListener") and (listener or path in listeners):
             registered[str(path)] = registered.get(str(path), 0) + 1
+            mode = listeners.get(str(path)) or str(listener)
             first = registered[str(path)] == 1
-            register_listener(connection, message, listener if first or listener.startswith("map-") else "good", kept)
+            register_listener(connection, message, mode if first or mode.startswith("map-") else "good", kept)
         elif call == (PROPERTIES, "GetAll") and xml is not None:
             interface = message.body[0]
             types: dict[str, str | None] = {**property_types(xml).get(interface, {})}

@@ -16,23 +16,31 @@ Planted faults (the registry says none of this may happen):
 
 With ``--validate`` it validates everything instead, answering bad values with
 ``org.qemu.Display1.Error.Invalid``: the probe must find nothing.
+
+With ``--hostile-listener=NAME`` it also exports ``Console_0``'s ``Console``: every listener
+registered there gets, right after the handshake (QEMU's side of it, as QEMU does it), the
+malformed message ``NAME`` of the hostile catalog (``tests/hostile.py``) instead of ``GetAll``.
+With ``--huge-reply``, ``Keyboard.Press`` replies to keycode 0 with a legal message of more values
+than the tool reads (150,000 variants) instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jeepney import HeaderFields, MessageType
 from jeepney.bus_messages import message_bus
-from jeepney.wrappers import new_error, new_method_return
 
-from sphinxext_qemudbus.live.listen import introspection_xml
-from sphinxext_qemudbus.live.wire import connect_bus
+from sphinxext_qemudbus.live.message import INTERFACE, MEMBER, METHOD_CALL, PATH
+from sphinxext_qemudbus.live.served import introspection_xml
+from sphinxext_qemudbus.live.wire import connect_bus, error_reply, method_return
 from sphinxext_qemudbus.model.registry import Registry, packaged_registry
 
 STALL = float(os.environ.get("PROBE_PEER_STALL", "1.5"))
@@ -51,12 +59,7 @@ def bus_address(argv: list[str]) -> str:
 
 
 def handle(message, validate: bool, registry: Registry):  # type: ignore[no-untyped-def]
-    fields = message.header.fields
-    path, interface, member = (
-        fields.get(HeaderFields.path),
-        fields.get(HeaderFields.interface),
-        fields.get(HeaderFields.member),
-    )
+    path, interface, member = message.field(PATH), message.field(INTERFACE), message.field(MEMBER)
     body = message.body
     if interface == "org.freedesktop.DBus.Introspectable":
         children = sorted(
@@ -66,17 +69,17 @@ def handle(message, validate: bool, registry: Registry):  # type: ignore[no-unty
         xml = introspection_xml(served).replace(
             "</node>", "".join(f'  <node name="{c}"/>\n' for c in children) + "</node>"
         )
-        return new_method_return(message, "s", (xml,))
+        return method_return(message, "s", (xml,))
     if interface == "org.freedesktop.DBus.Properties":
         if member == "Get" and tuple(body) == ("org.qemu.Display1.VM", "Name"):
-            return new_method_return(message, "v", (("s", "fake"),))
+            return method_return(message, "v", (("s", "fake"),))
         if member == "GetAll":
-            return new_method_return(message, "a{sv}", ({},))
-        return new_error(message, "org.freedesktop.DBus.Error.InvalidArgs", "s", ("no",))
+            return method_return(message, "a{sv}", ({},))
+        return error_reply(message, "org.freedesktop.DBus.Error.InvalidArgs", "no")
     if interface == "org.qemu.Display1.Mouse" and member in ("Press", "Release"):
         button = body[0]
         if validate and button > 6:
-            return new_error(message, INVALID, "s", ("invalid button",))
+            return error_reply(message, INVALID, "invalid button")
         if member == "Press" and button >= 7:
             sys.stderr.write(f"fake-qemu: dbus_mouse_press: Assertion `button < 7' failed (button {button}).\n")
             sys.stderr.flush()
@@ -84,22 +87,48 @@ def handle(message, validate: bool, registry: Registry):  # type: ignore[no-unty
         if member == "Release" and button == 0xFFFFFFFF:
             while True:
                 time.sleep(3600)
-        return new_method_return(message)
+        return method_return(message)
     if interface == "org.qemu.Display1.Mouse" and member == "RelMotion":
         if validate and body[0] < 0:
-            return new_error(message, INVALID, "s", ("negative",))
+            return error_reply(message, INVALID, "negative")
         if body[0] < 0:
             time.sleep(STALL)
-        return new_method_return(message)
+        return method_return(message)
     if interface == "org.qemu.Display1.Mouse" and member == "SetAbsPosition":
-        return new_error(message, INVALID, "s", ("Mouse is not absolute",))
+        return error_reply(message, INVALID, "Mouse is not absolute")
     if interface == "org.qemu.Display1.Keyboard":
         if member == "Press" and body[0] == 0 and not validate:
-            return new_method_return(message, "s", ("surprise",))
+            return method_return(message, "s", ("surprise",))
         if member == "Release" and body[0] == 1 and not validate:
-            return new_error(message, "org.qemu.Display1.Error.Surprise", "s", ("undocumented",))
-        return new_method_return(message)
-    return new_error(message, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"no {member}",))
+            return error_reply(message, "org.qemu.Display1.Error.Surprise", "undocumented")
+        return method_return(message)
+    return error_reply(message, "org.freedesktop.DBus.Error.UnknownMethod", f"no {member}")
+
+
+def hostile_listener(fd: int, name: str) -> None:
+    """QEMU's side of a listener connection on ``fd``: the server side of the handshake, then the
+    hostile message ``name``; then it waits until the probe closes the connection."""
+    from hostile import BY_NAME, Context
+
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:  # not a socket: QEMU would fail the handshake
+        os.close(fd)
+        return
+    with sock, contextlib.suppress(OSError):
+        sock.settimeout(10)
+        reader = sock.makefile("rb")
+        while not (line := reader.readline()).startswith(b"BEGIN"):
+            if not line:
+                return
+            if b"AUTH" in line:
+                sock.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+            elif line.startswith(b"NEGOTIATE_UNIX_FD"):
+                sock.sendall(b"AGREE_UNIX_FD\r\n")
+        for data, _ in BY_NAME[name].build(Context(None)):
+            sock.sendall(data)
+        while sock.recv(4096):
+            pass
 
 
 def main(argv: list[str]) -> int:
@@ -107,15 +136,28 @@ def main(argv: list[str]) -> int:
         print("QEMU emulator version 10.0.2 (a fake peer with planted faults)")
         return 0
     validate = "--validate" in argv
+    huge = "--huge-reply" in argv
+    hostile = next((a.split("=", 1)[1] for a in argv if a.startswith("--hostile-listener=")), None)
+    if hostile is not None:
+        OBJECTS["/org/qemu/Display1/Console_0"] += ("org.qemu.Display1.Console",)
     registry = Registry.load([packaged_registry()])
     wire = connect_bus(bus_address(argv), time.monotonic() + 30)
     wire.call(message_bus.RequestName("org.qemu"), time.monotonic() + 30)
     while True:
         received = wire.receive(time.monotonic() + 3600)
         try:
-            if received.message.header.message_type is MessageType.method_call:
-                reply = handle(received.message, validate, registry)
-                wire.send(reply, time.monotonic() + 30)
+            message = received.message
+            if message.kind != METHOD_CALL:
+                continue
+            if hostile is not None and message.field(MEMBER) == "RegisterListener" and message.signature == "h":
+                fd = received.keep(message.body[0])
+                wire.send(method_return(message), time.monotonic() + 30)
+                threading.Thread(target=hostile_listener, args=(fd, hostile), daemon=True).start()
+                continue
+            if huge and message.field(MEMBER) == "Press" and message.signature == "u" and message.body[0] == 0:
+                wire.send(method_return(message, "av", ([("y", 0)] * 150_000,)), time.monotonic() + 30)
+                continue
+            wire.send(handle(message, validate, registry), time.monotonic() + 30)
         finally:
             received.close()
 

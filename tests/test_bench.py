@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -77,3 +80,19 @@ def test_sphinx_bench_runs_small() -> None:
     assert result.returncode == 0, result.stderr
     for label in ("clean build", "incremental, one XML file edited", "doc comments: their reST parse"):
         assert label in result.stdout
+
+
+def test_live_bench_runs_on_one_hostile_message() -> None:
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("no dbus-daemon on this machine")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "live_bench.py"), "--only", "empty-struct"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bus       empty-struct" in result.stdout
+    assert "listener  empty-struct" in result.stdout
+    assert "2 runs: at most" in result.stdout

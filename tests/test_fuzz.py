@@ -477,3 +477,175 @@ def test_unasked_rules_sees_a_widened_policy() -> None:
     ):
         widened = config.replace('<allow own="vm.helper.net"/>', f'<allow own="vm.helper.net"/>{extra}')
         assert len(unasked_rules(widened, POLICY_REGISTRY, lockdown, "many-uids")) == 1, extra
+
+
+# --- the transport: byte streams from a hostile peer ----------------------------------------------
+#
+# Messages framed as the specification says (a fixed header whose lengths are right, header
+# fields, padding) around bodies that are not: values written by jeepney for the registry's own
+# signatures, then bytes of the body replaced, the body cut or lengthened, the signature swapped.
+# A stream of them, cut into pieces at random, goes through the wire reader, and every message it
+# lets through goes through the traffic check (its body decoded on the way).  Nothing may raise but
+# the reader's own refusal, a message jeepney wrote unchanged must come back with its values, and
+# the whole stream stays within the time bound for its size.
+
+REGISTERED_MESSAGES = sorted(
+    (
+        interface.name,
+        m.name,
+        "".join(a.type for a in m.args if a.direction.value == ("in" if m.kind == "method" else "out")),
+    )
+    for entry in registry()
+    for interface in [entry.interface]
+    for m in interface.members
+    if m.kind in ("method", "signal")
+)
+REGISTERED_MESSAGES = [m for m in REGISTERED_MESSAGES if "h" not in m[2]]  # no descriptors here
+SIGNATURE_SWAPS = [
+    "",
+    "a()",
+    "a{vs}",
+    "(",
+    "av",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaay",
+    "v",
+    "s",
+    "ay",
+    "iiiiuuay",
+    "z",
+    "a{sv}",
+]
+
+
+def values_for(code: str) -> st.SearchStrategy[object]:
+    """Values of one complete type, as jeepney writes them."""
+    from sphinxext_qemudbus.model.signature import parse_single_type
+
+    kind = parse_single_type(code)
+    if kind.kind == "basic":
+        return {
+            "y": st.integers(0, 255),
+            "b": st.booleans(),
+            "n": st.integers(-(1 << 15), (1 << 15) - 1),
+            "q": st.integers(0, (1 << 16) - 1),
+            "i": st.integers(-(1 << 31), (1 << 31) - 1),
+            "u": st.integers(0, (1 << 32) - 1),
+            "x": st.integers(-(1 << 63), (1 << 63) - 1),
+            "t": st.integers(0, (1 << 64) - 1),
+            "d": st.floats(allow_nan=False),
+            "s": st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=12),
+            "o": st.sampled_from(["/", "/org/qemu/Display1/Listener", "/a/b_2"]),
+            "g": st.sampled_from(["", "s", "a{sv}", "(iu)"]),
+        }[code]
+    if kind.kind == "variant":
+        return st.one_of(st.tuples(st.just("s"), values_for("s")), st.tuples(st.just("u"), values_for("u")))
+    if code == "ay":
+        return st.binary(max_size=64)
+    if kind.kind == "array":
+        return st.lists(values_for(kind.children[0].code), max_size=4)
+    if kind.kind == "dict":
+        return st.dictionaries(values_for(kind.children[0].code), values_for(kind.children[1].code), max_size=3)
+    return st.tuples(*(values_for(child.code) for child in kind.children))
+
+
+@st.composite
+def peer_messages(draw: st.DrawFn, serial: int) -> tuple[bytes, tuple[object, ...] | None]:
+    """One message as a hostile peer frames it: (its bytes, the values jeepney wrote when the
+    body was left as written, else None)."""
+    from jeepney import DBusAddress, new_method_call, new_signal
+
+    from sphinxext_qemudbus.model.signature import parse_signature
+
+    from .hostile import METHOD_CALL, NO_REPLY, SIGNAL, interface, member, message, path, signature
+
+    name, member_name, sig = draw(st.sampled_from(REGISTERED_MESSAGES))
+    values = tuple(draw(values_for(t.code)) for t in parse_signature(sig))
+    address = DBusAddress("/org/qemu/Display1/Listener", "org.qemu", name)
+    maker = new_signal if draw(st.booleans()) else new_method_call
+    written = maker(address, member_name, sig or None, values)
+    data = written.serialise(serial=serial)
+    fields_end = 16 + int.from_bytes(data[12:16], "little")
+    start = fields_end + (-fields_end % 8)
+    body = bytearray(data[start:])
+    changed = False
+    for _ in range(draw(st.integers(0, 4))):
+        if body:
+            body[draw(st.integers(0, len(body) - 1))] = draw(st.integers(0, 255))
+            changed = True
+    if draw(st.integers(0, 9)) == 0:
+        body = body[: draw(st.integers(0, len(body)))] + draw(st.binary(max_size=16))
+        changed = True
+    if draw(st.integers(0, 9)) == 0:
+        sig = draw(st.sampled_from(SIGNATURE_SWAPS))
+        changed = True
+    kind = SIGNAL if maker is new_signal else METHOD_CALL
+    fields = [path("/org/qemu/Display1/Listener"), interface(name), member(member_name)]
+    fields += [signature(sig.encode())] if sig else []
+    framed = message(kind, serial, fields, bytes(body), flags=0 if kind == SIGNAL else NO_REPLY)
+    return framed, (None if changed else values)
+
+
+def plain(value: object) -> object:
+    import array
+
+    if isinstance(value, memoryview):
+        return value.tobytes()
+    if isinstance(value, (array.array, list)):
+        return [plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def read_stream(pieces: list[bytes], expected: list[tuple[object, ...] | None]) -> None:
+    """The pieces through the wire reader, the messages through the traffic check."""
+    from sphinxext_qemudbus.live.message import MessageError, OverBound
+    from sphinxext_qemudbus.live.traffic import Seen, TrafficCheck
+    from sphinxext_qemudbus.live.wire import Reader
+
+    reader = Reader("QEMU")
+    check = TrafficCheck(registry(), None, "unix")
+    taken = 0
+    for piece in pieces:
+        reader.feed(piece)
+        while True:
+            refused: MessageError | None = None
+            try:
+                received = reader.take()
+            except OverBound:
+                taken += 1
+                continue
+            except MessageError as error:
+                refused = error
+            if refused is not None:
+                assert "\n" not in str(refused)
+                assert expected[taken] is None, f"a message jeepney wrote was refused: {refused}"
+                return
+            if received is None:
+                break
+            message = received.message
+            body = message.body  # decodes: never fails once validated
+            if expected[taken] is not None:
+                assert [plain(v) for v in body] == [plain(v) for v in expected[taken]]
+            check.check(Seen.of(message, len(received.fds)), "Console_0 display", "Console_0 display", "conform")
+            taken += 1
+    assert taken == len(expected)
+    printed_lines_stay_lines(check.findings.result())
+
+
+@given(st.lists(peer_messages(7), min_size=1, max_size=6), st.lists(st.integers(1, 300), min_size=1, max_size=20))
+@FUZZ
+def test_hostile_byte_streams_through_the_wire_reader_and_the_traffic_check(
+    messages: list[tuple[bytes, tuple[object, ...] | None]], cuts: list[int]
+) -> None:
+    stream = b"".join(data for data, _ in messages)
+    pieces, position = [], 0
+    for cut in cuts * (1 + len(stream) // max(1, sum(cuts))):
+        if position >= len(stream):
+            break
+        pieces.append(stream[position : position + cut])
+        position += cut
+    pieces.append(stream[position:])
+    within_bound(lambda: read_stream(pieces, [values for _, values in messages]), len(stream))

@@ -325,3 +325,101 @@ def test_every_answer_qemu_waits_for_is_varied() -> None:
     reads = [p.variant.label for p in answer_probes(view.interface("org.qemu.Display1.AudioInListener"))]
     assert "1048576 bytes" in reads
     assert "zero values" in reads
+
+
+@pytest.mark.parametrize("name", ["empty-struct", "string-without-nul"])
+def test_a_malformed_message_on_a_listener_connection_is_a_finding(fake_qemu: str, name: str) -> None:
+    """No bus daemon stands between QEMU and a listener: what QEMU's side sends there is validated
+    before anything decodes it, and a malformed message breaks that connection (closed, with its
+    descriptors), not the probe: it is reported against the registration, and the run goes on."""
+    from .hostile import BY_NAME
+
+    result = probe(
+        "--launch", fake_qemu, f"--qemu-arg=--hostile-listener={name}", "--hang-timeout", "5",
+        "--member", "org.qemu.Display1.Console.RegisterListener", "--per-member", "1", "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    faults = [item["message"] for item in json.loads(result.stdout) if item["code"] != "L017"]
+    assert len(faults) == 1, faults
+    assert faults[0].startswith("contract: org.qemu.Display1.Console.RegisterListener RegisterListener, then")
+    assert "QEMU broke the listener connection" in faults[0]
+    assert BY_NAME[name].words in faults[0]
+    assert "probing org.qemu.Display1.Console.RegisterListener on" in result.stderr  # the run went on
+
+
+def test_every_descriptor_of_a_run_is_closed(fake_qemu: str) -> None:
+    """A run with a crash, a hang, a stall, relaunches, listener connections QEMU's side breaks and
+    every kind of descriptor passed: once it is over, the probe's process holds exactly the
+    descriptors it held before (counted in this process, which runs the probe itself)."""
+    import time
+
+    from sphinxext_qemudbus.live.launch import QemuLaunch
+    from sphinxext_qemudbus.live.probe.engine import Options
+    from sphinxext_qemudbus.live.probe.run import probe_peer
+    from sphinxext_qemudbus.live.wire import connect_bus
+    from sphinxext_qemudbus.model.releases import parse_release
+
+    registry = Registry.load([packaged_registry()]).at_release(parse_release("10.0") or (0, 0, 0), "unix")
+    options = Options(per_member=12, call_timeout=3, stall=0.5, hang_timeout=3, deadline=time.monotonic() + 200)
+    with QemuLaunch(fake_qemu, ["--hostile-listener=string-without-nul"]) as launched:
+        before = sorted(os.listdir("/proc/self/fd"))
+        with connect_bus(launched.address, time.monotonic() + 10) as wire:
+            members = ["org.qemu.Display1.Mouse.*", "org.qemu.Display1.Console.RegisterListener"]
+            report = probe_peer(registry, wire, "org.qemu", options, launched, members, address=launched.address)
+        after = sorted(os.listdir("/proc/self/fd"))
+    assert {fault.kind for fault in report.faults} == {"crash", "hang", "stall", "contract"}
+    assert report.relaunches >= 2
+    assert after == before
+
+
+def test_a_reply_over_the_tools_bound_is_refused_unread_and_said(fake_qemu: str) -> None:
+    """A legal reply with more values than the tool reads is skipped without being decoded; the
+    finding says so, rather than that no reply came."""
+    result = probe(
+        "--launch", fake_qemu, "--qemu-arg=--huge-reply", "--member", "org.qemu.Display1.Keyboard.Press",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (fault,) = [item["message"] for item in json.loads(result.stdout) if item["code"] == "L204"]
+    assert fault.startswith("contract: org.qemu.Display1.Keyboard.Press Press(keycode=0): QEMU replied, but its reply")
+    assert "over the tool's bound" in fault
+
+
+def test_the_loop_serves_until_what_a_blocking_caller_waits_for_has_come() -> None:
+    """The probe works one blocking step at a time on `live.loop`: a call waits for its reply by
+    running the loop with a ``done`` predicate, and the loop hands control back as soon as it
+    holds, with every other connection still open and served."""
+    import socket
+    import time
+
+    from jeepney import DBusAddress, new_method_call
+
+    from sphinxext_qemudbus.live.loop import Connection, Loop
+    from sphinxext_qemudbus.live.message import MEMBER
+    from sphinxext_qemudbus.live.wire import Received, Wire
+
+    class Handler:
+        def __init__(self) -> None:
+            self.members: list[str | None] = []
+
+        def opened(self, connection: Connection) -> None: ...
+
+        def received(self, connection: Connection, received: Received) -> None:
+            self.members.append(received.message.field(MEMBER))
+
+        def refused(self, connection: Connection, error: object) -> None: ...
+
+        def closed(self, connection: Connection, problem: str | None) -> None: ...
+
+    loop = Loop()
+    ours, theirs = socket.socketpair()
+    handler = Handler()
+    connection = Connection(loop, Wire(ours), "peer", handler)
+    other = Wire(theirs)
+    other.send(new_method_call(DBusAddress("/p", "org.example", "org.example.I"), "First"), time.monotonic() + 5)
+    assert loop.run(time.monotonic() + 30, lambda: bool(handler.members))
+    assert handler.members == ["First"]
+    assert connection.state == "open"
+    loop.close_all()
+    other.close()

@@ -58,7 +58,11 @@ def run(
 ) -> list[Diagnostic]:
     check = TrafficCheck(registry, release, "unix")
     for message in messages:
-        check.check(message, "qemu", "listener")
+        # Calls and signals come from QEMU; replies from whoever QEMU called, to QEMU.
+        if message.kind in (METHOD_RETURN, ERROR):
+            check.check(message, "helper", "qemu", recipient="qemu")
+        else:
+            check.check(message, "qemu", "qemu", recipient="helper")
     return check.findings.result()
 
 
@@ -269,3 +273,38 @@ def test_names_from_a_peer_cannot_forge_output_lines() -> None:
     check = TrafficCheck(REGISTRY, None, "unix")
     check.check(call(hostile, "", ()), "qemu", "listener")
     assert all("\n" not in name for name in check.observed)
+
+
+def test_a_reply_is_never_paired_with_its_senders_own_call() -> None:
+    """On a listener connection both sides number their own messages: QEMU's reply with the
+    serial of QEMU's own earlier call answers a call of the tool's, not QEMU's."""
+    check = TrafficCheck(REGISTRY, None, "unix")
+    getall = call("GetAll", "s", ("org.qemu.Display1.Listener",), "org.freedesktop.DBus.Properties", flags=0, serial=5)
+    check.check(getall, "Console_0 display", "Console_0 display", recipient="conform")
+    own = reply(5, "s", ("not an a{sv}",))
+    check.check(own, "Console_0 display", "Console_0 display", recipient="conform")
+    assert check.findings.result() == []
+
+
+def test_tables_stay_bounded_whatever_the_names() -> None:
+    """Names a peer makes up (interfaces, members, senders, paths) never become keys of a table
+    that grows: the memory a run holds does not grow with the number of distinct names."""
+    import tracemalloc
+
+    check = TrafficCheck(REGISTRY, None, "unix")
+
+    def send(first: int, last: int) -> None:
+        for n in range(first, last):
+            check.check(call(f"M{n}", "", (), f"org.qemu.X{n}", path=f"/p{n}", flags=0, serial=n), f":1.{n}", f":1.{n}")
+            scan = call("Scanout", "uuuuay", IMAGE, serial=n)
+            check.check(scan, f":1.{n}", f":1.{n}", recipient=f":2.{n}")
+
+    tracemalloc.start()
+    try:
+        send(0, 10_000)
+        before = tracemalloc.get_traced_memory()[0]
+        send(10_000, 30_000)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1 << 20, f"{(after - before) >> 10} KiB more for 20,000 more names"

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import socket
 import sys
-import threading
 import time
 from typing import Any
 
 from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location
-from ..diagnostics.output import FORMATS, counted, error_line, fails, printable, render
+from ..diagnostics.output import FORMATS, counted, fails, printable, render
 from ..diagnostics.rules import diagnostic
 from ..live.address import AddressError, parse_address
 from ..live.conform import (
@@ -21,12 +18,13 @@ from ..live.conform import (
     LiveBus,
     LiveError,
     Walk,
+    capped,
     compare_object,
     connect,
     current_platform,
     detect_release,
     introspect_objects,
-    jeepney_missing,
+    live_location,
     owner_of,
     read_bus_facts,
     release_view,
@@ -35,9 +33,14 @@ from ..model.introspection import PLATFORMS
 from ..model.names import bus_name_error, object_path_error
 from ..model.registry import Registry
 from ..model.releases import Release, parse_release, release_text
-from .registry import add_registry_option, registry_path
+from .live_options import LiveCommand, UsageError, add_qemu_options, load_registry, qemu_release, seconds
+from .registry import add_registry_option
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
+COMMAND = LiveCommand("conform")
+_fail, _say = COMMAND.fail, COMMAND.say
+#: Interrupted (Ctrl-C): what was seen is reported, and the run never passes.
+EXIT_INTERRUPTED = 130
 
 
 def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +53,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "client (--listen) and watch the bus (--monitor), checking every message.  With --launch "
         "QEMU, the tool starts a private bus and that QEMU on it first, and stops both at the end.  "
         "Exit status: 0 when there is no error (with --strict, no warning either), 1 when there are "
-        "findings, 2 for usage or connection problems.",
+        "findings, 2 for usage or connection problems, 130 when interrupted (Ctrl-C).",
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", help="the bus: a D-Bus address, or SESSION or SYSTEM")
@@ -59,15 +62,6 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="QEMU",
         help="start a private dbus-daemon and this QEMU binary on it, with every D-Bus object its display "
         "offers (TCG, no disk), check it, then stop both; --dest defaults to org.qemu",
-    )
-    parser.add_argument(
-        "--qemu-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        dest="qemu_args",
-        help="with --launch: one more argument for QEMU (repeatable; write --qemu-arg=-name for one "
-        "that starts with a dash)",
     )
     parser.add_argument(
         "--dest", metavar="NAME", help="the peer's bus name (QEMU: org.qemu); optional with --monitor alone"
@@ -82,12 +76,10 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument("--recursive", action="store_true", help="also check every object below each --object")
     add_registry_option(parser)
-    parser.add_argument(
-        "--qemu-version",
-        metavar="X.Y",
-        help="the QEMU release the peer runs: what the registry dates later is not expected "
-        "(default: the newest release the peer can be, judged from what it exports; the "
-        "registry's own release when it exports nothing the registry dates)",
+    add_qemu_options(
+        parser,
+        "(what the registry dates later is not expected; default: the newest release the peer can be, judged from "
+        "what it exports; the registry's own release when it exports nothing the registry dates)",
     )
     parser.add_argument(
         "--platform",
@@ -100,23 +92,27 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument(
         "--listen",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="register a display listener on every console (and audio listeners) and check what "
         "QEMU sends to them for SECONDS",
     )
     parser.add_argument(
         "--monitor",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="become a bus monitor and check every org.qemu.* message for SECONDS (the bus policy must allow it)",
     )
     parser.add_argument(
-        "--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per step (connecting, each call)"
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="per step (connecting, each call)",
     )
     parser.add_argument(
         "--deadline",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help=f"wall-clock budget of the whole run (default: {DEFAULT_DEADLINE:g} s plus --listen and --monitor)",
     )
@@ -126,48 +122,21 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.set_defaults(func=run_conform)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 1e7:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
-    return value
-
-
-def _fail(message: str) -> int:
-    print(error_line("conform", message), file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _say(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
-        print(printable(f"qemu-dbus conform: {message}"), file=sys.stderr, flush=True)
-
-
 def run_conform(args: argparse.Namespace) -> int:
-    if args.qemu_args and args.launch is None:
-        return _fail("--qemu-arg is for --launch")
-    if args.launch is not None and args.dest is None:
-        args.dest = "org.qemu"
-    if args.dest is None and (args.monitor is None or args.listen is not None):
-        return _fail("--dest is required (it is optional only with --monitor alone)")
-    if args.dest is not None and (problem := bus_name_error(args.dest)):
-        return _fail(f"invalid --dest {args.dest!r}: {problem}")
-    for path in args.objects:
-        if problem := object_path_error(path):
-            return _fail(f"invalid --object {path!r}: {problem}")
-    release: Release | None = None
-    if args.qemu_version is not None and (release := parse_release(args.qemu_version)) is None:
-        return _fail(f"invalid --qemu-version {args.qemu_version!r}: give a QEMU release such as 7.2 or 8.2.1")
-    path = registry_path(args, "conform")
-    if path is None:
-        return EXIT_USAGE
-    registry = Registry.load([path])
-    if registry.errors:
-        sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
-        return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
+    try:
+        if args.launch is not None and args.dest is None:
+            args.dest = "org.qemu"
+        if args.dest is None and (args.monitor is None or args.listen is not None):
+            raise UsageError("--dest is required (it is optional only with --monitor alone)")
+        if args.dest is not None and (problem := bus_name_error(args.dest)):
+            raise UsageError(f"invalid --dest {args.dest!r}: {problem}")
+        for path in args.objects:
+            if problem := object_path_error(path):
+                raise UsageError(f"invalid --object {path!r}: {problem}")
+        release = qemu_release(args, "7.2 or 8.2.1")
+        _, registry = load_registry(args)
+    except UsageError as error:
+        return _fail(str(error))
     budget = args.deadline or DEFAULT_DEADLINE + (args.listen or 0) + (args.monitor or 0)
     started = time.monotonic()
     deadline = started + budget
@@ -184,32 +153,10 @@ def run_conform(args: argparse.Namespace) -> int:
 def _launched(
     args: argparse.Namespace, registry: Registry, release: Release | None, started: float, deadline: float
 ) -> int:
-    """Start a bus and QEMU, run the checks against them, and stop both whatever happens:
-    SIGTERM and SIGHUP end the run like Ctrl-C, so that they too stop QEMU on the way out."""
-    try:
-        from ..live.launch import LaunchError, QemuLaunch
-    except ImportError:
-        return _fail(jeepney_missing("qemu-dbus conform --launch"))
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
-    launched = QemuLaunch(args.launch, args.qemu_args)
-    try:
-        launched.start(deadline)
-        assert launched.qemu is not None
-        assert launched.bus is not None
-        pids = f"QEMU pid {launched.qemu.pid}, dbus-daemon pid {launched.bus.pid}"
-        _say(args, f"launched {args.launch} on a private bus at {launched.address} ({pids})")
-        args.address = launched.address
-        return _conform(args, registry, release, started, deadline, launched)
-    except LaunchError as error:
-        return _fail(f"--launch: {error}")
-    finally:
-        launched.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    """Start a bus and QEMU, run the checks against them, and stop both whatever happens."""
+    return COMMAND.launch(
+        args, deadline, lambda launched: _conform(args, registry, release, started, deadline, launched)
+    )
 
 
 def _conform(
@@ -220,35 +167,35 @@ def _conform(
     deadline: float,
     launched: Any = None,
 ) -> int:
-    try:
-        connection = connect(args.address, args.timeout, deadline)
-    except LiveError as error:
-        return _fail(str(error))
     run = _Run(args, registry, release, deadline)
     run.launched = launched
+    try:
+        connection = connect(args.address, args.timeout, deadline, run.budget)
+    except LiveError as error:
+        return _fail(str(error))
     with connection:
-        bus = LiveBus(connection, args.timeout, deadline)
-        if args.dest is not None:
-            owner, problem = owner_of(bus, args.dest)
-            if owner is None:
-                return _fail(problem or f"no peer owns {args.dest} on this bus")
-            run.introspect(bus, owner)
-        monitoring = run.start_monitor() if args.monitor is not None else None
-        if isinstance(monitoring, int):
-            return monitoring
         try:
-            if args.listen is not None and args.dest is not None:
-                run.listen(connection)
-            if monitoring is not None:
-                monitoring.join()
+            bus = LiveBus(connection, args.timeout, deadline)
+            if args.dest is not None:
+                owner, problem = owner_of(bus, args.dest)
+                if owner is None:
+                    return _fail(problem or f"no peer owns {args.dest} on this bus")
+                run.introspect(bus, owner)
+            status = run.watch(connection)
+            if status is not None:
+                return status
         except KeyboardInterrupt:
-            # Ctrl-C (SIGINT) ends listening and monitoring early; the report covers what was seen.
+            # Ctrl-C (SIGINT): the report covers what was seen, and the run does not pass.
             run.interrupted = True
-            if run.monitor_wire is not None:
-                run.monitor_wire.sock.shutdown(socket.SHUT_RDWR)
-            if monitoring is not None:
-                monitoring.join(args.timeout)
     return run.report(time.monotonic() - started)
+
+
+def _budget() -> Any:
+    try:
+        from ..live.wire import Budget
+    except ImportError:  # no jeepney: connecting says so
+        return None
+    return Budget()
 
 
 class _Run:
@@ -264,14 +211,14 @@ class _Run:
         self.summary: list[str | tuple[str, list[str]]] = []
         self.walk: Walk | None = None
         self.check: Any = None
-        self.lock = threading.Lock()
         self.monitored: Any = None
-        self.monitor_wire: Any = None
         self.interrupted = False
         #: The releases the peer can be (None: --qemu-version says, or it exports nothing dated).
         self.match: Any = None
         #: The `QemuLaunch` the run checks (--launch), else None.
         self.launched: Any = None
+        #: The bytes of messages on their way that all connections of the run may hold at once.
+        self.budget = _budget()
 
     @property
     def label(self) -> str:
@@ -288,7 +235,8 @@ class _Run:
         view = release_view(self.registry, self.release, args.platform)
         facts = read_bus_facts(bus, args.dest, view, objects, args.platform, read_values=not args.no_values)
         for live in objects:
-            self.findings += compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            found = compare_object(self.registry, args.dest, live, args.platform, facts, self.release)
+            self.findings += capped(found, live_location(args.dest, live.path))
         self.findings += self.walk.unchecked
         if facts.unread:
             message = f"the properties of {facts.unread} interface(s) were not read: the run's deadline had passed"
@@ -320,13 +268,40 @@ class _Run:
             self.check = TrafficCheck(self.registry, self.release, self.args.platform)
         return self.check
 
-    def start_monitor(self) -> threading.Thread | int:
-        """Connect, become a monitor, and check the bus in a thread until --monitor is over."""
-        from ..live.monitor import MonitorRefused, become_monitor, monitor
+    def watch(self, connection: Any) -> int | None:
+        """Monitor the bus and listen to the peer (as asked), every connection on one event loop,
+        until both are over or the run's deadline; a usage error's exit status, or None."""
+        args = self.args
+        if args.monitor is None and (args.listen is None or args.dest is None):
+            return None
+        from ..live.loop import Loop
+
+        loop = Loop()
+        listening = monitoring = None
+        try:
+            if args.monitor is not None:
+                monitoring = self.start_monitor(loop)
+                if isinstance(monitoring, int):
+                    return monitoring
+            if args.listen is not None and args.dest is not None:
+                listening = self.start_listening(loop, connection)
+            loop.run(self.deadline)
+        finally:
+            # The components first (what they still wait for is theirs to report), then the rest.
+            if listening is not None:
+                self.end_listening(listening)
+            loop.close_all()
+            if monitoring is not None and not isinstance(monitoring, int):
+                self.monitored = monitoring.result
+        return None
+
+    def start_monitor(self, loop: Any) -> Any:
+        """Connect, become a monitor, and check the bus on ``loop`` until --monitor is over."""
+        from ..live.monitor import Monitoring, MonitorRefused, become_monitor
 
         args = self.args
         try:
-            wire = connect(args.address, args.timeout, self.deadline)
+            wire = connect(args.address, args.timeout, self.deadline, self.budget)
         except LiveError as error:
             return _fail(str(error))
         try:
@@ -335,72 +310,37 @@ class _Run:
             wire.close()
             return _fail(f"cannot monitor {args.address}: {error}")
         until = min(time.monotonic() + args.monitor, self.deadline)
-        check = self.traffic()
-        self.monitor_wire = wire
-
-        def work() -> None:
-            with wire:
-                self.monitored = monitor(wire, check, until, self.lock)
-
-        thread = threading.Thread(target=work, name="monitor", daemon=True)
-        thread.start()
+        monitoring = Monitoring(loop, wire, self.traffic(), until, args.timeout)
         _say(args, f"monitoring {args.address} for {args.monitor:g} s")
-        return thread
+        return monitoring
 
-    def listen(self, connection: Any) -> None:
-        from ..live.listen import listen, targets_of
+    def start_listening(self, loop: Any, connection: Any) -> Any:
+        from ..live.listen import Listening, targets_of
 
         args = self.args
         objects = self.walk.objects if self.walk is not None else []
         found = ((live.path, tuple(i.name for i in live.node.interfaces)) for live in objects if live.node is not None)
-        targets = targets_of(found)
-        check = self.traffic()
+        listening = Listening(
+            loop, connection, args.dest, targets_of(found), self.traffic(), args.listen, args.timeout, self.deadline
+        )
         _say(args, f"listening to {args.dest} for {args.listen:g} s")
-        requested_end = time.monotonic() + args.listen
-        clipboard = self.clipboard_client(objects, min(requested_end, self.deadline))
-        result = listen(connection, args.dest, targets, check, args.listen, args.timeout, self.deadline, self.lock)
+        listening.start()
+        return listening
+
+    def end_listening(self, listening: Any) -> None:
+        args = self.args
+        listening.close()
+        result = listening.result
         self.findings += result.findings
-        if clipboard is not None:
-            clipboard.join(args.timeout + 1)
-            clipboard.wire.close()
-            self.findings += clipboard.findings
-            self.summary.append(("clipboard client", ["registered" if clipboard.registered else "not registered"]))
-        if time.monotonic() < requested_end - 0.5 and self.deadline <= requested_end:
+        if not result.complete and not self.interrupted and time.monotonic() >= self.deadline:
             message = f"listened only until the run's deadline, not the {args.listen:g} s asked for"
             self.findings.append(diagnostic("L017", Location(args.dest), message))
+        for label, state in result.clients:
+            self.summary.append((label, [state]))
         self.summary.append(("listeners registered", [", ".join(result.registered) or "none"]))
         if result.shared:
             self.summary.append(("shared memory", result.shared))
-        from ..live.listen import AUDIO_IN, AUDIO_OUT, LISTENER, LISTENER_MAP
-
-        self.served = [LISTENER]
-        self.served += [LISTENER_MAP] if any(r.endswith("display-map") for r in result.registered) else []
-        self.served += [AUDIO_OUT, AUDIO_IN] if any("audio" in r for r in result.registered) else []
-        if clipboard is not None and clipboard.registered:
-            from ..live.clipboard import CLIPBOARD
-
-            self.served.append(CLIPBOARD)
-
-    def clipboard_client(self, objects: list[Any], stop_at: float) -> Any:
-        """A clipboard client on a connection of its own, started, when the peer exports the
-        Clipboard (None otherwise, or when the bus cannot be reached a second time)."""
-        from ..live.clipboard import CLIPBOARD, CLIPBOARD_PATH, ClipboardClient
-
-        exported = any(
-            live.path == CLIPBOARD_PATH and any(i.name == CLIPBOARD for i in live.node.interfaces)
-            for live in objects
-            if live.node is not None
-        )
-        if not exported:
-            return None
-        try:
-            wire = connect(self.args.address, self.args.timeout, self.deadline)
-        except LiveError as error:
-            self.findings.append(diagnostic("L017", Location(self.args.dest), f"no clipboard client: {error}"))
-            return None
-        client = ClipboardClient(wire, self.args.dest, self.traffic(), self.lock, self.args.timeout, stop_at)
-        client.start()
-        return client
+        self.served = result.served
 
     def _launched_exit(self) -> int | None:
         """The launched QEMU's exit status if it ended during the run.  One killed a moment ago
@@ -430,6 +370,14 @@ class _Run:
             if self.monitored.problem and not self.interrupted:
                 message = f"monitoring ended early: {self.monitored.problem}"
                 self.findings.append(diagnostic("L017", Location(args.address), message))
+            elif not self.monitored.complete and not self.interrupted:
+                message = f"monitored only until the run's deadline, not the {args.monitor:g} s asked for"
+                self.findings.append(diagnostic("L017", Location(args.address), message))
+            if self.monitored.skipped:
+                message = (
+                    f"{self.monitored.skipped} message(s) were not checked, the first: {self.monitored.first_skipped}"
+                )
+                self.findings.append(diagnostic("L017", Location(args.address), message))
         findings = sorted(self.findings, key=Diagnostic.sort_key)
         sys.stdout.write(render(findings, args.fmt, version=__version__))
         if args.fmt == "text" and not args.quiet:
@@ -443,10 +391,12 @@ class _Run:
                 if served:
                     missing = self.check.unexercised(served)
                     self.summary.append(("never exercised", by_interface(missing) or ["none"]))
-            if self.interrupted:
-                self.summary.append(("stopped early (interrupted)", []))
             verdict = counted(findings) or "conforms to the registry"
+            if self.interrupted:
+                verdict = f"interrupted before the end ({counted(findings) or 'nothing found so far'})"
             print(summary_block(self.summary, verdict), file=sys.stderr)
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         return EXIT_FINDINGS if fails(findings, args.strict) else EXIT_OK
 
 

@@ -8,24 +8,25 @@ session or the system bus by default.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from typing import Any
 
 from .._version import __version__
 from ..diagnostics.diagnostic import Diagnostic, Location
-from ..diagnostics.output import FORMATS, counted, error_line, fails, printable, render
+from ..diagnostics.output import FORMATS, counted, fails, printable, render
 from ..diagnostics.rules import diagnostic
 from ..live.address import AddressError, parse_address
 from ..live.conform import current_platform, jeepney_missing
 from ..model.names import bus_name_error
 from ..model.registry import Registry
 from ..model.releases import Release, feature_release, parse_release, release_text
-from .conform import _seconds
-from .registry import add_registry_option, registry_path
+from .live_options import LiveCommand, UsageError, add_qemu_options, load_registry, qemu_release, seconds
+from .registry import add_registry_option
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
+COMMAND = LiveCommand("probe")
+_fail, _say = COMMAND.fail, COMMAND.say
 #: The default whole-run deadline: a probe of QEMU's display ends within 10 minutes.
 DEFAULT_DEADLINE = 540.0
 
@@ -54,14 +55,6 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--address",
         help="probe a peer on an existing bus instead (needs --allow-destructive: the peer will crash or hang)",
     )
-    parser.add_argument(
-        "--qemu-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        dest="qemu_args",
-        help="with --launch: one more argument for QEMU (repeatable; --qemu-arg=-name for one that starts with a dash)",
-    )
     parser.add_argument("--dest", metavar="NAME", default="org.qemu", help="the peer's bus name (default: org.qemu)")
     parser.add_argument(
         "--allow-destructive",
@@ -69,12 +62,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="with --address: probe anyway, knowing the peer may crash or hang (only on a throwaway VM)",
     )
     add_registry_option(parser)
-    parser.add_argument(
-        "--qemu-version",
-        metavar="X.Y",
-        help="the QEMU release the peer runs (default: with --launch, what QEMU --version says; else the "
-        "registry's release)",
-    )
+    add_qemu_options(parser, "(default: with --launch, what QEMU --version says; else the registry's release)")
     parser.add_argument(
         "--member",
         action="append",
@@ -94,14 +82,14 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument(
         "--call-timeout",
-        type=_seconds,
+        type=seconds,
         default=5.0,
         metavar="SECONDS",
         help="wait this long for each reply (default 5)",
     )
     parser.add_argument(
         "--stall",
-        type=_seconds,
+        type=seconds,
         default=2.0,
         metavar="SECONDS",
         help="a liveness read slower than this is a stall (default 2: QEMU waits up to 1 s for a listener's "
@@ -109,7 +97,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument(
         "--hang-timeout",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="a liveness read unanswered this long is a hang; QEMU is then killed and relaunched (default 30: QEMU "
@@ -117,7 +105,7 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     parser.add_argument(
         "--deadline",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_DEADLINE,
         metavar="SECONDS",
         help=f"wall-clock budget of the whole run (default {DEFAULT_DEADLINE:g})",
@@ -133,43 +121,26 @@ def add_cli(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.set_defaults(func=run_probe)
 
 
-def _fail(message: str) -> int:
-    print(error_line("probe", message), file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _say(args: argparse.Namespace, message: str) -> None:
-    if not args.quiet:
-        print(printable(f"qemu-dbus probe: {message}"), file=sys.stderr, flush=True)
-
-
 def run_probe(args: argparse.Namespace) -> int:
-    if args.qemu_args and args.launch is None:
-        return _fail("--qemu-arg is for --launch")
-    if args.address is not None and not args.allow_destructive:
-        return _fail(
-            "refusing to probe a peer on an existing bus: its calls crash and hang QEMU on purpose.  Use --launch "
-            "QEMU, or add --allow-destructive if this is a throwaway VM"
-        )
-    if args.address is not None:
-        try:
-            parse_address(args.address)
-        except AddressError as error:
-            return _fail(f"invalid --address {args.address!r}: {error}")
-    if problem := bus_name_error(args.dest):
-        return _fail(f"invalid --dest {args.dest!r}: {problem}")
-    if args.per_member < 1:
-        return _fail("--per-member must be at least 1")
-    release: Release | None = None
-    if args.qemu_version is not None and (release := parse_release(args.qemu_version)) is None:
-        return _fail(f"invalid --qemu-version {args.qemu_version!r}: give a QEMU release such as 7.2 or 10.0.2")
-    path = registry_path(args, "probe")
-    if path is None:
-        return EXIT_USAGE
-    registry = Registry.load([path])
-    if registry.errors:
-        sys.stdout.write(render(registry.errors, args.fmt, version=__version__))
-        return _fail("the registry has XML errors (above); qemu-dbus check shows them all")
+    try:
+        if args.address is not None and not args.allow_destructive:
+            raise UsageError(
+                "refusing to probe a peer on an existing bus: its calls crash and hang QEMU on purpose.  Use "
+                "--launch QEMU, or add --allow-destructive if this is a throwaway VM"
+            )
+        if args.address is not None:
+            try:
+                parse_address(args.address)
+            except AddressError as error:
+                raise UsageError(f"invalid --address {args.address!r}: {error}") from None
+        if problem := bus_name_error(args.dest):
+            raise UsageError(f"invalid --dest {args.dest!r}: {problem}")
+        if args.per_member < 1:
+            raise UsageError("--per-member must be at least 1")
+        release = qemu_release(args, "7.2 or 10.0.2")
+        path, registry = load_registry(args)
+    except UsageError as error:
+        return _fail(str(error))
     try:
         from ..live.probe.engine import Options
     except ImportError:
@@ -192,29 +163,16 @@ def run_probe(args: argparse.Namespace) -> int:
 def _launched(
     args: argparse.Namespace, registry: Registry, folder: str, release: Release | None, options: Any, started: float
 ) -> int:
-    from ..live.launch import LaunchError, QemuLaunch
     from ..live.probe.run import qemu_version
 
     version = qemu_version(args.launch)
     if release is None and version is not None:
         release = parse_release(version[0])
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
-    launched = QemuLaunch(args.launch, args.qemu_args)
-    try:
-        launched.start(options.deadline)
-        _say(args, f"launched {args.launch} on a private bus at {launched.address}")
-        args.address = launched.address
-        return _probe(args, registry, folder, release, options, started, launched, version)
-    except LaunchError as error:
-        return _fail(f"--launch: {error}")
-    finally:
-        launched.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    return COMMAND.launch(
+        args,
+        options.deadline,
+        lambda launched: _probe(args, registry, folder, release, options, started, launched, version),
+    )
 
 
 def _probe(

@@ -828,7 +828,9 @@ _TABLE: tuple[Rule, ...] = (
         "live-unchecked",
         E,
         "The run stopped before it checked everything: the deadline (--deadline), the bound on objects or on the "
-        "bytes of paths and replies kept, or a connection that ended early.  What was left is named.",
+        "bytes of paths and replies kept, a message over the bound on values per message, consoles not listened "
+        "to (descriptors ran out, or listening ended first), or a connection that ended early.  What was left is "
+        "named.",
         "Raise --deadline, or name the objects to check with --object.",
     ),
     Rule(
@@ -836,7 +838,8 @@ _TABLE: tuple[Rule, ...] = (
         "live-message-malformed",
         E,
         "A peer-to-peer connection carried data that is not valid D-Bus (a malformed message, one over the "
-        "size limit, descriptors no message claims), or broke while the tool was serving it.",
+        "size limit, descriptors no message claims), more than the run holds at once, a message cut short when "
+        "listening ended, or broke while the tool was serving it.",
     ),
     Rule(
         "L101",
@@ -949,8 +952,9 @@ _TABLE: tuple[Rule, ...] = (
         "L204",
         "probe-contract",
         E,
-        "qemu-dbus probe: a call got no reply while QEMU kept answering others, or a reply whose signature differs "
-        "from the registry's out args.",
+        "qemu-dbus probe: a call got no reply while QEMU kept answering others, a reply whose signature differs "
+        "from the registry's out args, or one over the tool's bound (not read); or QEMU broke a listener connection "
+        "(a malformed message on it).",
         "Make the registry and QEMU agree.",
     ),
     Rule(

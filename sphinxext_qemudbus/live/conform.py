@@ -66,14 +66,20 @@ from ..model.releases import (
 )
 
 if TYPE_CHECKING:
-    from .wire import Wire
+    from .wire import Budget, Wire
 
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Introspecting stops after this many objects: a peer must not keep the tool busy forever.
 MAX_OBJECTS = 10_000
 #: ... or after keeping this many bytes of object paths and introspection replies.
-MAX_BYTES = 64 << 20
+MAX_BYTES = 16 << 20
+#: An introspection reply larger than this is not parsed: it is a finding of its own.  QEMU's
+#: largest (a console with its keyboard, mouse and touch interfaces) is about 10 KiB; what a reply
+#: costs (parsing, comparing, the findings) grows with its size, about a second a MiB.
+MAX_REPLY_BYTES = 256 << 10
+#: Findings shown for one object; past this, one line per kind says how many more there were.
+MAX_FINDINGS_PER_OBJECT = 100
 #: Calls in a row a peer may leave unanswered before it is taken to hang.
 MAX_SILENT = 3
 DEFAULT_TIMEOUT = 5.0
@@ -439,20 +445,21 @@ class LiveError(Exception):
     """The bus cannot be used at all (no jeepney, no connection): a usage or I/O error."""
 
 
-def connect(address: str, timeout: float, deadline: float) -> Wire:
+def connect(address: str, timeout: float, deadline: float, budget: Budget | None = None) -> Wire:
     """A connection to the bus at ``address`` (a D-Bus address, or SESSION / SYSTEM), set up in
     at most ``timeout`` seconds: a bus that accepts the connection and then says nothing (not even
-    to ``Hello``) does not hold the tool."""
+    to ``Hello``) does not hold the tool.  What it receives counts in the run's ``budget``."""
     try:
         from .wire import AddressError, WireError, connect_bus
     except ImportError as error:
         raise LiveError(jeepney_missing("qemu-dbus conform")) from error
     try:
-        return connect_bus(address, min(time.monotonic() + timeout, deadline))
+        return connect_bus(address, min(time.monotonic() + timeout, deadline), budget)
     except AddressError as error:
         raise LiveError(f"cannot connect to {address}: {error}") from error
     except TimeoutError as error:
-        raise LiveError(f"cannot connect to {address}: no answer within {timeout:g} s") from error
+        detail = f" ({error})" if str(error) else ""
+        raise LiveError(f"cannot connect to {address}: no answer within {timeout:g} s{detail}") from error
     except WireError as error:
         raise LiveError(f"cannot connect to {address}: {error}") from error
 
@@ -473,9 +480,13 @@ class LiveBus:
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
 
-    def call(self, message: Any) -> tuple[tuple[Any, ...], str | None]:
+    def call(
+        self, message: Any, returns: str | None = None, max_bytes: int | None = None
+    ) -> tuple[tuple[Any, ...], str | None]:
         """(the reply's body, None), or ((), what went wrong): no reply, an error reply, a broken
-        connection, a peer that stopped answering, the run's deadline."""
+        connection, a peer that stopped answering, the run's deadline, a reply whose signature is
+        not ``returns`` or whose body is larger than ``max_bytes`` (its body is then never
+        decoded)."""
         from jeepney import HeaderFields
 
         from .wire import WireError, error_text
@@ -488,11 +499,12 @@ class LiveBus:
             return (), f"{member} not sent: {destination} left the last {MAX_SILENT} calls unanswered"
         try:
             received = self.connection.call(message, min(time.monotonic() + self.timeout, self.deadline))
-        except TimeoutError:
+        except TimeoutError as error:
+            detail = f" ({error})" if str(error) else ""
             if time.monotonic() >= self.deadline:
-                return (), f"no reply to {member} before the run's deadline"
+                return (), f"no reply to {member} before the run's deadline{detail}"
             self._silent[destination] = self._silent.get(destination, 0) + 1
-            return (), f"no reply to {member} within {self.timeout:g} s"
+            return (), f"no reply to {member} within {self.timeout:g} s{detail}"
         except WireError as error:
             return (), f"{member} failed: {error}"
         received.close()
@@ -500,7 +512,11 @@ class LiveBus:
         self._silent[destination] = 0
         if (error_name := error_text(reply)) is not None:
             return (), f"{member} failed with {error_name}"
-        return tuple(reply.body), None
+        if returns is not None and reply.signature != returns:
+            return (), f"{member} replied with ({reply.signature}), not ({returns})"
+        if max_bytes is not None and reply.body_length > max_bytes:
+            return (), f"the reply to {member} is {reply.body_length} bytes, over the limit of {max_bytes}"
+        return reply.body, None
 
 
 def owner_of(bus: LiveBus, dest: str) -> tuple[str | None, str | None]:
@@ -508,7 +524,7 @@ def owner_of(bus: LiveBus, dest: str) -> tuple[str | None, str | None]:
     owns is a usage error, not a finding about a peer."""
     from jeepney.bus_messages import message_bus
 
-    body, problem = bus.call(message_bus.GetNameOwner(dest))
+    body, problem = bus.call(message_bus.GetNameOwner(dest), returns="s")
     if problem is None and len(body) == 1 and isinstance(body[0], str):
         return body[0], None
     if problem is not None and "NameHasNoOwner" in problem:
@@ -591,9 +607,7 @@ def _introspect(bus: LiveBus, dest: str, path: str) -> tuple[LiveObject, int]:
     from jeepney import DBusAddress, new_method_call
 
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=INTROSPECTABLE), "Introspect")
-    body, problem = bus.call(call)
-    if problem is None and (len(body) != 1 or not isinstance(body[0], str)):
-        problem = "Introspect replied with something other than one string"
+    body, problem = bus.call(call, returns="s", max_bytes=MAX_REPLY_BYTES)
     if problem is not None:
         message = f"cannot introspect {path}: {problem}"
         return LiveObject(path, None, (diagnostic("L010", live_location(dest, path), message),)), len(message)
@@ -646,18 +660,38 @@ def _property_types(bus: LiveBus, dest: str, path: str, interface: str) -> dict[
     from jeepney import DBusAddress, new_method_call
 
     call = new_method_call(DBusAddress(path, bus_name=dest, interface=PROPERTIES), "GetAll", "s", (interface,))
-    body, problem = bus.call(call)
+    body, problem = bus.call(call, returns="a{sv}")
     if problem is not None:
         return problem
-    if len(body) != 1 or not isinstance(body[0], dict):
-        return "GetAll replied with something other than a{sv}"
     # jeepney reads a variant as (signature, value).
     return {str(key): str(value[0]) for key, value in body[0].items() if isinstance(value, tuple) and value}
+
+
+#: What the bus-driver methods the tool calls return.
+_DRIVER_RETURNS = {"GetNameOwner": "s", "ListQueuedOwners": "as", "NameHasOwner": "b"}
 
 
 def _driver_call(bus: LiveBus, method: str, argument: str) -> Any:
     """The one value a bus-driver method returns, or None when it fails in any way."""
     from jeepney.bus_messages import message_bus
 
-    body, problem = bus.call(getattr(message_bus, method)(argument))
-    return body[0] if problem is None and len(body) == 1 else None
+    body, problem = bus.call(getattr(message_bus, method)(argument), returns=_DRIVER_RETURNS[method])
+    return body[0] if problem is None else None
+
+
+def capped(findings: list[Diagnostic], where: Location, limit: int = MAX_FINDINGS_PER_OBJECT) -> list[Diagnostic]:
+    """The first ``limit`` findings about one object, and one line for each kind (code) of those
+    cut, with its severity, saying how many there were: a peer's reply of a few hundred KiB can
+    hold a hundred thousand unregistered members."""
+    if len(findings) <= limit:
+        return findings
+    cut: dict[str, int] = {}
+    for finding in findings[limit:]:
+        cut[finding.code] = cut.get(finding.code, 0) + 1
+    summary = [
+        diagnostic(
+            code, where, f"{count} more {code} finding(s) on {where.path} not shown (at most {limit} per object)"
+        )
+        for code, count in cut.items()
+    ]
+    return findings[:limit] + summary

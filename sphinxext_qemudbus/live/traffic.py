@@ -11,18 +11,25 @@ their value types checked.  What the registry says about a message's content tha
 check (a listener ``Update`` inside the latest ``Scanout``, sizes that agree with stride and
 height, audio formats that add up) gives warnings.
 
-The check is pure: it is handed parsed messages (jeepney ``Message`` objects) and the number of
-file descriptors that came with each, and never touches a socket.  A peer may send millions of
-messages: each kind of finding is kept once, with a count, and every table kept here is bounded.
+The check is pure: it is handed validated messages (`message.Message`) and the number of file
+descriptors that came with each, and never touches a socket.  It compares a message's signature
+before it reads its body, so a body it has no use for is never decoded.  A peer may send millions
+of messages, each naming interfaces, members and peers of its own: each kind of finding is kept
+once, with a count, and every table kept here is bounded whatever the names (a name the registry
+does not have is never a key).
+
+A reply is paired with the call it answers by the caller as well as the serial: on a
+peer-to-peer connection both sides number their own messages, and QEMU's reply must never be
+taken for the answer to QEMU's own call.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..diagnostics.diagnostic import Diagnostic, Location
 from ..diagnostics.frozen import record
@@ -41,6 +48,9 @@ from ..model.registry import Registry
 from ..model.releases import Release, release_text
 from .shared_image import bytes_per_pixel as _bytes_per_pixel
 
+if TYPE_CHECKING:
+    from .message import Message
+
 PROPERTIES = "org.freedesktop.DBus.Properties"
 #: Calls waiting for their reply, on a monitored bus (a peer that never answers must not grow it).
 MAX_PENDING = 4096
@@ -48,6 +58,8 @@ MAX_PENDING = 4096
 MAX_KINDS = 1000
 #: Messages of one member counted by name; members a hostile peer makes up are counted together.
 MAX_MEMBERS = 1000
+#: Connections (or, on a monitored bus, callers) whose latest Scanout and audio streams are kept.
+MAX_CONNECTIONS = 4096
 
 _ERROR_NAME = re.compile(r"\borg\.qemu(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.Error\.[A-Za-z_][A-Za-z0-9_]*")
 
@@ -59,25 +71,33 @@ F_PATH, F_INTERFACE, F_MEMBER, F_ERROR_NAME, F_REPLY_SERIAL = 1, 2, 3, 4, 5
 F_DESTINATION, F_SENDER, F_SIGNATURE, F_UNIX_FDS = 6, 7, 8, 9
 
 
-@record(frozen=True)
 class Seen:
-    """What the check needs of one message, taken from its header: the numbers of the D-Bus
-    specification, so tests can build messages without a socket."""
+    """What the check needs of one message: its header, the numbers of the D-Bus specification
+    (so tests can build messages without a socket), and its body, decoded from the received
+    message only when a check reads it."""
 
-    kind: int
-    flags: int
-    serial: int
-    fields: dict[int, Any]
-    body: tuple[Any, ...]
-    fds: int = 0
+    __slots__ = ("_body", "_message", "fds", "fields", "flags", "kind", "serial")
+
+    def __init__(
+        self, kind: int, flags: int, serial: int, fields: dict[int, Any], body: tuple[Any, ...] = (), fds: int = 0
+    ) -> None:
+        self.kind = kind
+        self.flags = flags
+        self.serial = serial
+        self.fields = fields
+        self._body = body
+        self.fds = fds
+        self._message: Message | None = None
 
     @classmethod
-    def of(cls, message: Any, fds: int) -> Seen:
-        header = message.header
-        fields = {int(key): value for key, value in header.fields.items()}
-        return cls(
-            int(header.message_type.value), int(header.flags), int(header.serial), fields, tuple(message.body), fds
-        )
+    def of(cls, message: Message, fds: int) -> Seen:
+        seen = cls(message.kind, message.flags, message.serial, message.fields, (), fds)
+        seen._message = message
+        return seen
+
+    @property
+    def body(self) -> tuple[Any, ...]:
+        return self._message.body if self._message is not None else self._body
 
     def field(self, number: int) -> str | None:
         value = self.fields.get(number)
@@ -148,14 +168,14 @@ class TrafficCheck:
         self.findings = Findings()
         self.observed: Counter[str] = Counter()
         self._projected: dict[tuple[str, bool], Interface | None] = {}
-        self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
-        self._images: dict[str, _Image] = {}
-        #: How to learn a display connection's console size when an Update does not fit the latest
-        #: Scanout (`listen` reads the console's Width and Height on the bus); None: not known.
-        self.console_size: Callable[[str], tuple[int, int] | None] | None = None
+        self._pending: OrderedDict[tuple[str, str, int], _Pending] = OrderedDict()
+        self._images: OrderedDict[str, _Image] = OrderedDict()
+        #: A display connection's console size (Width, Height), read on the bus by `listen` when an
+        #: Update does not fit the latest Scanout (`wants_console_size`); used once, then forgotten.
+        self.console_sizes: dict[str, tuple[int, int]] = {}
         #: Connection → (size changes followed without a Scanout, the latest size).
-        self.resized: dict[str, tuple[int, tuple[int, int]]] = {}
-        self._streams: dict[tuple[str, int], int] = {}  # (connection, audio stream id) → bytes per frame
+        self.resized: OrderedDict[str, tuple[int, tuple[int, int]]] = OrderedDict()
+        self._streams: OrderedDict[tuple[str, int], int] = OrderedDict()  # (connection, stream) → bytes per frame
         self.error_names = registry_error_names(registry)
 
     # --- the registry, projected ---------------------------------------------------------
@@ -163,13 +183,12 @@ class TrafficCheck:
     def interface(self, name: str, newest: bool = False) -> Interface | None:
         """The registered interface on this platform, in the release view (``newest``: in the
         registry's own release); None when there is none."""
+        source = self.registry if newest else self.view
+        if name not in source:
+            return None  # never a key: a peer can name any number of interfaces
         key = (name, newest)
         if key not in self._projected:
-            source = self.registry if newest else self.view
-            found = None
-            if name in source:
-                found = interface_for_platform(source.interface(name), self.platform)
-            self._projected[key] = found
+            self._projected[key] = interface_for_platform(source.interface(name), self.platform)
         return self._projected[key]
 
     def _member(
@@ -195,13 +214,15 @@ class TrafficCheck:
 
     # --- messages ------------------------------------------------------------------------
 
-    def check(self, seen: Seen, origin: str, connection: str = "") -> None:
-        """Check one message from ``origin`` (how findings name the sender) on ``connection``
-        (the key of per-connection state: the latest Scanout, pending calls)."""
+    def check(self, seen: Seen, origin: str, connection: str = "", recipient: str = "") -> None:
+        """Check one message from ``origin`` (how findings name the sender) to ``recipient`` on
+        ``connection`` (the key of per-connection state: the latest Scanout, audio streams).  A
+        call waits for its reply under (connection, its sender, its serial); a reply is paired
+        under (connection, its recipient, its reply serial): the one who called."""
         if seen.kind == METHOD_CALL:
             self._call(seen, origin, connection)
         elif seen.kind in (METHOD_RETURN, ERROR):
-            self._reply(seen, origin, connection)
+            self._reply(seen, origin, connection, recipient)
         elif seen.kind == SIGNAL:
             self._signal(seen, origin)
 
@@ -238,7 +259,7 @@ class TrafficCheck:
             self._content(seen, origin, connection, name, where)
         if not seen.flags & NO_REPLY_EXPECTED:
             self._expect_reply(
-                connection, seen, _Pending(interface, member, direction_signature(registered, Direction.OUT))
+                (connection, origin), seen, _Pending(interface, member, direction_signature(registered, Direction.OUT))
             )
 
     def _checked(
@@ -286,14 +307,14 @@ class TrafficCheck:
             message = f"{name} arrived with {seen.fds} file descriptor(s), though its signature ({expected}) has none"
             self._add(("fds", name, "extra"), diagnostic("L012", where, message))
 
-    def _expect_reply(self, connection: str, seen: Seen, pending: _Pending) -> None:
-        self._pending[(connection, seen.serial)] = pending
+    def _expect_reply(self, caller: tuple[str, str], seen: Seen, pending: _Pending) -> None:
+        self._pending[(*caller, seen.serial)] = pending
         while len(self._pending) > MAX_PENDING:
             self._pending.popitem(last=False)
 
-    def _reply(self, seen: Seen, origin: str, connection: str) -> None:
+    def _reply(self, seen: Seen, origin: str, connection: str, recipient: str) -> None:
         serial = seen.fields.get(F_REPLY_SERIAL)
-        pending = self._pending.pop((connection, serial), None) if isinstance(serial, int) else None
+        pending = self._pending.pop((connection, recipient, serial), None) if isinstance(serial, int) else None
         if pending is None:
             return
         name = f"{pending.interface}.{pending.member}"
@@ -331,6 +352,9 @@ class TrafficCheck:
     # --- properties ----------------------------------------------------------------------
 
     def _property_call(self, seen: Seen, origin: str, connection: str, member: str) -> None:
+        # The signature first: a body the standard methods do not take is never decoded.
+        if (member, seen.signature) not in (("GetAll", "s"), ("Get", "ss"), ("Set", "ssv")):
+            return
         body = seen.body
         target = body[0] if body and isinstance(body[0], str) else ""
         if not target.startswith("org.qemu."):
@@ -338,8 +362,9 @@ class TrafficCheck:
         where = self._where(origin, seen)
         known = target in self.registry and member in ("Get", "GetAll", "Set")
         self._count(f"{PROPERTIES}.{member}({target})" if known else "(members the registry does not have)")
-        if member == "GetAll" and seen.signature == "s":
-            self._expect_reply(connection, seen, _Pending(PROPERTIES, member, None, get_all=target))
+        caller = (connection, origin)
+        if member == "GetAll":
+            self._expect_reply(caller, seen, _Pending(PROPERTIES, member, None, get_all=target))
         elif member in ("Get", "Set") and len(body) >= 2 and isinstance(body[1], str):
             registered, problem = self._member(target, body[1], where)
             self._add(("unknown", target, body[1]), problem)
@@ -347,9 +372,7 @@ class TrafficCheck:
                 message = f"{target}.{body[1]} is a {registered.kind} in the registry, not a property"
                 self._add(("kind", target, body[1]), diagnostic("L007", where, message))
             elif member == "Get":
-                self._expect_reply(
-                    connection, seen, _Pending(PROPERTIES, member, None, property_read=(target, body[1]))
-                )
+                self._expect_reply(caller, seen, _Pending(PROPERTIES, member, None, property_read=(target, body[1])))
             elif len(body) == 3:
                 self._value(target, body[1], body[2], where, "written with Set")
 
@@ -377,7 +400,7 @@ class TrafficCheck:
 
     def _scanout(self, body: tuple[Any, ...], connection: str) -> Iterator[tuple[str, str]]:
         width, height, stride, pixman_format, data = body
-        self._images[connection] = _Image(width, height, stride, pixman_format)
+        _bounded_put(self._images, connection, _Image(width, height, stride, pixman_format))
         row = width * _bytes_per_pixel(pixman_format)
         if stride < row:
             yield (
@@ -414,24 +437,35 @@ class TrafficCheck:
                 f"Update carries {len(data)} bytes of data; stride {stride} x height {height} is {stride * height}",
             )
 
+    def wants_console_size(self, seen: Seen, connection: str) -> bool:
+        """Whether ``seen`` is a listener Update that does not fit the latest Scanout on
+        ``connection``, so that the console's current size decides (QEMU sends no Scanout when
+        the guest switches modes: the registry's Listener tells a client to read the console's
+        Width and Height then).  The caller reads them, puts them in `console_sizes`, then checks
+        the message."""
+        if seen.kind != METHOD_CALL or seen.field(F_MEMBER) != "Update" or seen.signature != "iiiiuuay":
+            return False
+        if seen.field(F_INTERFACE) != "org.qemu.Display1.Listener":
+            return False
+        image = self._images.get(connection)
+        x, y, width, height = seen.body[:4]
+        return image is not None and not _inside(x, y, width, height, image.width, image.height)
+
     def _resized(self, connection: str, image: _Image, x: int, y: int, width: int, height: int) -> bool:
-        """Whether an Update that does not fit the latest Scanout fits the console's current size:
-        QEMU sends no Scanout when the guest switches modes (the registry's Listener says so, and
-        tells a client to read the console's Width and Height then).  The new size becomes the
-        image the next Updates are checked against."""
-        size = self.console_size(connection) if self.console_size is not None else None
+        """Whether an Update that does not fit the latest Scanout fits the console's current size,
+        as read for it (`wants_console_size`).  The new size becomes the image the next Updates are
+        checked against."""
+        size = self.console_sizes.pop(connection, None)
         if size is None or size == (image.width, image.height) or not _inside(x, y, width, height, *size):
             return False
         self._images[connection] = replace(image, width=size[0], height=size[1])
         count, _ = self.resized.get(connection, (0, size))
-        self.resized[connection] = (count + 1, size)
+        _bounded_put(self.resized, connection, (count + 1, size))
         return True
 
     def _audio_init(self, body: tuple[Any, ...], connection: str) -> Iterator[tuple[str, str]]:
         stream, bits, _signed, is_float, freq, channels, per_frame, per_second, _be = body
-        self._streams[(connection, stream)] = per_frame
-        if len(self._streams) > MAX_PENDING:
-            self._streams.pop(next(iter(self._streams)))
+        _bounded_put(self._streams, (connection, stream), per_frame)
         if bits not in (8, 16, 32) or (is_float and bits != 32):
             yield "bits", f"Init announces {bits}-bit {'float ' if is_float else ''}samples"
         if per_frame != channels * bits // 8:
@@ -467,6 +501,14 @@ _CONTENT_RULES = {
     "org.qemu.Display1.AudioInListener.Init": TrafficCheck._audio_init,
     "org.qemu.Display1.AudioOutListener.Write": TrafficCheck._audio_write,
 }
+
+
+def _bounded_put(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """``table[key] = value``, forgetting the least recently set entry past `MAX_CONNECTIONS`."""
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > MAX_CONNECTIONS:
+        table.popitem(last=False)
 
 
 def shown(name: str) -> str:

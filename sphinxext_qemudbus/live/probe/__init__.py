@@ -9,7 +9,8 @@ each call on a QEMU it launched itself and, after every call, watches for a cras
 reply, a stall or a hang (a liveness read of a VM property), a reply that breaks the registry;
 it relaunches QEMU after a crash or a hang and bisects integer thresholds down to a minimal
 reproduction.  `peers` plays the client side QEMU waits for: the listener connections and the
-clipboard client, whose answers are probed too.  `findings` turns faults into diagnostics with a
+clipboard client, whose answers are probed too, all on the transport of ``conform`` (messages
+validated before they are decoded, bounded, served by one event loop).  `findings` turns faults into diagnostics with a
 one-line command that reproduces each; `results` records them per member and release, for the
 documentation.
 

@@ -28,19 +28,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+from jeepney import DBusAddress, new_method_call
 
 from ...diagnostics.frozen import record
 from ...model.introspection import Interface, Method, Property, interface_for_platform
 from ...model.registry import Registry
 from ..conform import current_platform
-from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, default_body
-from ..traffic import PROPERTIES
+from ..listen import AUDIO, AUDIO_IN, AUDIO_OUT, CONSOLE, LISTENER, REGISTRATIONS, Registration
+from ..message import ERROR, ERROR_NAME, METHOD_RETURN
+from ..served import PROPERTIES, ServedObject, default_body
 from ..wire import Received, Wire, WireError
 from .descriptors import KINDS as DESCRIPTOR_KINDS
 from .descriptors import SERVED, SILENT, Descriptor, make_descriptor
 from .findings import Fault, call_text, reproduction, silent_listener_reproduction
-from .peers import BusClient, ListenerPeer, ReplyVariant, Responder, wait_for_calls
+from .peers import BusClient, ListenerPeer, ReplyVariant, Responder, Session, wait_for_calls
 from .plan import Target, session_registration
 from .values import INTEGER_RANGES, LONG, Value, arg_values, neutral_value, shown
 
@@ -125,7 +126,10 @@ class Probe:
             if CLIPBOARD in registry
             else ()
         )
-        self.client = BusClient(wire, Responder({CLIPBOARD_PATH: clipboard} if clipboard else {}))
+        #: Every connection of the run is served by this session's event loop.
+        self.session = Session(wire.reader.budget)
+        served = {CLIPBOARD_PATH: ServedObject(CLIPBOARD_PATH, clipboard)} if clipboard else {}
+        self.client = BusClient(self.session, wire, Responder(served), owned=False)
         self.report = Report()
         self.folder = tempfile.mkdtemp(prefix="qemu-dbus-probe-")
         self.peers: list[ListenerPeer] = []
@@ -160,17 +164,18 @@ class Probe:
         replacements: dict[Any, ReplyVariant] | None,
         interfaces: tuple[Interface, ...] = (),
     ) -> tuple[Responder, ListenerPeer, Received | None]:
-        listener_path = next(p for _, m, s, p in REGISTRATIONS.values() if m == method and s == served)
-        responder = Responder({listener_path: interfaces or (self.served(served),)}, replacements)
+        listener_path = next(r.path for r in registrations() if r.method == method and r.served[0] == served)
+        objects = {listener_path: ServedObject(listener_path, interfaces or (self.served(served),))}
+        responder = Responder(objects, replacements)
+        client = self.registrant()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        peer = ListenerPeer(ours, responder, self.options.hang_timeout)
-        peer.start()
+        peer = ListenerPeer(self.session, ours, responder, self.options.hang_timeout)
         self.peers.append(peer)
         call = new_method_call(DBusAddress(path, bus_name=self.dest, interface=interface), method, "h", (theirs,))
         try:
-            reply = self.registrant().call(call, self.options.call_timeout)
-        finally:
-            theirs.close()
+            reply = client.call(call, self.options.call_timeout, handing_over=[theirs])
+        except WireError as error:
+            raise Stop(f"the bus connection broke: {error}") from error
         return responder, peer, reply
 
     def registrant(self) -> BusClient:
@@ -183,10 +188,10 @@ class Probe:
         from ..wire import connect_bus
 
         try:
-            wire = connect_bus(self.address, time.monotonic() + self.options.call_timeout)
-        except (TimeoutError, WireError) as error:
+            wire = connect_bus(self.address, time.monotonic() + self.options.call_timeout, self.session.budget)
+        except (TimeoutError, WireError, OSError) as error:
             raise Stop(f"cannot open another connection to the bus: {error or 'no answer'}") from error
-        client = BusClient(wire, Responder({}))
+        client = BusClient(self.session, wire, Responder({}))
         self.registrants.append(client)
         return client
 
@@ -198,11 +203,12 @@ class Probe:
         call = new_method_call(
             DBusAddress(target.path, bus_name=self.dest, interface=target.interface.name), register.name
         )
-        reply = self.client.call(call, self.options.call_timeout)
-        if reply is not None:
-            reply.close()
-            if reply.message.header.message_type is MessageType.method_return:
-                self.registered.add(target.interface.name)
+        try:
+            reply = self.client.call(call, self.options.call_timeout)
+        except WireError as error:
+            raise Stop(f"the bus connection broke: {error}") from error
+        if reply is not None and reply.message.kind == METHOD_RETURN:
+            self.registered.add(target.interface.name)
 
     def teardown(self) -> None:
         for peer in self.peers:
@@ -212,9 +218,15 @@ class Probe:
             descriptor.close()
         self.kept = []
         for client in self.registrants:
-            client.forget()
-            client.wire.close()
+            client.close()
         self.registrants = []
+
+    def close(self) -> None:
+        """The run is over: every connection closes (the first bus connection is the command's
+        to close), every descriptor the probe kept with them."""
+        self.teardown()
+        self.client.close()
+        self.session.close()
 
     # --- one call ------------------------------------------------------------------------
 
@@ -242,10 +254,8 @@ class Probe:
                 # The probe serves a listener on the other end, as a display client does.
                 kept = descriptor.take_kept()
                 if kept is not None:
-                    responder = Responder({listener[1]: (self.served(listener[0]),)})
-                    served = ListenerPeer(kept, responder, self.options.hang_timeout)
-                    served.start()
-                    self.peers.append(served)
+                    responder = Responder({listener[1]: ServedObject(listener[1], (self.served(listener[0]),))})
+                    self.peers.append(ListenerPeer(self.session, kept, responder, self.options.hang_timeout))
         client = self.registrant() if target.hands_over_connection else self.client
         try:
             outcome = self.exchange(message, client)
@@ -275,14 +285,14 @@ class Probe:
         its own reply came at once (or never comes)."""
         started = time.monotonic()
         try:
-            serial = client.send(message)
-            live = client.send(self._liveness_message())
+            serial = client.send(message, self.options.call_timeout)
+            live = client.send(self._liveness_message(), self.options.hang_timeout)
             answer = client.collect(live, started + self.options.hang_timeout)
             waited = time.monotonic() - started
             reply = client.collect(serial, started + self.options.call_timeout if answer is not None else 0.0)
         except WireError as error:
             raise Stop(f"the bus connection broke: {error}") from error
-        return self.judge(reply, _alive(answer), waited)
+        return self.judge(reply, _alive(answer), waited, client.refused)
 
     def observe(self, reply: Received | None) -> Outcome:
         """What became of QEMU after a call whose reply is ``reply``: a fresh liveness read."""
@@ -290,18 +300,20 @@ class Probe:
         answered = self.liveness(self.options.hang_timeout)
         return self.judge(reply, answered, time.monotonic() - started)
 
-    def judge(self, reply: Received | None, answered: bool | None, waited: float) -> Outcome:
-        """The outcome of a call whose reply is ``reply`` (None: none came), when the liveness
-        read behind it answered (``answered``: True; False: the bus said QEMU is gone; None: no
-        answer) after ``waited`` seconds."""
+    def judge(
+        self, reply: Received | None, answered: bool | None, waited: float, refused: str | None = None
+    ) -> Outcome:
+        """The outcome of a call whose reply is ``reply`` (None: none came, or ``refused`` says
+        why it was not read: over the tool's bound), when the liveness read behind it answered
+        (``answered``: True; False: the bus said QEMU is gone; None: no answer) after ``waited``
+        seconds."""
         outcome = Outcome(reply=reply)
         if reply is not None:
             reply.close()
-            header = reply.message.header
-            if header.message_type is MessageType.error:
-                outcome.error_name = str(header.fields.get(HeaderFields.error_name, ""))
+            if reply.message.kind == ERROR:
+                outcome.error_name = reply.message.field(ERROR_NAME) or ""
             else:
-                outcome.reply_signature = str(header.fields.get(HeaderFields.signature, ""))
+                outcome.reply_signature = reply.message.signature
         gone = outcome.error_name in _GONE or answered is False
         status = self._exit_status(wait=2.0 if gone else 0.0)
         if status is not None or gone:
@@ -322,7 +334,11 @@ class Probe:
             return outcome
         if reply is None:
             outcome.kind = "contract"
-            outcome.evidence = f"no reply within {self.options.call_timeout:g} s, while QEMU kept answering other calls"
+            outcome.evidence = (
+                f"QEMU replied, but {refused}"
+                if refused is not None
+                else f"no reply within {self.options.call_timeout:g} s, while QEMU kept answering other calls"
+            )
         return outcome
 
     def _crashed(self, status: int | None, outcome: Outcome) -> Outcome:
@@ -354,7 +370,6 @@ class Probe:
 
     def _recover(self, why: str) -> None:
         self.teardown()
-        self.client.forget()
         if self.launched is None:
             # The fault is reported; the run stops before the next call.
             what = "crashed" if why == "crash" else "hangs"
@@ -488,16 +503,16 @@ class Probe:
         found: dict[str, int] = {}
         for interface in _interfaces_at(self.registry, path):
             address = DBusAddress(path, bus_name=self.dest, interface=PROPERTIES)
-            reply = self.client.call(
-                new_method_call(address, "GetAll", "s", (interface.name,)), self.options.call_timeout
-            )
-            if reply is None:
+            try:
+                reply = self.client.call(
+                    new_method_call(address, "GetAll", "s", (interface.name,)), self.options.call_timeout
+                )
+            except WireError as error:
+                raise Stop(f"the bus connection broke: {error}") from error
+            # The signature first: a body that is not a{sv} is never decoded.
+            if reply is None or reply.message.kind != METHOD_RETURN or reply.message.signature != "a{sv}":
                 continue
-            reply.close()
-            body = reply.message.body
-            if reply.message.header.message_type is not MessageType.method_return or not body:
-                continue
-            for name, (signature, value) in dict(body[0]).items():
+            for name, (signature, value) in reply.message.body[0].items():
                 if signature in INTEGER_RANGES and isinstance(value, int):
                     found[str(name)] = value
         return found
@@ -574,7 +589,8 @@ class Probe:
         registration the peer offers (that ``patterns`` select), one listener per
         `answer_probes` entry.  A call QEMU does not make with one answer is not waited for
         again with the others (nor an optional interface whose ``GetAll`` it never sends)."""
-        for _kind, (interface, method, served, _path) in REGISTRATIONS.items():
+        for registration in registrations():
+            interface, method, served = registration.interface, registration.method, registration.served[0]
             path = next((p for p, names in sorted(objects.items()) if interface in names), None)
             if path is None or served not in self.registry or interface not in self.registry:
                 continue
@@ -596,9 +612,15 @@ class Probe:
                 responder, peer, reply = self._register_listener(
                     path, interface, method, served, replacements, answer.interfaces
                 )
-                reached = wait_for_calls(responder, [member], self.options.answer_wait)
+                reached = wait_for_calls(self.session, responder, [member], self.options.answer_wait)
                 outcome = self.observe(reply)
+                broken = peer.problem
                 peer.stop()
+                if outcome.kind is None and broken is not None:
+                    # QEMU's side broke the connection (a malformed message, a failed handshake):
+                    # however the listener answers, so the other answers are not tried.
+                    self._listener_broke(registration, path, broken)
+                    break
                 if outcome.kind is None and not reached:
                     self.report.unexercised.append(f"{name} (QEMU did not make the call)")
                     unreached.add(member)
@@ -629,6 +651,23 @@ class Probe:
                 )
                 self.report.faults.append(fault)
                 self.say(f"{fault.kind}: {name}: {variant.label}")
+
+    def _listener_broke(self, registration: Registration, path: str, problem: str) -> None:
+        interface, method = registration.interface, registration.method
+        name = f"{interface}.{method}"
+        if name not in self.report.probed:
+            self.report.probed.append(name)
+        fault = Fault(
+            kind="contract",
+            interface=interface,
+            member=method,
+            path=path,
+            call=f"{method}, then the listener connection",
+            evidence=f"QEMU broke the listener connection: {problem}",
+            command=f"(no standard tool serves a listener: qemu-dbus probe --member '{name}' repeats it)",
+        )
+        self.report.faults.append(fault)
+        self.say(f"contract: {name}: the listener connection: {problem}")
 
     def _optional(self, served: str) -> list[Interface]:
         """The optional interfaces a listener of ``served`` may announce in its ``Interfaces``
@@ -730,17 +769,29 @@ def _alive(reply: Received | None) -> bool | None:
     if reply is None:
         return None
     reply.close()
-    header = reply.message.header
-    if header.message_type is MessageType.error:
-        return str(header.fields.get(HeaderFields.error_name)) not in _GONE
+    if reply.message.kind == ERROR:
+        return reply.message.field(ERROR_NAME) not in _GONE
     return True
+
+
+def registrations() -> list[Registration]:
+    """One `REGISTRATIONS` entry per registration call, the plain one: a listener that also
+    serves an optional interface (``display-map``) is one of the ways `answer_probes` answers."""
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for registration in REGISTRATIONS.values():
+        key = (registration.interface, registration.method)
+        if key not in seen:
+            seen.add(key)
+            found.append(registration)
+    return found
 
 
 def _listener_of(target: Target) -> tuple[str, str] | None:
     """(listener interface, its object path) when ``target`` registers a listener."""
-    for interface, method, served, path in REGISTRATIONS.values():
-        if interface == target.interface.name and method == target.member.name:
-            return served, path
+    for registration in registrations():
+        if registration.interface == target.interface.name and registration.method == target.member.name:
+            return registration.served[0], registration.path
     return None
 
 

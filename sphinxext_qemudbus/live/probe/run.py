@@ -18,9 +18,9 @@ from typing import Any
 
 from ...model.registry import Registry
 from ..conform import LiveBus, current_platform, introspect_objects
-from ..listen import CONSOLE, REGISTRATIONS
+from ..listen import CONSOLE
 from ..wire import Wire
-from .engine import Options, Probe, Report, Stop
+from .engine import Options, Probe, Report, Stop, registrations
 from .plan import plan_targets
 
 
@@ -48,8 +48,8 @@ def probe_peer(
     pending = list(targets)
     try:
         probe.setup(consoles)
-        registrations = [f"{interface}.{method}" for interface, method, _, _ in REGISTRATIONS.values()]
-        if not patterns or any(fnmatch.fnmatchcase(r, p) for r in registrations for p in patterns):
+        calls = [f"{r.interface}.{r.method}" for r in registrations()]
+        if not patterns or any(fnmatch.fnmatchcase(c, p) for c in calls for p in patterns):
             say("probing what QEMU waits for from its listeners")
             probe.probe_answers(objects, patterns)
         while pending:
@@ -63,7 +63,7 @@ def probe_peer(
             f"{t.name}: {'not finished' if t.name in report.probed else 'not probed'} ({stop})" for t in pending
         ]
     finally:
-        probe.teardown()
+        probe.close()
         shutil.rmtree(probe.folder, ignore_errors=True)
     return report
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from ...diagnostics.frozen import record
 from ...model.signature import parse_single_type
-from ..listen import default_value
+from ..served import default_value
 
 #: The range of each D-Bus integer type.
 INTEGER_RANGES: Mapping[str, tuple[int, int]] = {
