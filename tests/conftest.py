@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,13 @@ pytest_plugins = ["sphinx.testing.fixtures"]
 settings.register_profile("check", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("QEMU_DBUS_HYPOTHESIS", "check"))
+
+# Started with SIGINT ignored (under nohup, or as a background job of a shell without job
+# control), the test run would pass that on to every child it starts, and the tests that press
+# Ctrl-C on a child would see it ignored.  A handler of our own is not inherited: children start
+# with the default again, as they do from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOTS = Path(__file__).parent / "roots"
 
