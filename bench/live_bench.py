@@ -14,18 +14,16 @@ machine is read as such and not as a failure.
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.hostile import CATALOG, SIGNAL, interface, member, message, path, signature  # noqa: E402
+from tests.hostile import CATALOG  # noqa: E402
 from tests.test_conform_live import peer, private_bus  # noqa: E402
-from tests.test_hostile_transport import MIB, Measured, consoles, fake_bus, measured  # noqa: E402
+from tests.test_hostile_transport import MIB, Measured, consoles, fake_bus, measured, monitor_flooded  # noqa: E402
 
 DEADLINE = 5.0
 
@@ -75,38 +73,13 @@ def main(argv: list[str]) -> int:
         if args.only is None:
             (folder / "flood").mkdir()
             with private_bus(folder / "flood") as bus:  # a daemon of its own: the flood keeps it busy
-                worst.append(row("monitor", "30 MiB signals", monitor_flood(bus), 8))
+                worst.append(
+                    row("monitor", "30 MiB signals", monitor_flooded(bus, "--monitor", "3", "--deadline", "8"), 8)
+                )
     over = max(o for o, _ in worst)
     rss = max(r for _, r in worst)
     print(f"\n{len(worst)} runs: at most {over:+.2f} s past the deadline, peak RSS at most {rss / MIB:.0f} MiB")
     return 0 if over <= 5 and rss < 512 * MIB else 1
-
-
-def monitor_flood(bus: str) -> Measured:
-    """``--monitor 3 --deadline 8`` while a peer emits signals of 30 MiB, one-byte variants."""
-    from jeepney.io.blocking import open_dbus_connection
-
-    count = 30 * MIB // 4
-    raw = message(
-        SIGNAL, 77,
-        [path("/org/qemu/Flood"), interface("org.qemu.Flood"), member("Flood"), signature(b"av")],
-        struct.pack("<I", 4 * count) + b"\x01y\x00\x07" * count,
-    )  # fmt: skip
-    stop = threading.Event()
-
-    def emit() -> None:
-        with open_dbus_connection(bus=bus) as connection:
-            while not stop.is_set():
-                connection.sock.sendall(raw)
-
-    emitter = threading.Thread(target=emit, daemon=True)
-    try:
-        # The flood starts once the monitor is in place (a daemon busy with it answers Hello late).
-        return measured("--address", bus, "--monitor", "3", "--deadline", "8", once=("monitoring", emitter.start))
-    finally:
-        stop.set()
-        if emitter.is_alive():
-            emitter.join(30)
 
 
 if __name__ == "__main__":

@@ -195,14 +195,24 @@ def _integer_sender(c: Context) -> list[tuple[bytes, int]]:
     return [(c.one(b"", b"", (SENDER, b"u", lambda m: m.u32(7))), 0)]
 
 
+def variant_array(count: int) -> bytes:
+    """An ``av`` of ``count`` one-byte variants ('y', 3 bytes of signature and the byte: 4 bytes
+    each), as a body marshals it."""
+    return struct.pack("<I", 4 * count) + b"\x01y\x00\x07" * count
+
+
+def flood_signal(size: int) -> bytes:
+    """A legal signal ``org.qemu.Flood.Flood`` whose body is an ``av`` of ``size`` bytes."""
+    fields = [path("/org/qemu/Flood"), interface("org.qemu.Flood"), member("Flood"), signature(b"av")]
+    return message(SIGNAL, 77, fields, variant_array(size // 4))
+
+
 def _variants(size: int, arrays: int = 1) -> Callable[[Context], Iterable[tuple[bytes, int]]]:
-    """``arrays`` arrays of one-byte variants ('y', 3 bytes of signature and the byte: 4 bytes
-    each), ``size`` bytes in all.  One array over 64 MiB breaks the specification's limit."""
+    """``arrays`` arrays of one-byte variants (`variant_array`), ``size`` bytes in all.  One
+    array over 64 MiB breaks the specification's limit."""
 
     def build(c: Context) -> list[tuple[bytes, int]]:
-        count = size // 4 // arrays
-        one = struct.pack("<I", 4 * count) + b"\x01y\x00\x07" * count
-        return [(c.one(b"av" * arrays, one * arrays), 0)]
+        return [(c.one(b"av" * arrays, variant_array(size // 4 // arrays) * arrays), 0)]
 
     return build
 

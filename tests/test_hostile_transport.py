@@ -16,7 +16,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from .hostile import BY_NAME, CATALOG, MIB, SIGNAL, Context, Hostile, interface, member, message, path, signature
+from .hostile import BY_NAME, CATALOG, MIB, Context, Hostile, flood_signal
 from .test_conform import CONSOLE
 from .test_conform_live import ROOT, TREE, peer, private_bus
 
@@ -350,38 +349,36 @@ def test_a_peer_with_1500_consoles(bus: str, tmp_path: Path) -> None:
     assert "no more file descriptors (at most" in unheard["message"]
 
 
-def test_monitoring_30_mib_signals_on_a_real_daemon(tmp_path: Path) -> None:
-    """Legal messages of 30 MiB (7.8 million one-byte variants) on a real dbus-daemon: refused past
-    the bound on values per message, said, and memory stays bounded.  (A daemon of its own: the
-    flood keeps it busy for a while.)"""
-    count = 30 * MIB // 4
-    raw = message(
-        SIGNAL, 77,
-        [path("/org/qemu/Flood"), interface("org.qemu.Flood"), member("Flood"), signature(b"av")],
-        struct.pack("<I", 4 * count) + b"\x01y\x00\x07" * count,
-    )  # fmt: skip
+def monitor_flooded(bus: str, *options: str) -> Measured:
+    """``conform --address BUS OPTIONS`` (a ``--monitor``) while a peer emits legal signals of
+    30 MiB (7.8 million one-byte variants) on the bus, from the moment the monitor is in place:
+    a daemon busy validating 30 MiB messages (seconds each, on a busy machine) answers a new
+    client's Hello late."""
+    from jeepney.io.blocking import open_dbus_connection
+
+    raw = flood_signal(30 * MIB)
     stop = threading.Event()
 
-    def emit(bus: str) -> None:
-        from jeepney.io.blocking import open_dbus_connection
-
+    def emit() -> None:
         with open_dbus_connection(bus=bus) as connection:
             while not stop.is_set():
                 connection.sock.sendall(raw)
 
+    emitter = threading.Thread(target=emit, daemon=True)
+    try:
+        return measured("--address", bus, *options, once=("monitoring", emitter.start))
+    finally:
+        stop.set()
+        if emitter.is_alive():
+            emitter.join(30)
+
+
+def test_monitoring_30_mib_signals_on_a_real_daemon(tmp_path: Path) -> None:
+    """Legal messages of 30 MiB on a real dbus-daemon: refused past the bound on values per
+    message, said, and memory stays bounded.  (A daemon of its own: the flood keeps it busy for
+    a while.)"""
     with private_bus(tmp_path) as bus:
-        emitter = threading.Thread(target=emit, args=(bus,), daemon=True)
-        try:
-            # The flood starts once the monitor is in place: a daemon busy validating 30 MiB
-            # messages (seconds each, on a busy machine) answers a new client's Hello late.
-            result = measured(
-                "--address", bus, "--monitor", "8", "--deadline", "15", "--format", "json",
-                once=("monitoring", emitter.start),
-            )  # fmt: skip
-        finally:
-            stop.set()
-            if emitter.is_alive():
-                emitter.join(30)
+        result = monitor_flooded(bus, "--monitor", "8", "--deadline", "15", "--format", "json")
     no_traceback(result)
     assert result.rss < MAX_RSS, f"peak RSS {result.rss >> 20} MiB"
     assert result.returncode == 1
