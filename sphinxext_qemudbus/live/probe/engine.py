@@ -545,12 +545,7 @@ class Probe:
                     good = low if bad != low else None
                 if good is None:
                     return "", concrete
-            while bad - good > 1:
-                middle = (good + bad) // 2
-                if crashes(middle):
-                    bad = middle
-                else:
-                    good = middle
+            good, bad = _neighbours(good, bad, crashes)
             extent = [
                 high,
                 *random.Random(f"{self.options.seed}:{target.name}:{name}:extent").sample(
@@ -563,13 +558,7 @@ class Probe:
                 f"{verb} for every value >= {bad} of {name}" if every else f"{verb} for {name} = {bad}, not for {good}"
             )
         else:
-            good = min(above)
-            while good - bad > 1:
-                middle = (good + bad) // 2
-                if crashes(middle):
-                    bad = middle
-                else:
-                    good = middle
+            good, bad = _neighbours(min(above), bad, crashes)
             every = all(crashes(v) for v in sorted({low} - {bad}))
             self._bisected[(target.name, index)] = (low, bad) if every else (bad, bad)
             text = (
@@ -755,6 +744,18 @@ def _method_variants(interface: Interface, member: Method) -> list[tuple[tuple[s
     if out == "ay":  # more data than QEMU asked for
         variants.append(ReplyVariant(f"{LONG} bytes", "body", out, (b"\0" * LONG,)))
     return [(key, variant) for variant in variants]
+
+
+def _neighbours(good: int, bad: int, fails: Callable[[int], bool]) -> tuple[int, int]:
+    """Bisect between a value that does not fail and one that does (in either order) until they
+    are neighbours: ``(good, bad)``, ``bad`` the failing value nearest the good one."""
+    while abs(bad - good) > 1:
+        middle = (good + bad) // 2
+        if fails(middle):
+            bad = middle
+        else:
+            good = middle
+    return good, bad
 
 
 def _size_of(path: Any) -> int:
